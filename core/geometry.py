@@ -1,0 +1,120 @@
+"""Geometry of the last layer (SPEC §2), vectorised in torch.
+
+Given features ``X`` (the input of the final ``nn.Linear``), its effective weight ``W`` (C×m, rows =
+class directions) and bias ``b``, every metric derives from two reads of ``X``: the logits
+``X Wᵀ`` and the norms ``‖X‖``. The margin uses the logits and a C×C table of ‖W_i − W_j‖
+instead of per-pair products with ``X``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+__all__ = ["compute_geometry", "METRICS"]
+
+METRICS = ("angle", "l2", "margin", "prob", "confidence")
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(x)
+    return x
+
+
+def _validate(features, weight, bias, labels):
+    if features.ndim != 2:
+        raise ValueError(f"`features` must be 2-D (N, m). Got shape {tuple(features.shape)} instead.")
+    if weight.ndim != 2 or weight.shape[1] != features.shape[1]:
+        raise ValueError(
+            f"`weight` must have shape (C, m) = (C, {features.shape[1]}). "
+            f"Got {tuple(weight.shape)} instead.")
+    c = weight.shape[0]
+    if bias is not None and tuple(bias.shape) != (c,):
+        raise ValueError(f"`bias` must have shape ({c},). Got {tuple(bias.shape)} instead.")
+    if labels.ndim != 1 or labels.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"`labels` must have shape ({features.shape[0]},). Got {tuple(labels.shape)} instead.")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= c):
+        raise ValueError(
+            f"`labels` must be in [0, {c - 1}]. Got values in "
+            f"[{int(labels.min())}, {int(labels.max())}] instead.")
+    if not torch.isfinite(weight).all() or (bias is not None and not torch.isfinite(bias).all()):
+        raise ValueError("`weight` and `bias` must be finite. Got NaN or infinite values instead.")
+
+
+def compute_geometry(features, weight, bias, labels, *, bias_in_margin: bool = True
+                     ) -> dict[str, torch.Tensor]:
+    """Per-sample last-layer geometry.
+
+    Args:
+        features: (N, m) float tensor — input of the final linear layer.
+        weight: (C, m) effective weight of the final linear layer.
+        bias: (C,) bias or None.
+        labels: (N,) integer true labels in [0, C).
+        bias_in_margin: include ``b`` in the margin (default). ``False`` reproduces the paper's
+            bias-free form; the logits used for prediction always include the bias.
+
+    Returns:
+        ``angles`` (N, C) degrees in [0, 180], NaN where ‖X‖ = 0 or W_j = 0; ``angle`` (N,)
+        = angles[label]; ``l2`` (N,) ‖X‖₂; ``margin`` (N,) signed distance to the nearest decision
+        boundary of the predicted class (negative when wrong; NaN when no boundary exists);
+        ``prob`` (N,) softmax probability of the label; ``confidence`` (N,) max softmax;
+        ``pred`` (N,) int64 argmax of the logits (ties: lowest index). Float outputs have the
+        dtype of ``features`` (float32 for half precision inputs).
+    """
+    features = _as_tensor(features, "features")
+    weight = _as_tensor(weight, "weight")
+    bias = None if bias is None else _as_tensor(bias, "bias")
+    labels = _as_tensor(labels, "labels").long()
+    _validate(features, weight, bias, labels)
+
+    dtype = features.dtype if features.dtype in (torch.float32, torch.float64) else torch.float32
+    x = features.to(dtype)
+    w = weight.to(dtype)
+    b = torch.zeros(w.shape[0], dtype=dtype) if bias is None else bias.to(dtype)
+
+    dots = x @ w.T                                   # read 1 of X: (N, C)
+    l2 = torch.linalg.vector_norm(x, dim=1)          # read 2 of X: (N,)
+    if not (torch.isfinite(dots).all() and torch.isfinite(l2).all()):
+        # Any NaN/inf in X propagates to these, so X itself need not be scanned again.
+        raise ValueError("`features` must be finite. Got NaN or infinite values instead.")
+
+    w_norm = torch.linalg.vector_norm(w, dim=1)      # (C,)
+    denom = l2[:, None] * w_norm[None, :]
+    cos = (dots / denom).clamp_(-1.0, 1.0)
+    angles = torch.rad2deg(torch.arccos(cos))
+    angles = torch.where(denom > 0, angles, torch.full_like(angles, math.nan))
+
+    logits = dots + b
+    pred = logits.argmax(dim=1)
+    probs = torch.softmax(logits, dim=1)
+    prob = probs.gather(1, labels[:, None]).squeeze(1)
+    confidence = probs.max(dim=1).values
+    angle = angles.gather(1, labels[:, None]).squeeze(1)
+
+    margin = _margin(dots + b if bias_in_margin else dots, w, pred)
+    sign = torch.where(pred == labels, 1.0, -1.0).to(dtype)
+    margin = margin * sign
+    return {"angles": angles, "angle": angle, "l2": l2, "margin": margin, "prob": prob,
+            "confidence": confidence, "pred": pred}
+
+
+def _margin(scores: torch.Tensor, w: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """min over j ≠ ŷ of |s_ŷ − s_j| / ‖W_ŷ − W_j‖, skipping j with W_j = W_ŷ."""
+    pair_dist = torch.cdist(w[None], w[None])[0]     # (C, C) table of ‖W_i − W_j‖
+    exact = (w[:, None, :] == w[None, :, :]).all(-1)  # identical directions: no boundary
+    pair_dist = pair_dist.masked_fill(exact, 0.0)
+    dist_rows = pair_dist[pred]                      # (N, C)
+    gap = (scores.gather(1, pred[:, None]) - scores).abs_()
+    ratio = gap / dist_rows
+    ratio = ratio.masked_fill_(dist_rows == 0, math.inf)
+    margin = ratio.min(dim=1).values
+    undefined = torch.isinf(margin)
+    if undefined.any():
+        warnings.warn(f"{int(undefined.sum())} samples have no decision boundary (all class "
+                      "directions equal); their margin is NaN.", RuntimeWarning, stacklevel=3)
+        margin = margin.masked_fill(undefined, math.nan)
+    return margin

@@ -1,0 +1,218 @@
+"""Model registry and the one seam every analysis uses: the final ``nn.Linear`` (the head).
+
+``X`` — the feature of a sample — is the input of the last ``nn.Linear`` in ``model.modules()``
+order; its effective weight (masks applied, binarised for MPT layers) is the class directions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+__all__ = [
+    "MODELS",
+    "build_model",
+    "register_model",
+    "head_of",
+    "head_parameters",
+    "features_and_logits",
+    "load_state_dict_file",
+    "LeNet5",
+]
+
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    def deco(fn):
+        MODELS[name] = fn
+        return fn
+    return deco
+
+
+def _w(n: int, width: float) -> int:
+    return max(1, int(round(n * width)))
+
+
+class LeNet5(nn.Module):
+    """The classic LeNet-5 (LeCun et al. 1998) with ReLU and max-pooling: conv6-pool-conv16-pool-
+    fc120-fc84-fc(C). 28×28 inputs are padded by 2 so the first conv sees 32×32 as in the original."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
+                 input_size: int = 28):
+        super().__init__()
+        pad = 2 if input_size == 28 else 0
+        c1, c2, f1, f2 = _w(6, width), _w(16, width), _w(120, width), _w(84, width)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+        side = ((input_size + 2 * pad - 4) // 2 - 4) // 2
+        self.encoder = nn.Sequential(nn.Linear(c2 * side * side, f1), nn.ReLU(),
+                                     nn.Linear(f1, f2), nn.ReLU())
+        self.classifier = nn.Linear(f2, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.encoder(self.features(x)))
+
+
+_VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class VGG16(nn.Module):
+    """VGG-16 in its CIFAR form (BatchNorm, 3×3 convs, one linear head on the 512-d feature)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
+                 input_size: int = 32):
+        super().__init__()
+        layers: list[nn.Module] = [nn.ZeroPad2d((32 - input_size) // 2)] if input_size < 32 else []
+        c = in_channels
+        for v in _VGG16:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                out = _w(v, width)
+                layers += [nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
+                           nn.ReLU(inplace=True)]
+                c = out
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 in its CIFAR form: 3×3 stem, no max-pool, four stages of two basic blocks."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
+                 input_size: int = 32):
+        super().__init__()
+        pad = [nn.ZeroPad2d((32 - input_size) // 2)] if input_size < 32 else []
+        c = _w(64, width)
+        self.stem = nn.Sequential(*pad, nn.Conv2d(in_channels, c, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        blocks = []
+        for i, stage in enumerate([64, 128, 256, 512]):
+            out = _w(stage, width)
+            for j in range(2):
+                blocks.append(_BasicBlock(c, out, 2 if (i > 0 and j == 0) else 1))
+                c = out
+        self.layers = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.layers(self.stem(x)))
+
+
+register_model("lenet5")(LeNet5)
+register_model("vgg16")(VGG16)
+register_model("resnet18")(ResNet18)
+
+
+def build_model(arch: str, *, in_channels: int, num_classes: int, width: float = 1.0,
+                input_size: int = 28, weights: str | Path | None = None) -> nn.Module:
+    """Construct a registry model, or any torchvision classifier as ``tv:NAME``.
+
+    torchvision models are built with ``weights=None`` (never downloaded); pass ``weights`` — a local
+    state-dict file — to load trained parameters.
+    """
+    if arch.startswith("tv:"):
+        import torchvision
+
+        name = arch[3:]
+        try:
+            model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        except ValueError as exc:
+            raise ValueError(f"Unknown torchvision model {name!r}: {exc}") from exc
+    elif arch in MODELS:
+        model = MODELS[arch](in_channels=in_channels, num_classes=num_classes, width=width,
+                             input_size=input_size)
+    else:
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"`arch` must be one of {known} or 'tv:<torchvision name>'. "
+                         f"Got {arch!r} instead.")
+    if weights is not None:
+        model.load_state_dict(load_state_dict_file(weights, arch=arch))
+    return model
+
+
+def arch_config(arch: str, *, in_channels: int, num_classes: int, width: float,
+                input_size: int) -> str:
+    return json.dumps({"arch": arch, "in_channels": in_channels, "num_classes": num_classes,
+                       "width": width, "input_size": input_size}, sort_keys=True)
+
+
+def model_from_config(config: str, weights: str | Path | None = None) -> nn.Module:
+    return build_model(**json.loads(config), weights=weights)
+
+
+def load_state_dict_file(path: str | Path, *, arch: str = "?") -> dict[str, torch.Tensor]:
+    """Load a state dict with ``weights_only=True``; pickled payloads are refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {path} does not exist (expected a state dict saved "
+                                "with torch.save(model.state_dict(), path)).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError and friends
+        raise ValueError(f"Checkpoint {path} is not a plain state dict loadable with "
+                         f"weights_only=True (it may carry a pickled payload): {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"Checkpoint {path} must hold a dict of tensors (a state dict for "
+                         f"architecture {arch}).")
+    return state
+
+
+def head_of(model: nn.Module) -> nn.Linear:
+    """The classifier head: the last ``nn.Linear`` in ``model.modules()`` order."""
+    head = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            head = module
+    if head is None:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear layer; the geometry needs a "
+                         "linear classifier head.")
+    return head
+
+
+def head_parameters(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Effective (weight, bias) of the head: what the forward pass uses (masks, binarisation)."""
+    head = head_of(model)
+    effective = getattr(head, "effective_weight", None)
+    weight = effective() if callable(effective) else head.weight
+    return weight.detach(), None if head.bias is None else head.bias.detach()
+
+
+def features_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass returning (X, logits): X (N, m) is the input of the head."""
+    captured: list[torch.Tensor] = []
+    hook = head_of(model).register_forward_hook(lambda m, inp, out: captured.append(inp[0]))
+    try:
+        logits = model(x)
+    finally:
+        hook.remove()
+    return captured[-1].flatten(1), logits
