@@ -15,6 +15,7 @@ from typing import Iterator
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -28,6 +29,7 @@ __all__ = [
     "write_result",
     "upsert_model",
     "done_pairs",
+    "metrics_table",
 ]
 
 SCHEMA_VERSION = 1
@@ -157,9 +159,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table
+                  ) -> None:
     # Column names are ours (never user input); values travel through the registered frame.
-    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+    cols = ", ".join(f'"{c}"' for c in names)
     con.register("_frame", frame)
     try:
         con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
@@ -189,7 +193,7 @@ def upsert_model(con: duckdb.DuckDBPyConnection, row: dict) -> None:
 
 
 def write_result(con: duckdb.DuckDBPyConnection, model_id: str, benchmark_id: str,
-                 metrics: pd.DataFrame, evaluation: dict,
+                 metrics: pa.Table, evaluation: dict,
                  features: np.ndarray | None = None) -> None:
     """Write one (model, benchmark) result — sample metrics, evaluation and optional features —
     atomically: after a crash either all of it is there or none of it."""
@@ -200,10 +204,41 @@ def write_result(con: duckdb.DuckDBPyConnection, model_id: str, benchmark_id: st
         _insert_frame(con, "sample_metrics", metrics)
         _insert_frame(con, "evaluations", pd.DataFrame([{**key, **evaluation}]))
         if features is not None:
-            frame = pd.DataFrame({"model_id": model_id, "benchmark_id": benchmark_id,
-                                  "sample_id": metrics["sample_id"].to_numpy(),
-                                  "feature": list(np.asarray(features, dtype=np.float32))})
+            feats = np.ascontiguousarray(features, dtype=np.float32)
+            n, m = feats.shape
+            frame = pa.table({
+                "model_id": pa.array([model_id] * n, pa.string()),
+                "benchmark_id": pa.array([benchmark_id] * n, pa.string()),
+                "sample_id": metrics["sample_id"],
+                "feature": pa.ListArray.from_arrays(
+                    pa.array(np.arange(0, n * m + 1, m, dtype=np.int32)),
+                    pa.array(feats.reshape(-1)))})
             _insert_frame(con, "features", frame)
+
+
+def metrics_table(model_id: str, benchmark_id: str, sample_ids, labels, geometry: dict
+                  ) -> pa.Table:
+    """Arrow table of `sample_metrics` rows for one (model, benchmark) from `compute_geometry`'s
+    output (tensors or arrays; ``angles`` is (N, C))."""
+    def arr(key):
+        value = geometry[key]
+        return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+    labels = np.asarray(labels)
+    pred = arr("pred")
+    angles = arr("angles").astype(np.float32)
+    n, c = angles.shape
+    return pa.table({
+        "model_id": pa.array([model_id] * n, pa.string()),
+        "benchmark_id": pa.array([benchmark_id] * n, pa.string()),
+        "sample_id": pa.array(np.asarray(sample_ids, dtype=np.int32)),
+        "label": pa.array(labels.astype(np.int16)),
+        "pred": pa.array(pred.astype(np.int16)),
+        "correct": pa.array(pred == labels),
+        **{k: pa.array(arr(k).astype(np.float32)) for k in ("angle", "l2", "margin", "prob",
+                                                              "confidence")},
+        "angles": pa.FixedSizeListArray.from_arrays(pa.array(angles.reshape(-1)), c),
+    })
 
 
 def done_pairs(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:

@@ -1,0 +1,87 @@
+"""Read-only access to the results database for the app.
+
+The builder publishes the database by atomically replacing the file, so the app keys every cache on
+the file's identity (path, modification time, size): a new build is picked up on the next rerun,
+while queries already running keep reading the old file through their open handle.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from core.store import SCHEMA_VERSION, SchemaVersionError
+
+DEFAULT_DB = "cache/demo.duckdb"
+
+
+@dataclass(frozen=True)
+class DbRef:
+    """A hashable reference to one version of the database file (the cache key of every query)."""
+
+    path: str
+    mtime_ns: int
+    size: int
+
+    @property
+    def exists(self) -> bool:
+        return self.mtime_ns > 0
+
+    def sql(self, query: str, params: list | tuple = ()) -> pd.DataFrame:
+        """Run a parameterised query (values are bound, never formatted into the SQL)."""
+        cursor = _connection(self).cursor()
+        try:
+            return cursor.execute(query, list(params)).df()
+        finally:
+            cursor.close()
+
+    def has_table(self, name: str) -> bool:
+        return name in self.tables()
+
+    def tables(self) -> frozenset[str]:
+        return _tables(self)
+
+
+def db_path() -> Path:
+    """The database the app shows: ``$ROBUSTNESS_DB`` or ``cache/demo.duckdb`` (set by the
+    operator, never by a page's user)."""
+    return Path(os.environ.get("ROBUSTNESS_DB", DEFAULT_DB))
+
+
+def current_db() -> DbRef:
+    path = db_path()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return DbRef(str(path), 0, 0)
+    return DbRef(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _connection(db: DbRef) -> duckdb.DuckDBPyConnection:
+    if not db.exists:
+        raise FileNotFoundError(f"Database {db.path} does not exist. Build it with "
+                                f"`python -m core build --preset demo --db {db.path}`.")
+    con = duckdb.connect(db.path, read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "schema_version" in tables:
+        version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            con.close()
+            raise SchemaVersionError(
+                f"Database {db.path} has schema version {version}; this app reads version "
+                f"{SCHEMA_VERSION}. Rebuild it with `python -m core build`.")
+    return con
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _tables(db: DbRef) -> frozenset[str]:
+    if not db.exists:
+        return frozenset()
+    frame = db.sql("SELECT table_name FROM information_schema.tables")
+    return frozenset(frame["table_name"])

@@ -1,0 +1,7 @@
+"""attribution page (being written)."""
+
+import streamlit as st
+
+
+def run() -> None:
+    st.title("Attribution")

@@ -1,0 +1,7 @@
+"""geometry page (being written)."""
+
+import streamlit as st
+
+
+def run() -> None:
+    st.title("Geometry")

@@ -1,0 +1,34 @@
+"""The sidebar every page shares: which database, the build's progress, the current selections."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import state
+from app.db import current_db
+from app.queries import common as q
+
+
+def render() -> None:
+    db = current_db()
+    with st.sidebar:
+        st.caption(f"Database: `{db.path}`")
+        if not db.exists:
+            st.warning("No database yet. Build one with `python -m core build --preset demo`.")
+            return
+        progress = q.build_progress(db)
+        for row in progress.itertuples():
+            if row.total and row.done < row.total:
+                st.progress(row.done / row.total, text=f"Building — {row.stage}: {row.message}")
+        st.subheader("Selection")
+        for key in state.KEYS:
+            value = state.get(key)
+            if value not in (None, []):
+                shown = f"{len(value)} chosen" if isinstance(value, list) else str(value)
+                st.caption(f"**{key.replace('_', ' ')}**: {shown}")
+        if st.button("Clear all selections", use_container_width=True):
+            for key in state.LIST_KEYS:
+                state.set_value(key, [])
+            for key in state.SCALAR_KEYS:
+                state.set_value(key, None)
+            st.rerun()

@@ -1,0 +1,25 @@
+"""Names and categories of the 19 corruption types (SPEC §4), importable without the heavy
+corruption code."""
+
+CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+    "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
+    "jpeg_compression", "speckle_noise", "gaussian_blur", "spatter", "saturate",
+)
+
+CATEGORY = {
+    **dict.fromkeys(("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"), "noise"),
+    **dict.fromkeys(("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur"),
+                    "blur"),
+    **dict.fromkeys(("snow", "frost", "fog", "spatter"), "weather"),
+    **dict.fromkeys(("brightness", "contrast", "elastic_transform", "pixelate",
+                     "jpeg_compression", "saturate"), "digital"),
+}
+
+
+def category_of(corruption: str) -> str:
+    return "clean" if corruption == "clean" else CATEGORY[corruption]
+
+
+def benchmark_id(corruption: str, severity: int) -> str:
+    return "clean" if corruption == "clean" else f"{corruption}-{severity}"
