@@ -72,49 +72,62 @@ def compute_geometry(features, weight, bias, labels, *, bias_in_margin: bool = T
     _validate(features, weight, bias, labels)
 
     dtype = features.dtype if features.dtype in (torch.float32, torch.float64) else torch.float32
-    x = features.to(dtype)
     w = weight.to(dtype)
     b = torch.zeros(w.shape[0], dtype=dtype) if bias is None else bias.to(dtype)
+    n, c = features.shape[0], w.shape[0]
+    w_norm = torch.linalg.vector_norm(w, dim=1)
+    pair_dist = _pair_distances(w)
+    out = {"angles": torch.empty(n, c, dtype=dtype), "pred": torch.empty(n, dtype=torch.long)}
+    out.update({k: torch.empty(n, dtype=dtype) for k in ("angle", "l2", "margin", "prob",
+                                                           "confidence")})
+    # Row blocks small enough that the block of X and every (rows, C) temporary stay in cache:
+    # X is then read from memory once, for the logits and the norms together.
+    for start in range(0, n, _BLOCK):
+        stop = min(n, start + _BLOCK)
+        _block(features[start:stop].to(dtype), w, b, w_norm, pair_dist, labels[start:stop],
+               bias_in_margin, {k: v[start:stop] for k, v in out.items()})
+    undefined = torch.isinf(out["margin"])
+    if undefined.any():
+        warnings.warn(f"{int(undefined.sum())} samples have no decision boundary (all class "
+                      "directions equal); their margin is NaN.", RuntimeWarning, stacklevel=2)
+        out["margin"].masked_fill_(undefined, math.nan)
+    return out
 
-    dots = x @ w.T                                   # read 1 of X: (N, C)
-    l2 = torch.linalg.vector_norm(x, dim=1)          # read 2 of X: (N,)
+
+_BLOCK = 8192
+
+
+def _pair_distances(w: torch.Tensor) -> torch.Tensor:
+    """C×C table of ‖W_i − W_j‖, 0 where the directions are identical (no boundary)."""
+    diff = w[:, None, :] - w[None, :, :]
+    return torch.linalg.vector_norm(diff, dim=-1).masked_fill_((diff == 0).all(-1), 0.0)
+
+
+def _block(x, w, b, w_norm, pair_dist, labels, bias_in_margin, out) -> None:
+    dots = x @ w.T                                   # (n, C)
+    l2 = torch.linalg.vector_norm(x, dim=1)          # (n,)
     if not (torch.isfinite(dots).all() and torch.isfinite(l2).all()):
         # Any NaN/inf in X propagates to these, so X itself need not be scanned again.
         raise ValueError("`features` must be finite. Got NaN or infinite values instead.")
-
-    w_norm = torch.linalg.vector_norm(w, dim=1)      # (C,)
     denom = l2[:, None] * w_norm[None, :]
-    cos = (dots / denom).clamp_(-1.0, 1.0)
-    angles = torch.rad2deg(torch.arccos(cos))
-    angles = torch.where(denom > 0, angles, torch.full_like(angles, math.nan))
-
+    angles = torch.div(dots, denom).clamp_(-1.0, 1.0).arccos_().rad2deg_()
+    angles.masked_fill_(denom == 0, math.nan)
     logits = dots + b
     pred = logits.argmax(dim=1)
     probs = torch.softmax(logits, dim=1)
-    prob = probs.gather(1, labels[:, None]).squeeze(1)
-    confidence = probs.max(dim=1).values
-    angle = angles.gather(1, labels[:, None]).squeeze(1)
+    lab = labels[:, None]
+    out["angles"].copy_(angles)
+    out["angle"].copy_(angles.gather(1, lab).squeeze(1))
+    out["l2"].copy_(l2)
+    out["prob"].copy_(probs.gather(1, lab).squeeze(1))
+    out["confidence"].copy_(probs.amax(dim=1))
+    out["pred"].copy_(pred)
+    scores = logits if bias_in_margin else dots
+    # min over j != pred of |s_pred - s_j| / ||W_pred - W_j||; identical directions skipped.
+    dist = pair_dist[pred]
+    gap = (scores.gather(1, pred[:, None]) - scores).abs_().div_(dist)
+    gap.masked_fill_(dist == 0, math.inf)
+    margin = gap.amin(dim=1)
+    out["margin"].copy_(torch.where(pred == labels, margin, -margin))
 
-    margin = _margin(dots + b if bias_in_margin else dots, w, pred)
-    sign = torch.where(pred == labels, 1.0, -1.0).to(dtype)
-    margin = margin * sign
-    return {"angles": angles, "angle": angle, "l2": l2, "margin": margin, "prob": prob,
-            "confidence": confidence, "pred": pred}
 
-
-def _margin(scores: torch.Tensor, w: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
-    """min over j ≠ ŷ of |s_ŷ − s_j| / ‖W_ŷ − W_j‖, skipping j with W_j = W_ŷ."""
-    pair_dist = torch.cdist(w[None], w[None])[0]     # (C, C) table of ‖W_i − W_j‖
-    exact = (w[:, None, :] == w[None, :, :]).all(-1)  # identical directions: no boundary
-    pair_dist = pair_dist.masked_fill(exact, 0.0)
-    dist_rows = pair_dist[pred]                      # (N, C)
-    gap = (scores.gather(1, pred[:, None]) - scores).abs_()
-    ratio = gap / dist_rows
-    ratio = ratio.masked_fill_(dist_rows == 0, math.inf)
-    margin = ratio.min(dim=1).values
-    undefined = torch.isinf(margin)
-    if undefined.any():
-        warnings.warn(f"{int(undefined.sum())} samples have no decision boundary (all class "
-                      "directions equal); their margin is NaN.", RuntimeWarning, stacklevel=3)
-        margin = margin.masked_fill(undefined, math.nan)
-    return margin

@@ -26,6 +26,8 @@ __all__ = [
     "num_classes",
     "table_exists",
     "replace_rows",
+    "insert_rows",
+    "transaction",
     "write_result",
     "upsert_model",
     "done_pairs",
@@ -169,6 +171,12 @@ def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
         con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
     finally:
         con.unregister("_frame")
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table
+                ) -> None:
+    """Append rows (inside the caller's transaction when there is one)."""
+    _insert_frame(con, table, frame)
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,

@@ -77,7 +77,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
                 sched.step()
             if after_step is not None:
                 after_step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             step += 1
             bar.update(1)
             if step % 50 == 0:

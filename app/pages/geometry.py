@@ -1,7 +1,408 @@
-"""geometry page (being written)."""
+"""Geometry page: per-class angle/L2 scatters, model-vs-model deltas, parallel coordinates of the
+angles to every class direction (reference vs compared benchmark), and thumbnails of the selected
+samples.
 
+The page reads the app-owned selection keys (SPEC §7) and writes back what is chosen here: the
+selectboxes write the model, benchmarks and class, a box/lasso selection on a scatter writes
+``selected_samples``, and the sample chooser writes ``selected_sample``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
 import streamlit as st
+
+from app import state
+from app.charts import geometry as charts
+from app.compare import (
+    CATEGORIES,
+    RANKING_RULES,
+    count_transitions,
+    default_partner,
+    rank_class_axes,
+    stratified_sample,
+    transition_codes,
+)
+from app.db import DbRef, current_db
+from app.pages import attribution
+from app.queries import common
+from app.queries import geometry as q
+from app.selection import selected_customdata
+
+MAX_PANELS = 20  # per-class scatter panels shown at most
+MAX_ALL_AXES = 10  # up to this many classes every class direction gets an axis
+MAX_LINES = 3000  # parallel-coordinate lines at most (stratified sample beyond)
+MAX_THUMBNAILS = 40
+THUMBNAIL_COLUMNS = 8
+THUMBNAIL_PIXELS = 96
+_SCATTER_SELECTION = ("points", "box", "lasso")
+_COMPARE_MODELS = "two models, one benchmark"
+_COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
 
 
 def run() -> None:
     st.title("Geometry")
+    st.caption("Where each sample's penultimate-layer features lie relative to the class "
+               "directions of the last layer: angle to the true class (°), L2 norm, margin and "
+               "probability — per class, between models, and between benchmarks.")
+    db = current_db()
+    if not db.exists:
+        st.info(f"No database at `{db.path}` yet. Build one with "
+                "`python -m core build --preset demo`.")
+        return
+    if not q.has_sample_metrics(db):
+        st.info("The database has no per-sample metrics yet (table `sample_metrics` is empty): "
+                "this page fills in as the build evaluates models.")
+        return
+    info = common.dataset_info(db)
+    class_names = list(info["class_names"])
+    if not class_names:
+        st.info("The database has no `dataset_info` row, so the classes are unknown.")
+        return
+    models = common.models(db)
+    benchmark_ids = common.benchmarks(db)["benchmark_id"].tolist()
+
+    model_id, benchmark_id, class_index = _choose_focus(models, benchmark_ids, class_names)
+    reference, compared = _choose_reference_compared(benchmark_ids)
+    local_tab, global_tab, samples_tab = st.tabs(["Local view", "Global view", "Samples"])
+    with local_tab:
+        _local_view(db, models, model_id, benchmark_id, class_index, class_names, reference,
+                    compared)
+    with global_tab:
+        _global_view(db, model_id, class_index, class_names, reference, compared)
+    with samples_tab:
+        _samples(db, model_id, benchmark_id, class_names)
+
+
+# --- Choices (selectboxes synchronised with the app-owned keys) -------------------------------
+
+def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: list[str]
+                  ) -> tuple[str, str, int]:
+    model_ids = models["model_id"].tolist()
+    dense = models.loc[models["method"] == "dense", "model_id"]
+    default_model = dense.iloc[0] if not dense.empty else model_ids[0]
+    default_benchmark = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
+    _note_empty_or_stale("selected_models", model_ids, "model", default_model)
+    _note_empty_or_stale("selected_benchmarks", benchmark_ids, "benchmark", default_benchmark)
+    model_col, benchmark_col, class_col = st.columns(3)
+    with model_col:
+        model_id = _list_picker("Model", model_ids, state_key="selected_models", position=0,
+                                default=default_model)
+    with benchmark_col:
+        benchmark_id = _list_picker("Benchmark", benchmark_ids, state_key="selected_benchmarks",
+                                    position=0, default=default_benchmark)
+    with class_col:
+        class_index = _scalar_picker("Class", list(range(len(class_names))),
+                                     state_key="selected_class", default=0,
+                                     format_func=lambda c: f"{c}: {class_names[c]}")
+    return model_id, benchmark_id, class_index
+
+
+def _choose_reference_compared(benchmark_ids: list[str]) -> tuple[str, str]:
+    selected, _ = state.keep_known(state.get_list("selected_benchmarks"), benchmark_ids)
+    corruptions = [b for b in selected + benchmark_ids if b != "clean"]
+    default_reference = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
+    default_compared = corruptions[0] if corruptions else default_reference
+    reference_col, compared_col, _ = st.columns(3)
+    with reference_col:
+        reference = _scalar_picker("Reference benchmark (grey)", benchmark_ids,
+                                   state_key="reference_benchmark", default=default_reference)
+    with compared_col:
+        compared = _scalar_picker("Compared benchmark (yellow)", benchmark_ids,
+                                  state_key="compared_benchmark", default=default_compared)
+    return reference, compared
+
+
+def _note_empty_or_stale(state_key: str, known: list, noun: str, default) -> None:
+    values, unknown = state.keep_known(state.get_list(state_key), known)
+    if unknown:
+        st.info(f"Ignoring {len(unknown)} selected {noun}(s) not in this database: "
+                f"{', '.join(map(str, unknown[:5]))}{' …' if len(unknown) > 5 else ''}.")
+    if not values:
+        st.info(f"No {noun} is selected (choose on the Overview or below): showing `{default}`.")
+
+
+def _list_picker(label: str, options: list, *, state_key: str, position: int, default,
+                 shown: Sequence = ()) -> str:
+    """A selectbox showing element ``position`` of the list key ``state_key`` (``default`` when
+    the list is shorter); choosing writes the value at that position. ``shown`` are the values
+    displayed for the earlier positions, written too when the list was shorter."""
+    values, _ = state.keep_known(state.get_list(state_key), options)
+    value = values[position] if len(values) > position else default
+    widget_key = f"geometry_{state_key}_{position}"
+    st.session_state[widget_key] = value
+    st.selectbox(label, options, key=widget_key, on_change=_write_list_choice,
+                 args=(widget_key, state_key, position, tuple(options), tuple(shown)))
+    return value
+
+
+def _write_list_choice(widget_key: str, state_key: str, position: int, options: tuple,
+                       shown: tuple) -> None:
+    values, _ = state.keep_known(state.get_list(state_key), options)
+    state.set_value(state_key, placed(values, position, st.session_state[widget_key], shown))
+
+
+def placed(values: Sequence, position: int, choice, shown: Sequence = ()) -> list:
+    """``values`` with ``choice`` at ``position``: a choice already elsewhere in the list swaps
+    places with the value it replaces (no duplicates); a list shorter than ``position`` is first
+    filled from ``shown`` (the values displayed for the earlier positions)."""
+    values = list(values)
+    while len(values) < position:
+        values.append(shown[len(values)])
+    if choice in values:
+        previous = values.index(choice)
+        if previous == position:
+            return values
+        if position < len(values):
+            values[previous] = values[position]
+        else:
+            del values[previous]
+    if position < len(values):
+        values[position] = choice
+    else:
+        values.append(choice)
+    return values
+
+
+def _scalar_picker(label: str, options: list, *, state_key: str, default,
+                   format_func: Callable = str):
+    value = state.get(state_key)
+    if value not in options:
+        if value is not None:
+            st.info(f"Ignoring `{state_key}` = `{value}`: not in this database.")
+        value = default
+    widget_key = f"geometry_{state_key}"
+    st.session_state[widget_key] = value
+    st.selectbox(label, options, key=widget_key, format_func=format_func,
+                 on_change=_write_scalar_choice, args=(widget_key, state_key))
+    return value
+
+
+def _write_scalar_choice(widget_key: str, state_key: str) -> None:
+    state.set_value(state_key, st.session_state[widget_key])
+
+
+def _write_selected_samples(chart_key: str) -> None:
+    state.set_value("selected_samples", selected_customdata(st.session_state.get(chart_key)))
+
+
+def _selectable_chart(fig, key: str) -> None:
+    st.plotly_chart(fig, key=key, width="stretch", selection_mode=_SCATTER_SELECTION,
+                    on_select=functools.partial(_write_selected_samples, key))
+
+
+def _csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
+    st.download_button(label, data=lambda: frame.to_csv(index=False), file_name=file_name,
+                       mime="text/csv", key=key, on_click="ignore")
+
+
+# --- Local view -------------------------------------------------------------------------------
+
+def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: str,
+                class_index: int, class_names: list[str], reference: str, compared: str) -> None:
+    frame = q.local_metrics(db, model_id, benchmark_id)
+    if frame.empty:
+        st.info(f"No results for `{model_id}` on `{benchmark_id}` yet.")
+    else:
+        st.subheader("Angle vs L2, per class")
+        classes = _panel_classes(frame, len(class_names), class_index)
+        if len(classes) < len(class_names):
+            st.caption(f"Showing {len(classes)} of {len(class_names)} classes: the selected class "
+                       "and the classes with the lowest accuracy.")
+        _selectable_chart(charts.class_panels(
+            frame, class_names, classes, title=f"{model_id} on {benchmark_id}: grey correct, "
+                                               "red misclassified"), "geometry_local_scatter")
+        st.caption("Box- or lasso-select points (or click one) to make them the selected samples "
+                   "— see the Samples tab; the Overview uses them too.")
+        _csv_button("Download these samples (CSV)", frame,
+                    f"geometry_{model_id}_{benchmark_id}.csv", "geometry_local_csv")
+        members = frame[frame["label"] == class_index]
+        st.subheader(f"Class {class_names[class_index]}: margin and probability")
+        if members.empty:
+            st.info(f"No samples of class {class_names[class_index]} in this benchmark.")
+        else:
+            st.plotly_chart(charts.class_distributions(members,
+                                                       class_name=class_names[class_index]),
+                            width="stretch", key="geometry_class_distributions")
+    st.subheader("Model comparison")
+    _comparison(db, models, model_id, benchmark_id, reference, compared)
+
+
+def _panel_classes(frame: pd.DataFrame, num_classes: int, class_index: int) -> list[int]:
+    if num_classes <= MAX_PANELS:
+        return list(range(num_classes))
+    accuracy, _ = charts.class_accuracy(frame, num_classes)
+    worst = [int(c) for c in np.argsort(np.nan_to_num(accuracy, nan=np.inf), kind="stable")
+             if c != class_index]
+    return [class_index] + worst[:MAX_PANELS - 1]
+
+
+def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: str,
+                reference: str, compared: str) -> None:
+    mode = st.radio("Compare", (_COMPARE_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
+                    key="geometry_compare_mode")
+    if mode == _COMPARE_MODELS:
+        partner = default_partner(models, model_id)
+        if partner is None:
+            st.info("The database holds a single model: nothing to compare it with.")
+            return
+        model_b = _list_picker("Model B (A is the model above)", models["model_id"].tolist(),
+                               state_key="selected_models", position=1, default=partner,
+                               shown=(model_id,))
+        if model_b == model_id:
+            st.info("Model B is model A: choose another model B.")
+            return
+        a, b = (model_id, benchmark_id), (model_b, benchmark_id)
+    else:
+        if reference == compared:
+            st.info("The reference and compared benchmarks are the same: choose two different "
+                    "ones above.")
+            return
+        a, b = (model_id, reference), (model_id, compared)
+    paired = q.paired_metrics(db, *a, *b)
+    if paired.empty:
+        st.info(f"No sample has results for both A = {a[0]} on {a[1]} and B = {b[0]} on {b[1]}.")
+        return
+    codes = transition_codes(paired["correct_a"], paired["correct_b"])
+    counts = count_transitions(paired["correct_a"], paired["correct_b"])
+    for column, category in zip(st.columns(len(CATEGORIES)), CATEGORIES):
+        column.metric(category, f"{counts[category]:,}", help=f"of {len(paired):,} samples")
+    label_a, label_b = f"{a[0]} on {a[1]}", f"{b[0]} on {b[1]}"
+    _selectable_chart(charts.comparison_scatter(paired, codes, counts, label_a=label_a,
+                                                label_b=label_b), "geometry_compare_scatter")
+    _csv_button("Download the per-sample changes (CSV)",
+                paired.assign(category=np.asarray(CATEGORIES)[codes]),
+                "geometry_comparison.csv", "geometry_compare_csv")
+
+
+# --- Global view ------------------------------------------------------------------------------
+
+def _global_view(db: DbRef, model_id: str, class_index: int, class_names: list[str],
+                 reference: str, compared: str) -> None:
+    name = class_names[class_index]
+    if reference == compared:
+        st.info("The reference and compared benchmarks are the same: choose two different ones "
+                "above.")
+        return
+    frame, angles = q.class_metrics(db, model_id, (reference, compared), class_index,
+                                    len(class_names))
+    on_reference = (frame["benchmark_id"] == reference).to_numpy()
+    missing = [b for b, rows in ((reference, on_reference), (compared, ~on_reference))
+               if not rows.any()]
+    if missing:
+        st.info(f"`{model_id}` has no results for class {name} on {' and '.join(missing)}.")
+        return
+    st.subheader(f"Class {name}: {model_id}, {reference} vs {compared}")
+    axes = _choose_axes(frame, angles, class_index, len(class_names), on_reference)
+    lines = stratified_sample(frame, by=["benchmark_id", "correct"], n_max=MAX_LINES)
+    rows = lines.index.to_numpy()
+    if len(lines) < len(frame):
+        st.caption(f"Showing {len(lines):,} of {len(frame):,} lines (a sample stratified by "
+                   "benchmark and correctness; the densities below use all of them).")
+    else:
+        st.caption(f"Showing all {len(frame):,} lines.")
+    accuracy = frame.groupby("benchmark_id")["correct"].mean()
+    st.caption(f"Class accuracy: {accuracy[reference]:.1%} on {reference}, "
+               f"{accuracy[compared]:.1%} on {compared}.")
+    st.plotly_chart(charts.parallel_coordinates(
+        lines.reset_index(drop=True), angles[rows], axes, class_names, class_name=name,
+        reference=reference, compared=compared), width="stretch", key="geometry_parcoords")
+    st.plotly_chart(charts.axis_densities(frame, angles, axes, class_names, reference=reference,
+                                          compared=compared),
+                    width="stretch", key="geometry_densities")
+    angle_columns = pd.DataFrame(angles, columns=[f"angle_to_{c}" for c in class_names])
+    _csv_button("Download this class's samples with all angles (CSV)",
+                pd.concat([frame, angle_columns], axis=1),
+                f"geometry_class_{class_index}_{reference}_vs_{compared}.csv",
+                "geometry_global_csv")
+
+
+def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_classes: int,
+                 on_reference: np.ndarray) -> np.ndarray:
+    if num_classes <= MAX_ALL_AXES:
+        return np.arange(num_classes)
+    rule_col, count_col = st.columns(2)
+    rule = rule_col.radio("Class directions shown", list(RANKING_RULES), horizontal=True,
+                          key="geometry_axis_rule",
+                          format_func={"confused": "most confused with this class",
+                                       "changed": "most changed, reference → compared"}.get)
+    k = count_col.slider("Number of class directions", min_value=2,
+                         max_value=min(num_classes, 40), value=MAX_ALL_AXES,
+                         key="geometry_axis_count")
+    axes = rank_class_axes(rule, selected_class=class_index, k=k,
+                           predictions=frame["pred"].to_numpy(),
+                           reference_angles=angles[on_reference],
+                           compared_angles=angles[~on_reference])
+    st.caption(f"Showing {len(axes)} of {num_classes} class directions: the selected class, then "
+               f"{RANKING_RULES[rule]}.")
+    return axes
+
+
+# --- Samples ----------------------------------------------------------------------------------
+
+def _samples(db: DbRef, model_id: str, benchmark_id: str, class_names: list[str]) -> None:
+    ids = state.get_list("selected_samples")
+    if not ids:
+        st.info("No samples are selected. Box- or lasso-select points on the scatters of the "
+                "Local view (or on the Overview) to see them here.")
+        return
+    details = q.sample_details(db, model_id, benchmark_id, tuple(int(i) for i in ids))
+    if len(details) < len(ids):
+        st.info(f"{len(ids) - len(details)} of the {len(ids)} selected samples have no result for "
+                f"`{model_id}` on `{benchmark_id}` and are left out.")
+    if details.empty:
+        return
+    shown = details.iloc[:MAX_THUMBNAILS]
+    st.caption(f"Showing {len(shown)} of {len(details)} selected samples — `{model_id}` on "
+               f"`{benchmark_id}`.")
+    images = q.sample_images(db, benchmark_id, tuple(shown["sample_id"].tolist()))
+    sources = set(images["benchmark_id"])
+    if len(images) < len(shown):
+        st.caption("Samples without a stored image show their metrics only.")
+    if sources - {benchmark_id}:
+        st.caption(f"Images of `{benchmark_id}` are not stored: showing the clean images.")
+    _thumbnail_grid(shown, images.set_index("sample_id"), class_names)
+    _csv_button("Download the selected samples (CSV)", details, "geometry_selected_samples.csv",
+                "geometry_samples_csv")
+    _choose_sample(shown, class_names)
+
+
+def _thumbnail_grid(shown: pd.DataFrame, images: pd.DataFrame, class_names: list[str]) -> None:
+    rows = [shown.iloc[i:i + THUMBNAIL_COLUMNS] for i in range(0, len(shown), THUMBNAIL_COLUMNS)]
+    for chunk in rows:
+        for column, sample in zip(st.columns(THUMBNAIL_COLUMNS), chunk.itertuples()):
+            with column:
+                if sample.sample_id in images.index:
+                    image = images.loc[sample.sample_id]
+                    st.image(_enlarged(q.decode_pixels(image.pixels, image.height, image.width,
+                                                       image.channels)))
+                mark = "✓" if sample.correct else "✗"
+                st.caption(f"**#{sample.sample_id}** {mark} {class_names[sample.label]} → "
+                           f"{class_names[sample.pred]}  \n∠ {sample.angle:.1f}°, "
+                           f"L2 {sample.l2:.2f}  \nmargin {sample.margin:.2f}, "
+                           f"p {sample.prob:.2f}")
+
+
+def _enlarged(image: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour upscaling so small images show crisp pixels at thumbnail size."""
+    factor = max(1, THUMBNAIL_PIXELS // max(image.shape[:2]))
+    return image.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def _choose_sample(shown: pd.DataFrame, class_names: list[str]) -> None:
+    options = shown["sample_id"].astype(int).tolist()
+    labels = dict(zip(options, shown["label"].astype(int)))
+    current = state.get("selected_sample")
+    st.session_state["geometry_selected_sample"] = current if current in options else None
+    st.selectbox("Sample to explain", options, key="geometry_selected_sample",
+                 placeholder="Choose a sample", index=None,
+                 format_func=lambda i: f"#{i} ({class_names[labels[i]]})",
+                 on_change=_write_scalar_choice,
+                 args=("geometry_selected_sample", "selected_sample"))
+    if current is not None:
+        st.page_link(st.Page(attribution.run, title="Attribution", url_path="attribution"),
+                     label=f"Explain sample #{current} on the Attribution page", icon="🔍")

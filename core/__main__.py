@@ -1,0 +1,94 @@
+"""Command line: ``python -m core build | add-model | synth``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _build(args) -> int:
+    from .build import build
+    from .experiment import load_experiment, preset_path
+
+    path = Path(args.experiment) if args.experiment else preset_path(args.preset)
+    experiment = load_experiment(path)
+    db = Path(args.db or f"{args.cache}/{experiment.name}.duckdb")
+    print(f"building {experiment.name} ({path}) into {db}", flush=True)
+    t0 = time.perf_counter()
+    timings = build(experiment, db, cache_dir=args.cache, progress=not args.quiet)
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+    print(f"done in {time.perf_counter() - t0:.1f}s ({stages}); database {db} "
+          f"({db.stat().st_size / 2**20:.1f} MiB)", flush=True)
+    return 0
+
+
+def _add_model(args) -> int:
+    from .register import add_model
+
+    model_id = add_model(args.db, args.checkpoint, arch=args.arch, method=args.method,
+                         ratio=args.ratio, retrained=args.retrained, width=args.width,
+                         model_id=args.model_id, seed=args.seed)
+    print(f"registered {model_id} in {args.db}; run `python -m core build` with the same "
+          "--db to evaluate it on every benchmark")
+    return 0
+
+
+def _synth(args) -> int:
+    from .synth import write_synthetic_db
+
+    path = write_synthetic_db(args.out, n_models=args.models, n_benchmarks=args.benchmarks,
+                              n_samples=args.samples, seed=args.seed)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core",
+                                     description="Robustness Lottery Explorer pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="train, prune, corrupt, evaluate and analyse into DuckDB")
+    which = b.add_mutually_exclusive_group()
+    which.add_argument("--preset", default="demo", help="tiny, demo or paper (experiments/*.toml)")
+    which.add_argument("--experiment", help="path to an experiment TOML file")
+    b.add_argument("--db", help="database file (default cache/<experiment name>.duckdb)")
+    b.add_argument("--cache", default="cache", help="checkpoints and corrupted sets (default cache)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=_build)
+
+    a = sub.add_parser("add-model", help="register your own checkpoint for evaluation")
+    a.add_argument("checkpoint", help="state dict of a registry architecture (weights_only)")
+    a.add_argument("--db", required=True)
+    a.add_argument("--arch", required=True)
+    a.add_argument("--method", required=True, help="dense, magnitude, mpt, … (free text)")
+    a.add_argument("--ratio", type=float, default=0.0)
+    a.add_argument("--retrained", action="store_true")
+    a.add_argument("--width", type=float, default=1.0)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--model-id")
+    a.set_defaults(func=_add_model)
+
+    s = sub.add_parser("synth", help="write a synthetic DB for scale tests")
+    s.add_argument("--out", default="cache/synth_20m.duckdb")
+    s.add_argument("--models", type=int, default=200)
+    s.add_argument("--benchmarks", type=int, default=10)
+    s.add_argument("--samples", type=int, default=10_000)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_synth)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; rerun the same command to continue",
+              file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Which pixel regions move a sample's last-layer geometry: occlusion maps of angle, L2, margin and
+probability (SPEC §1, level 3), and gradient saliency as a contrast.
+
+Occlusion slides a ``window × window`` patch (all channels) over the image in steps of ``stride``,
+replaces the patch by ``baseline`` and records how the geometry of the occluded image differs from
+the original one. A pixel's value is the mean change over every window that covers it. Window
+positions follow Captum's ``Occlusion``: starts at 0, stride, 2·stride, … up to and including the
+first start that reaches ``size − window``; a last window that would run past the border is cut
+off. The result is therefore ``−Occlusion(metric).attribute(...)`` (Captum reports original −
+occluded).
+
+All occluded images go through the model in one batched forward pass (chunked to bound memory),
+and the per-window changes are spread back onto pixels with two small matrix products: a window
+is the outer product of a row interval and a column interval, so
+``sum over windows covering (h, w) = Rᵀ · Δ · C`` with ``R`` (rows × H) and ``C`` (cols × W) the
+interval indicators.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.geometry import compute_geometry
+from core.models import features_and_logits, head_of, head_parameters
+
+__all__ = ["OCCLUSION_METRICS", "occlusion", "window_starts", "gradient_saliency"]
+
+OCCLUSION_METRICS = ("angle", "l2", "margin", "prob")
+
+
+def window_starts(size: int, window: int, stride: int) -> np.ndarray:
+    """Start offsets of the windows along one axis of length ``size`` (Captum's positions):
+    ``ceil((size − window) / stride) + 1`` starts, the last possibly cut off at the border."""
+    count = math.ceil((size - window) / stride) + 1
+    return np.arange(count) * stride
+
+
+def _intervals(size: int, window: int, stride: int, device) -> torch.Tensor:
+    """(n_windows, size) bool: row k marks the pixels covered by the k-th window on this axis."""
+    starts = torch.as_tensor(window_starts(size, window, stride), device=device)
+    pixels = torch.arange(size, device=device)
+    return (pixels[None, :] >= starts[:, None]) & (pixels[None, :] < starts[:, None] + window)
+
+
+def _check_int(value, name: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer. Got {value!r} instead.")
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"`{name}` must be {bound}. Got {value} instead.")
+    return int(value)
+
+
+def _as_image(image, model: nn.Module) -> torch.Tensor:
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    x = torch.as_tensor(image)
+    if x.ndim != 3:
+        raise ValueError(f"`image` must be 3-D (C, H, W). Got shape {tuple(x.shape)} instead.")
+    if not x.is_floating_point():
+        raise ValueError(f"`image` must be a float array (C, H, W), e.g. pixels in [0, 1]. "
+                         f"Got dtype {x.dtype} instead.")
+    return x.to(device=device, dtype=dtype)
+
+
+def _validate(model, image, label, window, stride, baseline, chunk_size) -> tuple:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a torch.nn.Module. Got {type(model).__name__} instead.")
+    x = _as_image(image, model)
+    _, height, width = x.shape
+    num_classes = head_of(model).out_features
+    label = _check_int(label, "label", 0, num_classes - 1)
+    window = _check_int(window, "window", 1, min(height, width))
+    # Captum refuses strides larger than the window: some pixels would never be occluded.
+    stride = _check_int(stride, "stride", 1, window)
+    chunk_size = _check_int(chunk_size, "chunk_size", 1)
+    if not isinstance(baseline, numbers.Real) or not math.isfinite(baseline):
+        raise ValueError(f"`baseline` must be a finite number. Got {baseline!r} instead.")
+    return x, label, window, stride, float(baseline), chunk_size
+
+
+def _geometry_rows(model: nn.Module, batch: torch.Tensor, label: int) -> torch.Tensor:
+    """(N, 4) metrics of OCCLUSION_METRICS and (N,) predictions of a batch of images."""
+    features, _ = features_and_logits(model, batch)
+    weight, bias = head_parameters(model)
+    labels = torch.full((batch.shape[0],), label, dtype=torch.long, device=batch.device)
+    geometry = compute_geometry(features, weight, bias, labels)
+    return torch.stack([geometry[m] for m in OCCLUSION_METRICS], dim=1), geometry["pred"]
+
+
+def occlusion(model: nn.Module, image, label: int, *, window: int = 4, stride: int = 2,
+              baseline: float = 0.0, chunk_size: int = 256, return_base: bool = False):
+    """Occlusion maps of the last-layer geometry of one sample.
+
+    Args:
+        model: any classifier whose head is its last ``nn.Linear``; evaluated in eval mode (its
+            training flag is restored afterwards), without gradients.
+        image: (C, H, W) float array or tensor, as the model takes it (e.g. pixels in [0, 1]).
+        label: the sample's true class, in [0, num_classes).
+        window: side of the square occluding patch, in pixels (all channels), 1..min(H, W).
+        stride: step between patch positions, in pixels, 1..window.
+        baseline: value the occluded pixels take (in the image's units).
+        chunk_size: occluded images per forward pass (bounds memory; the result does not depend
+            on it).
+        return_base: also return the metrics of the unoccluded image.
+
+    Returns:
+        ``{"angle", "l2", "margin", "prob"}`` → (H, W) float numpy arrays: the mean, over the
+        windows covering the pixel, of metric(occluded) − metric(original), in the metric's unit
+        (degrees, feature norm, signed distance, probability). Positive: hiding the region
+        increases the metric. A pixel covered by a window whose metric is undefined (NaN, e.g.
+        an all-zero feature) is NaN. With ``return_base``, a pair ``(maps, base)`` where ``base``
+        holds the original image's four metrics (floats) and ``"pred"`` (int).
+    """
+    x, label, window, stride, baseline, chunk_size = _validate(
+        model, image, label, window, stride, baseline, chunk_size)
+    _, height, width = x.shape
+    rows = _intervals(height, window, stride, x.device)      # (n_r, H)
+    cols = _intervals(width, window, stride, x.device)       # (n_c, W)
+    n_r, n_c = rows.shape[0], cols.shape[0]
+
+    # Position 0 of the flat sequence is the original image: an all-false "window".
+    rows_ext = torch.cat([torch.zeros_like(rows[:1]), rows])
+    cols_ext = torch.cat([torch.zeros_like(cols[:1]), cols])
+    zero = torch.zeros(1, dtype=torch.long, device=x.device)
+    row_index = torch.cat([zero, torch.arange(1, n_r + 1, device=x.device).repeat_interleave(n_c)])
+    col_index = torch.cat([zero, torch.arange(1, n_c + 1, device=x.device).repeat(n_r)])
+
+    was_training = model.training
+    model.eval()
+    metrics, preds = [], []
+    try:
+        with torch.inference_mode():
+            for start in range(0, row_index.shape[0], chunk_size):
+                part = slice(start, start + chunk_size)
+                mask = rows_ext[row_index[part]][:, :, None] & cols_ext[col_index[part]][:, None, :]
+                batch = torch.where(mask[:, None], baseline, x[None])
+                chunk_metrics, chunk_pred = _geometry_rows(model, batch, label)
+                metrics.append(chunk_metrics)
+                preds.append(chunk_pred[:1])
+    finally:
+        model.train(was_training)
+    metrics = torch.cat(metrics)                              # (1 + n_r·n_c, 4)
+    base = metrics[0]
+    delta = (metrics[1:] - base).reshape(n_r, n_c, len(OCCLUSION_METRICS)).permute(2, 0, 1)
+    maps = _spread(delta, rows.to(delta.dtype), cols.to(delta.dtype))
+    result = {name: maps[k].cpu().numpy() for k, name in enumerate(OCCLUSION_METRICS)}
+    if not return_base:
+        return result
+    base_values = {name: float(base[k]) for k, name in enumerate(OCCLUSION_METRICS)}
+    base_values["pred"] = int(preds[0][0])
+    return result, base_values
+
+
+def _spread(delta: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Mean of the per-window changes (M, n_r, n_c) over the windows covering each pixel →
+    (M, H, W); NaN where any covering window's change is NaN."""
+    undefined = torch.isnan(delta)
+    sums = torch.einsum("ih,mij,jw->mhw", rows, delta.masked_fill(undefined, 0.0), cols)
+    hits = torch.einsum("ih,mij,jw->mhw", rows, undefined.to(delta.dtype), cols)
+    counts = torch.outer(rows.sum(0), cols.sum(0))
+    return (sums / counts).masked_fill(hits > 0, math.nan)
+
+
+def gradient_saliency(model: nn.Module, image, label: int, *, output: str = "prob") -> np.ndarray:
+    """Gradient saliency (Simonyan et al. 2014) via Captum's ``Saliency``: ``|∂ output / ∂ x|``,
+    maximum over channels.
+
+    Args:
+        model: classifier (evaluated in eval mode; its training flag is restored).
+        image: (C, H, W) float array or tensor.
+        label: the class whose output is differentiated, in [0, num_classes).
+        output: ``"prob"`` (softmax probability of ``label``) or ``"logit"``.
+
+    Returns:
+        (H, W) float numpy array ≥ 0, in output units per pixel-value unit.
+    """
+    from captum.attr import Saliency
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a torch.nn.Module. Got {type(model).__name__} instead.")
+    if output not in ("prob", "logit"):
+        raise ValueError(f"`output` must be 'prob' or 'logit'. Got {output!r} instead.")
+    x = _as_image(image, model)
+    label = _check_int(label, "label", 0, head_of(model).out_features - 1)
+
+    def forward(batch):
+        logits = model(batch)
+        return torch.softmax(logits, dim=1) if output == "prob" else logits
+
+    was_training = model.training
+    model.eval()
+    try:
+        grads = Saliency(forward).attribute(x[None].clone().requires_grad_(True), target=label,
+                                            abs=True)
+    finally:
+        model.train(was_training)
+    return grads[0].amax(dim=0).detach().cpu().numpy()

@@ -1,0 +1,351 @@
+"""Pure figure builders and selection logic of the Overview page, without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from scipy.sparse.csgraph import minimum_spanning_tree as scipy_mst
+from scipy.spatial.distance import cdist
+from sklearn.metrics import roc_auc_score
+
+from app.charts import overview as charts
+
+
+def _bars() -> pd.DataFrame:
+    """Two archs: lenet5 dense + magnitude (2 ratios, 2 seeds at 0.5), vgg16 snip retrained;
+    corruptions clean and gaussian_noise (averaged over severities 1 and 2)."""
+    rows = []
+    for corruption, benches, drop in (("clean", ["clean"], 0.0),
+                                      ("gaussian_noise", ["gaussian_noise-1",
+                                                          "gaussian_noise-2"], 0.2)):
+        rows += [
+            ("lenet5", "dense", False, 0.0, corruption, 0.9 - drop, ["lenet5-dense"], benches),
+            ("lenet5", "magnitude", False, 0.5, corruption, 0.85 - drop,
+             ["lenet5-mag-0.5-s0", "lenet5-mag-0.5-s1"], benches),
+            ("lenet5", "magnitude", False, 0.9, corruption, 0.6 - drop, ["lenet5-mag-0.9"],
+             benches),
+            ("vgg16", "snip", True, 0.5, corruption, 0.8 - drop, ["vgg16-snip-0.5-rt"], benches),
+        ]
+    return pd.DataFrame(rows, columns=["arch", "method", "retrained", "ratio", "corruption",
+                                       "accuracy", "model_ids", "benchmark_ids"])
+
+
+def _event(*customdata) -> dict:
+    return {"selection": {"points": [{"customdata": c} for c in customdata],
+                          "point_indices": list(range(len(customdata))), "box": [],
+                          "lasso": []}}
+
+
+def _valid(fig: go.Figure) -> go.Figure:
+    """Re-validate a figure built without validation (raises on any invalid property)."""
+    return go.Figure(fig.to_dict())
+
+
+def _main_bars(fig: go.Figure) -> list:
+    return [t for t in fig.data if t.type == "bar" and t.width == 7]
+
+
+# --------------------------------------------------------------------------- selection logic
+
+def test_bar_highlight_needs_a_selected_model_and_benchmark():
+    bars = _bars()
+    assert not charts.bar_highlight(bars, [], []).any()
+    by_model = charts.bar_highlight(bars, ["lenet5-mag-0.5-s1"], [])
+    assert by_model.tolist() == [False, True, False, False] * 2
+    both = charts.bar_highlight(bars, ["lenet5-mag-0.5-s1", "vgg16-snip-0.5-rt"],
+                                ["gaussian_noise-2"])
+    assert both.tolist() == [False] * 4 + [False, True, False, True]
+    by_bench = charts.bar_highlight(bars, [], ["clean"])
+    assert by_bench.tolist() == [True] * 4 + [False] * 4
+
+
+def test_bar_selection_maps_bar_keys_to_ids_in_order():
+    bars = _bars()
+    key = charts.bar_key("lenet5", "magnitude", False, 0.5, "gaussian_noise")
+    other = charts.bar_key("vgg16", "snip", True, 0.5, "clean")
+    models, benchmarks = charts.bar_selection(_event([key, 1.0], [other, 2.0], ["unknown"]),
+                                              bars)
+    assert models == ["lenet5-mag-0.5-s0", "lenet5-mag-0.5-s1", "vgg16-snip-0.5-rt"]
+    assert benchmarks == ["gaussian_noise-1", "gaussian_noise-2", "clean"]
+    assert charts.bar_selection(None, bars) == ([], [])
+    assert charts.bar_selection(_event(), bars) == ([], [])
+
+
+def test_point_selection_reads_model_ids():
+    event = _event(["m1", "clean"], ["m2", "clean"], ["m1", "gaussian_noise-1"])
+    assert charts.point_selection(event) == ["m1", "m2"]
+
+
+def test_with_subset_delta_is_subset_minus_whole():
+    bars = _bars()
+    subset = bars.iloc[[1, 5]][["arch", "method", "retrained", "ratio", "corruption"]].assign(
+        subset_accuracy=[0.95, 0.40], n_samples=10)
+    merged = charts.with_subset(bars, subset)
+    assert merged["delta"].iloc[1] == pytest.approx(0.95 - 0.85)
+    assert merged["delta"].iloc[5] == pytest.approx(0.40 - 0.65)
+    assert merged["delta"].drop(index=[1, 5]).isna().all()
+
+
+# --------------------------------------------------------------------------- evaluation table
+
+def test_table_grid_reference_lines_and_keys():
+    fig = _valid(charts.evaluation_table_figure(_bars(), title="t"))
+    layout = fig.to_dict()["layout"]
+    # Rows: lenet5·magnitude, vgg16·snip; columns: clean, gaussian_noise.
+    assert {k for k in layout if k.startswith("xaxis")} == {"xaxis", "xaxis2"}
+    assert {k for k in layout if k.startswith("yaxis")} == {"yaxis", "yaxis2"}
+    main = _main_bars(fig)
+    assert len(main) == 4
+    assert {(t.xaxis, t.yaxis) for t in main} == {("x", "y"), ("x2", "y"), ("x", "y2"),
+                                                  ("x2", "y2")}
+    lenet_clean = next(t for t in main if (t.xaxis, t.yaxis) == ("x", "y"))
+    assert list(lenet_clean.x) == [50, 90] and list(lenet_clean.y) == pytest.approx([85, 60])
+    assert lenet_clean.customdata[0][0] == charts.bar_key("lenet5", "magnitude", False, 0.5,
+                                                          "clean")
+    # Dense reference only where a dense model of the row's arch exists (lenet5, not vgg16).
+    lines = sorted((s.xref, s.yref, s.y0) for s in fig.layout.shapes)
+    assert lines == [("x", "y", pytest.approx(90)), ("x2", "y", pytest.approx(70))]
+    texts = [a.text for a in fig.layout.annotations]
+    assert "pruning ratio (% of weights removed)" in texts and "accuracy (%)" in texts
+    assert fig.layout.title.text == "t" and fig.layout.showlegend
+    assert {t.name for t in fig.data if t.showlegend is not False} >= {
+        "magnitude", "snip", "dense model (reference)"}
+
+
+def test_table_highlights_selected_bars_and_dims_the_rest():
+    fig = charts.evaluation_table_figure(_bars(), selected_models=["lenet5-mag-0.9"],
+                                         selected_benchmarks=["clean"], title="t")
+    for trace in _main_bars(fig):
+        for key, width, opacity in zip([c[0] for c in trace.customdata],
+                                       trace.marker.line.width, trace.marker.opacity):
+            chosen = key == charts.bar_key("lenet5", "magnitude", False, 0.9, "clean")
+            assert width == (2 if chosen else 0)
+            assert opacity == (1.0 if chosen else charts.DIMMED_OPACITY)
+
+
+def test_table_subset_bars_show_subset_and_coloured_delta():
+    bars = _bars()
+    subset = bars[["arch", "method", "retrained", "ratio", "corruption"]].assign(
+        subset_accuracy=bars["accuracy"] + np.array([0.05, 0.1, -0.2, 0.0, -0.1, 0.02, 0.3, -0.05]),
+        n_samples=5)
+    fig = _valid(charts.evaluation_table_figure(charts.with_subset(bars, subset), title="t"))
+    main = _main_bars(fig)
+    deltas = [t for t in fig.data if t.type == "bar" and t.width == 3]
+    assert len(deltas) == len(main) == 4
+    lenet_clean = next(t for t in deltas if (t.xaxis, t.yaxis) == ("x", "y"))
+    assert list(lenet_clean.base) == pytest.approx([85, 60])
+    assert list(lenet_clean.y) == pytest.approx([10, -20])
+    assert list(lenet_clean.marker.color) == [charts.GAIN_COLOUR, charts.LOSS_COLOUR]
+    shown = next(t for t in main if (t.xaxis, t.yaxis) == ("x", "y"))
+    assert list(shown.y) == pytest.approx([95, 40])
+    # The dense reference follows the subset too: 0.9 + 0.05.
+    assert fig.layout.shapes[0].y0 == pytest.approx(95)
+    assert {"gain on selected samples", "loss on selected samples"} <= {t.name for t in fig.data}
+
+
+def test_table_needs_a_pruned_model():
+    bars = _bars()
+    with pytest.raises(ValueError, match="at least one pruned"):
+        charts.evaluation_table_figure(bars[bars["method"] == "dense"], title="t")
+
+
+def test_table_csv_has_one_row_per_bar_with_ids():
+    frame = charts.table_csv_frame(_bars())
+    assert len(frame) == 8
+    assert frame["model_ids"].iloc[1] == "lenet5-mag-0.5-s0 lenet5-mag-0.5-s1"
+
+
+# --------------------------------------------------------------------------- similarity view
+
+def _points(n_models: int, benchmarks=("clean", "fog-1"), seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = [pd.DataFrame({
+        "model_id": [f"m{i}" for i in range(n_models)], "benchmark_id": b,
+        "x": rng.normal(size=n_models), "y": rng.normal(size=n_models),
+        "arch": np.where(np.arange(n_models) % 2, "vgg16", "lenet5"),
+        "method": np.array(["magnitude", "snip", "mpt"])[np.arange(n_models) % 3],
+        "ratio": (np.arange(n_models) % 9 + 1) / 10, "retrained": np.arange(n_models) % 4 == 0})
+        for b in benchmarks]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_mst_segments_match_scipy_per_benchmark():
+    points = _points(12)
+    segments = charts.mst_segments(points)
+    for benchmark, group in points.groupby("benchmark_id"):
+        xy = group[["x", "y"]].to_numpy()
+        edges = segments[segments["benchmark_id"] == benchmark]
+        assert len(edges) == len(xy) - 1
+        assert edges["length"].sum() == pytest.approx(scipy_mst(cdist(xy, xy)).sum())
+        assert np.hypot(edges["x1"] - edges["x0"], edges["y1"] - edges["y0"]).to_numpy() == (
+            pytest.approx(edges["length"].to_numpy()))
+
+
+def test_sample_points_keeps_flagged_rows_and_caps():
+    points = _points(100, benchmarks=("clean",))
+    keep = np.zeros(100, bool)
+    keep[[3, 50, 97]] = True
+    sampled = charts.sample_points(points, 20, keep=keep, seed=1)
+    assert len(sampled) == 20 and {3, 50, 97} <= set(sampled.index)
+    assert sampled.index.is_monotonic_increasing
+    assert charts.sample_points(points, 20, keep=keep, seed=1).equals(sampled)
+    assert charts.sample_points(points, 500) is points
+    with pytest.raises(ValueError, match="max_points"):
+        charts.sample_points(points, 0)
+
+
+def test_embedding_figure_encodes_and_highlights():
+    points = _points(9)
+    fig, note = charts.embedding_figure(points, selected_models=["m1", "m4"])
+    fig = _valid(fig)
+    assert note is None
+    ring = [t for t in fig.data if t.name == charts.SELECTED_NAME]
+    assert len(ring) == 1 and sorted(c[0] for c in ring[0].customdata) == ["m1", "m1", "m4", "m4"]
+    snip = next(t for t in fig.data if t.name == "snip" and t.mode == "markers")
+    assert all(c[0] in {"m1", "m4", "m7"} for c in snip.customdata)
+    assert snip.marker.color == charts.METHOD_COLOURS["snip"]
+    by_model = {c[0]: (s, o, z) for c, s, o, z in zip(snip.customdata, snip.marker.symbol,
+                                                      snip.marker.opacity, snip.marker.size)}
+    # m4: lenet5 (circle), retrained (filled), ratio 0.5; m7: vgg16, not retrained, ratio 0.8.
+    assert by_model["m4"] == ("circle", 0.9, pytest.approx(13.0))
+    assert by_model["m7"] == ("square-open", charts.DIMMED_OPACITY, pytest.approx(17.2))
+    assert sum(1 for t in fig.data if t.name.startswith("MST")) == 2
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text and fig.layout.title.text
+
+
+def test_embedding_figure_uses_webgl_and_notes_sampling():
+    points = _points(300, benchmarks=[f"b{i}" for i in range(10)])
+    fig, note = charts.embedding_figure(points, cka_points=points, selected_models=["m5"],
+                                        max_points=2000)
+    assert {t.type for t in fig.data if t.name in ("magnitude", "snip", "mpt")} == {"scattergl"}
+    drawn = sum(len(t.x) for t in fig.data if t.name in ("magnitude", "snip", "mpt"))
+    assert drawn == 4000  # 2000 per panel
+    assert note.count("showing 2,000 of 3,000 points") == 2
+    assert "CKA placement 1" in fig.layout.xaxis2.title.text
+
+
+# --------------------------------------------------------------------------- insights
+
+def _correlations() -> pd.DataFrame:
+    rows = [("a", "robustness", "angle", -0.7), ("b", "robustness", "angle", -0.5),
+            ("a", "robustness", "l2", 0.1), ("b", "robustness", "l2", 0.0),
+            ("a", "robustness", "margin", 0.3), ("b", "robustness", "margin", 0.4),
+            ("a", "pv", "angle", -0.2), ("b", "pv", "angle", -0.2)]
+    return pd.DataFrame(rows, columns=["model_id", "target", "metric", "pearson"]).assign(
+        spearman=0.0, n=100)
+
+
+def test_strength_thresholds():
+    assert [charts.strength(r) for r in (-0.62, 0.5, 0.49, -0.3, 0.29, 0.0)] == [
+        "strong", "strong", "moderate", "moderate", "weak", "weak"]
+
+
+def test_correlation_reading_averages_over_models():
+    text = charts.correlation_reading(_correlations(), ["a", "b"])
+    assert text.startswith("Robustness correlates with angle at r = −0.60 (strong), margin at "
+                           "r = 0.35 (moderate), l2 at r = 0.05 (weak).")
+    assert "PV correlates with angle at r = −0.20 (weak)." in text
+    assert "mean over 2 shown models" in text
+    assert "−0.70" in charts.correlation_reading(_correlations(), ["a"])
+
+
+def test_correlation_figure_is_annotated_per_target():
+    fig = charts.correlation_figure(_correlations(), ["b", "a"])
+    _valid(fig)
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    assert [list(t.x) for t in heatmaps] == [["angle", "l2", "margin"]] * 2
+    assert [list(t.y) for t in heatmaps] == [["b", "a"]] * 2
+    assert np.asarray(heatmaps[0].z, float)[0] == pytest.approx([-0.5, 0.0, 0.4])
+    assert np.asarray(heatmaps[1].z, float)[0] == pytest.approx([-0.2, np.nan, np.nan],
+                                                                nan_ok=True)
+    assert heatmaps[0].texttemplate and fig.layout.coloraxis.colorbar.title.text
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+def test_correlation_models_prefers_selected_and_caps():
+    available = [f"m{i}" for i in range(30)]
+    assert charts.correlation_models(available, ["m3", "zz", "m1"]) == (["m1", "m3"], None)
+    shown, note = charts.correlation_models(available, [], limit=10)
+    assert shown == available[:10] and "10 of 30" in note
+
+
+def test_redundancy_reading_and_figure():
+    similarity = pd.DataFrame({
+        "corruption_a": ["fog", "gaussian_noise", "brightness", "contrast"],
+        "corruption_b": ["snow", "shot_noise", "clean", "pixelate"],
+        "similarity": [0.91, 0.97, 0.95, 0.2], "measure": "accuracy_pearson",
+        "rank": [3, 1, 2, 4]})
+    text = charts.redundancy_reading(similarity, measure="accuracy_pearson")
+    assert text.startswith("Most redundant: gaussian_noise ~ shot_noise (r = 0.97) and "
+                           "brightness ~ clean (r = 0.95); least alike: contrast ~ pixelate")
+    assert "3 of 4 pairs have r ≥ 0.9" in text
+    fig = _valid(charts.redundancy_figure(similarity, measure="accuracy_pearson", top=2))
+    assert list(fig.data[0].y) == ["gaussian_noise ~ shot_noise", "brightness ~ clean"]
+    assert fig.layout.showlegend and fig.layout.xaxis.title.text
+
+
+def test_dimension_reading_and_figure():
+    dims = pd.DataFrame({"kind": ["random", "random", "trained", "trained"],
+                         "dim": [4, 256, 84, 84], "mean": [90.0, 90.0, 40.0, 50.0],
+                         "std": [28.6, 3.6, 10.0, 12.0], "model_id": [None, None, "a", "b"]})
+    text = charts.dimension_reading(dims)
+    assert "90.0° ± 28.6° at d = 4, narrowing to 90.0° ± 3.6° at d = 256" in text
+    assert "45.0° from their true class direction on average (model means 40.0–50.0°, 2 models)" \
+        in text
+    fig = _valid(charts.dimension_figure(dims))
+    assert fig.layout.xaxis.type == "log" and "degrees" in fig.layout.yaxis.title.text
+    assert {t.name for t in fig.data if t.name} >= {"random vectors: mean", "random: ± 1 std"}
+
+
+def _vulnerable(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    pie = pd.array(score + rng.normal(scale=0.3, size=n) > 0.8, dtype="boolean")
+    low = pd.array(score + rng.normal(scale=0.3, size=n) > 0.5, dtype="boolean")
+    low[:10] = pd.NA
+    return pd.DataFrame({"sample_id": np.arange(n), "pie": pie, "low_pv": low,
+                         "geometric_score": score})
+
+
+def test_roc_curves_integrate_to_sklearn_auc():
+    samples = _vulnerable()
+    curves = charts.roc_curves(samples)
+    assert set(curves["target"]) == {"pie", "low_pv"}
+    for target, curve in curves.groupby("target"):
+        known = samples[samples[target].notna()]
+        area = np.trapezoid(curve["tpr"], curve["fpr"])
+        assert area == pytest.approx(roc_auc_score(known[target].astype(bool),
+                                                   known["geometric_score"]))
+    one_class = samples.assign(pie=True, low_pv=pd.array([pd.NA] * len(samples), "boolean"))
+    assert charts.roc_curves(one_class).empty
+
+
+def test_roc_figure_and_reading_use_the_stored_auc():
+    auc = pd.DataFrame({"arch": "lenet5", "target": ["pie", "low_pv", "pie"],
+                        "score": ["geometric", "geometric", "neg_margin"],
+                        "auc": [0.81, 0.74, 0.86], "n_positive": [40, 120, 40], "n": 400})
+    fig = _valid(charts.roc_figure(charts.roc_curves(_vulnerable()), auc, arch="lenet5"))
+    names = [t.name for t in fig.data]
+    assert any("AUC 0.81" in n for n in names) and any("AUC 0.74" in n for n in names)
+    assert "chance (AUC 0.5)" in names
+    text = charts.roc_reading(auc, arch="lenet5")
+    assert text == ("The geometric score finds AUC 0.81 for PIEs (40 of 400) and AUC 0.74 for "
+                    "low-PV samples (120 of 400) (0.5 = chance). For PIEs the single score "
+                    "neg_margin does better (AUC 0.86).")
+    assert charts.roc_reading(auc, arch="vgg16") == ""
+
+
+def test_top_flagged_orders_by_score_then_id():
+    samples = pd.DataFrame({"sample_id": [5, 2, 9, 1], "geometric_score": [0.5, 0.9, 0.5, np.nan],
+                            "pie": True, "low_pv": False})
+    assert charts.top_flagged(samples, 2) == [2, 5]
+    assert charts.top_flagged(samples, 10) == [2, 5, 9]
+    with pytest.raises(ValueError, match="`k` must be >= 1"):
+        charts.top_flagged(samples, 0)
+
+
+def test_plotly_config_downloads_png():
+    config = charts.plotly_config("table")
+    assert config["toImageButtonOptions"] == {"format": "png", "filename": "table", "scale": 2}

@@ -1,0 +1,247 @@
+import base64
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from app.charts.attribution import AttributionRow, attribution_grid, maps_frame
+from app.pages.attribution import default_models
+from core.attribution import OCCLUSION_METRICS, occlusion
+from core.models import arch_config, build_model
+from core.store import create_schema
+from core.train import to_input
+
+CLASSES = [f"class{i}" for i in range(10)]
+DENSE = "lenet5-dense-s0"
+PRUNED = ["lenet5-magnitude-r0.5-s0", "lenet5-magnitude-r0.7-s0", "lenet5-magnitude-r0.9-s0"]
+NO_CKPT = "lenet5-snip-r0.5-s0"
+
+
+def write_attribution_db(directory: Path) -> Path:
+    """A tiny results DB with real (untrained, seeded) LeNet-5 checkpoints beside it, two
+    benchmarks and two sample images per benchmark; one model has no checkpoint."""
+    path = directory / "results.duckdb"
+    con = duckdb.connect(str(path))
+    create_schema(con, num_classes=10)
+    config = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0, input_size=28)
+    (directory / "checkpoints").mkdir()
+    rows = []
+    for seed, model_id in enumerate([DENSE, *PRUNED, NO_CKPT]):
+        method = model_id.split("-")[1]
+        checkpoint = None
+        if model_id != NO_CKPT:
+            torch.manual_seed(seed)
+            checkpoint = f"checkpoints/{model_id}.pt"
+            torch.save(build_model("lenet5", in_channels=1, num_classes=10).state_dict(),
+                       directory / checkpoint)
+        rows.append({"model_id": model_id, "arch": "lenet5", "dataset": "fashion_mnist",
+                     "method": method, "ratio": 0.0 if method == "dense" else
+                     float(model_id.split("-r")[1].split("-")[0]), "retrained": False,
+                     "seed": 0, "arch_config": config, "checkpoint": checkpoint})
+    con.register("_m", pd.DataFrame(rows))
+    con.execute("INSERT INTO models (model_id, arch, dataset, method, ratio, retrained, seed, "
+                "arch_config, checkpoint) SELECT model_id, arch, dataset, method, ratio, "
+                "retrained, seed, arch_config, checkpoint FROM _m")
+    con.execute("INSERT INTO benchmarks VALUES ('clean', 'fashion_mnist', 'clean', 0, 'clean'), "
+                "('gaussian_noise-3', 'fashion_mnist', 'gaussian_noise', 3, 'noise')")
+    con.execute("INSERT INTO dataset_info VALUES ('fashion_mnist', 10, ?, 28, 28, 1, 'test', 2)",
+                [CLASSES])
+    rng = np.random.default_rng(0)
+    for benchmark in ("clean", "gaussian_noise-3"):
+        for sample_id, label in ((0, 3), (1, 7)):
+            pixels = rng.integers(0, 256, (28, 28, 1), dtype=np.uint8).tobytes()
+            con.execute("INSERT INTO images VALUES (?, ?, ?, 28, 28, 1, ?)",
+                        [benchmark, sample_id, label, pixels])
+    con.close()
+    return path
+
+
+@pytest.fixture
+def attribution_db(tmp_path, monkeypatch):
+    path = write_attribution_db(tmp_path)
+    monkeypatch.setenv("ROBUSTNESS_DB", str(path))
+    return path
+
+
+def _page():
+    from app.pages import attribution
+    from app.state import init_state
+
+    init_state()
+    attribution.run()
+
+
+def _app(**state) -> AppTest:
+    at = AppTest.from_function(_page, default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def _figure(at: AppTest) -> dict:
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.spec)
+
+
+def _array(z) -> np.ndarray:
+    """A figure array from the chart's JSON (Plotly sends numpy arrays base64-encoded)."""
+    if isinstance(z, dict):
+        shape = tuple(int(n) for n in str(z.get("shape", "-1")).split(","))
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.asarray(z, dtype=float)
+
+
+def _texts(at: AppTest, kind: str) -> str:
+    return " ".join(e.value for e in at.get(kind))
+
+
+def _cache(path: Path) -> pd.DataFrame:
+    # The page's process-wide connection holds the file: open it with the same configuration.
+    con = duckdb.connect(str(path) + ".attributions.duckdb")
+    try:
+        return con.execute("SELECT * FROM attributions").df()
+    finally:
+        con.close()
+
+
+def test_nothing_selected_explains_how_to_pick(attribution_db):
+    at = _app()
+    assert not at.exception
+    assert "Geometry" in _texts(at, "info") and "sample id" in _texts(at, "info")
+    assert not at.get("plotly_chart")
+    at.number_input[0].set_value(1).run()  # typing an id selects the sample
+    assert not at.exception
+    assert at.session_state["selected_sample"] == 1
+    # Nothing selected on other pages: the dense model and the magnitude ratios by default.
+    assert at.multiselect[0].value == [DENSE, *PRUNED]
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_preset_selection_renders_grid_and_caches_correct_maps(attribution_db):
+    at = _app(selected_sample=0, selected_models=[DENSE, PRUNED[1]],
+              reference_benchmark="gaussian_noise-3")
+    assert not at.exception
+    assert at.selectbox[0].value == "gaussian_noise-3"
+    fig = _figure(at)
+    heatmaps = [t for t in fig["data"] if t["type"] == "heatmap"]
+    assert len(heatmaps) == 2 * (len(OCCLUSION_METRICS) + 1)  # + saliency column
+    assert fig["layout"]["coloraxis2"]["colorscale"][-1][1] == "rgb(5,48,97)"  # + is blue
+
+    cache = _cache(attribution_db)
+    assert set(cache["model_id"]) == {DENSE, PRUNED[1]}
+    assert len(cache) == 2 * len(OCCLUSION_METRICS)
+    # The cached maps are the occlusion of that model on that stored image.
+    con = duckdb.connect(str(attribution_db), read_only=True)
+    pixels, label = con.execute("SELECT pixels, label FROM images WHERE benchmark_id = "
+                                "'gaussian_noise-3' AND sample_id = 0").fetchone()
+    con.close()
+    image = to_input(np.frombuffer(pixels, np.uint8).reshape(1, 28, 28, 1).copy())[0]
+    model = build_model("lenet5", in_channels=1, num_classes=10,
+                        weights=attribution_db.parent / f"checkpoints/{DENSE}.pt")
+    expected = occlusion(model, image, label, window=4, stride=2, baseline=0.0)
+    for metric in OCCLUSION_METRICS:
+        row = cache[(cache["model_id"] == DENSE) & (cache["metric"] == metric)].iloc[0]
+        assert (row["window"], row["stride"], row["baseline"]) == (4, 2, 0.0)
+        np.testing.assert_allclose(np.asarray(row["values"]).reshape(28, 28),
+                                   expected[metric], rtol=1e-5, atol=1e-6)
+    shown = _array(heatmaps[0]["z"])  # first row, angle column
+    np.testing.assert_allclose(shown, expected["angle"], rtol=1e-5, atol=1e-6)
+
+    # A new window is a new computation; the earlier one stays cached.
+    at.number_input[1].set_value(5).run()
+    assert not at.exception
+    assert set(_cache(attribution_db)["window"]) == {4, 5}
+
+
+def test_revisit_reads_the_cache_file(attribution_db):
+    _app(selected_sample=1, selected_models=[DENSE])
+    first = _cache(attribution_db)
+    at = _app(selected_sample=1, selected_models=[DENSE])  # a new session, same file
+    assert not at.exception
+    pd.testing.assert_frame_equal(_cache(attribution_db), first)
+    assert len(_figure(at)["data"]) == 1 + len(OCCLUSION_METRICS) + 1
+
+
+def test_results_db_attributions_are_used_first(attribution_db):
+    values = np.linspace(-1, 1, 28 * 28, dtype=np.float32)
+    con = duckdb.connect(str(attribution_db))
+    for metric in OCCLUSION_METRICS:
+        con.execute("INSERT INTO attributions VALUES (?, 'clean', 0, 4, 2, 0.0, ?, 28, 28, 0.5, ?)",
+                    [DENSE, metric, values.tolist()])
+    con.close()
+    at = _app(selected_sample=0, selected_models=[DENSE])
+    assert not at.exception
+    heatmaps = [t for t in _figure(at)["data"] if t["type"] == "heatmap"]
+    np.testing.assert_allclose(_array(heatmaps[0]["z"]).reshape(-1), values)
+    assert _cache(attribution_db).empty
+
+
+def test_model_without_checkpoint_and_stale_ids_get_messages(attribution_db):
+    at = _app(selected_sample=0, selected_models=[NO_CKPT, "gone-model", DENSE])
+    assert not at.exception
+    assert NO_CKPT in _texts(at, "warning") and "no checkpoint" in _texts(at, "warning")
+    assert "gone-model" in _texts(at, "info")
+    assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1  # only DENSE
+
+
+def test_synthetic_db_without_checkpoints(synth_db, monkeypatch):
+    monkeypatch.setenv("ROBUSTNESS_DB", str(synth_db))
+    at = _app(selected_sample=0)
+    assert not at.exception
+    assert "checkpoint" in _texts(at, "info")
+    assert not at.get("plotly_chart")
+
+
+def test_default_models_prefers_dense_and_magnitude_ratios():
+    models = pd.DataFrame({
+        "model_id": ["d", "m1", "m5", "m5rt", "m7", "m9", "s5"],
+        "arch": ["a"] * 7,
+        "method": ["dense", "magnitude", "magnitude", "magnitude", "magnitude", "magnitude",
+                   "snip"],
+        "ratio": [0.0, 0.1, 0.5, 0.5, 0.7, 0.9, 0.5],
+        "retrained": [False, False, False, True, False, False, False]})
+    assert default_models(models, pd.Series([True] * 7)) == ["d", "m5", "m7", "m9"]
+    usable = pd.Series([True, True, False, True, False, True, True])
+    assert default_models(models, usable) == ["d", "m5rt", "m9", "m1"]
+    no_dense = pd.Series([False, True, True, True, True, True, True])
+    assert default_models(models, no_dense) == ["m1", "m5", "m5rt", "m7"]
+
+
+def _row(model_id, scale, pred):
+    grid = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
+    return AttributionRow(model_id, {m: grid * scale for m in OCCLUSION_METRICS},
+                          {"angle": 71.23, "l2": 2.5, "margin": -0.25, "prob": 0.4}, pred)
+
+
+def test_grid_figure_layout_and_shared_symmetric_colour_ranges():
+    rows = [_row("a", 1.0, 3), _row("b", 3.0, 1)]
+    image = np.zeros((3, 4, 1), dtype=np.uint8)
+    fig = attribution_grid(rows, image, 3, class_names=CLASSES, title="t")
+    assert len(fig.data) == 2 * (1 + len(OCCLUSION_METRICS))
+    titles = [a.text for a in fig.layout.annotations]
+    assert "<b>a</b><br>pred: class3 ✓" in titles and "<b>b</b><br>pred: class1 ✗" in titles
+    assert "angle = 71.2°" in titles and "margin = -0.25" in titles
+    for k, metric in enumerate(OCCLUSION_METRICS, start=2):
+        axis = fig.layout[f"coloraxis{k}"]
+        assert axis.cmin == -axis.cmax == -18.0  # max |value| over both rows: 6 × 3
+        assert axis.cmid == 0
+        assert metric in axis.colorbar.title.text.lower()
+    assert fig.layout.coloraxis2.colorscale[0][1] == "rgb(103,0,31)"  # negative end is red
+
+
+def test_grid_with_saliency_and_download_frame():
+    rows = [_row("a", 1.0, None)]
+    saliency = {"a": np.ones((3, 4))}
+    fig = attribution_grid(rows, np.zeros((3, 4, 3), np.uint8), 0, class_names=CLASSES,
+                           saliency=saliency)
+    assert fig.data[-1].coloraxis == "coloraxis" and "pred: ?" in fig.layout.annotations[0].text
+    frame = maps_frame(rows, saliency)
+    assert len(frame) == (len(OCCLUSION_METRICS) + 1) * 12
+    angle = frame[frame["metric"] == "angle"]
+    assert angle.loc[(angle["row"] == 2) & (angle["col"] == 1), "value"].item() == 4.0

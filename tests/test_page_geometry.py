@@ -1,0 +1,292 @@
+"""AppTest tests of the Geometry page, checked against independent SQL on the synthetic DB."""
+
+import base64
+import json
+
+import duckdb
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.pages import geometry as page
+from app.pages.geometry import placed
+
+
+def _script():
+    from app.pages import geometry
+    from app.state import init_state
+
+    init_state()
+    geometry.run()
+
+
+def _app(db_path, monkeypatch, **preset) -> AppTest:
+    monkeypatch.setenv("ROBUSTNESS_DB", str(db_path))
+    at = AppTest.from_function(_script, default_timeout=60)
+    for key, value in preset.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _query(db_path, sql, params=()):
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute(sql, list(params)).df()
+
+
+def _chart(at, key):
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert len(charts) == 1, [c.proto.id for c in at.get("plotly_chart")]
+    return charts[0]
+
+
+def _decoded(value):
+    """A Plotly JSON array: plain list or base64 typed array."""
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(s) for s in str(value.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"]).reshape(shape)
+    return np.asarray(value)
+
+
+def _spec(at, key):
+    return json.loads(_chart(at, key).proto.spec)
+
+
+def _texts(elements):
+    return [e.value for e in elements]
+
+
+def _lowest_clean_accuracy_model(db_path):
+    return _query(db_path, "SELECT model_id, accuracy FROM evaluations WHERE benchmark_id = "
+                           "'clean' ORDER BY accuracy, model_id LIMIT 1").iloc[0]
+
+
+def test_empty_selections_explain_and_default_to_dense_and_clean(synth_db, monkeypatch):
+    at = _app(synth_db, monkeypatch)
+    infos = " ".join(_texts(at.info))
+    assert "No model is selected" in infos and "No benchmark is selected" in infos
+    assert "No samples are selected" in infos
+    dense = _query(synth_db, "SELECT model_id FROM models WHERE method = 'dense' ORDER BY arch "
+                             "LIMIT 1").model_id[0]
+    assert at.selectbox(key="geometry_selected_models_0").value == dense
+    assert at.selectbox(key="geometry_selected_benchmarks_0").value == "clean"
+    # Choosing writes the app-owned keys.
+    other = _lowest_clean_accuracy_model(synth_db).model_id
+    at.selectbox(key="geometry_selected_models_0").select(other).run()
+    at.selectbox(key="geometry_selected_class").select(4).run()
+    assert not at.exception
+    assert at.session_state["selected_models"] == [other]
+    assert at.session_state["selected_class"] == 4
+    assert at.selectbox(key="geometry_selected_models_0").value == other
+
+
+def test_local_view_panels_and_comparison_counts_match_sql(synth_db, monkeypatch):
+    model_a = _lowest_clean_accuracy_model(synth_db).model_id
+    model_b = _query(synth_db, "SELECT model_id FROM models WHERE method = 'dense' LIMIT 1"
+                     ).model_id[0]
+    at = _app(synth_db, monkeypatch, selected_models=[model_a, model_b],
+              selected_benchmarks=["clean"], selected_class=3)
+    spec = _spec(at, "geometry_local_scatter")
+    accuracy = _query(synth_db, "SELECT label, avg(correct::DOUBLE) AS acc FROM sample_metrics "
+                                "WHERE model_id = ? AND benchmark_id = 'clean' GROUP BY label "
+                                "ORDER BY label", [model_a])
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert [t.split(" — ")[0] for t in titles] == [f"class {c}" for c in accuracy.label]
+    assert [t.split("acc ")[1].split(" ")[0] for t in titles] == [f"{a:.1%}"
+                                                                  for a in accuracy.acc]
+    # Every sample of the benchmark is drawn once, red exactly when misclassified.
+    red = [int(i) for t in spec["data"] if t["name"] == "incorrect"
+           for i in _decoded(t["customdata"]).reshape(-1, 4)[:, 0]]
+    wrong = _query(synth_db, "SELECT sample_id FROM sample_metrics WHERE model_id = ? AND "
+                             "benchmark_id = 'clean' AND NOT correct ORDER BY 1", [model_a])
+    assert sorted(red) == wrong.sample_id.tolist()
+    assert all(t["type"] == "scattergl" for t in spec["data"])
+
+    counts = _query(synth_db, """
+        SELECT count(*) FILTER (a.correct AND b.correct) AS both,
+               count(*) FILTER (a.correct AND NOT b.correct) AS lost,
+               count(*) FILTER (NOT a.correct AND b.correct) AS gained,
+               count(*) FILTER (NOT a.correct AND NOT b.correct) AS neither
+        FROM sample_metrics a JOIN sample_metrics b USING (sample_id)
+        WHERE a.model_id = ? AND b.model_id = ? AND a.benchmark_id = 'clean'
+          AND b.benchmark_id = 'clean'""", [model_a, model_b]).iloc[0]
+    metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
+    assert metrics == {"correct in both": counts.both, "correct → wrong": counts.lost,
+                       "wrong → correct": counts.gained, "wrong in both": counts.neither}
+    assert counts.gained > 0  # the hand-picked pair really differs
+    assert at.selectbox(key="geometry_selected_models_1").value == model_b
+    assert "Margin and probability of class class 3" in _spec(
+        at, "geometry_class_distributions")["layout"]["title"]["text"]
+
+
+def test_benchmark_comparison_mode_counts_reference_vs_compared(synth_db, monkeypatch):
+    model = _lowest_clean_accuracy_model(synth_db).model_id
+    compared = _query(synth_db, "SELECT benchmark_id FROM benchmarks WHERE corruption <> 'clean' "
+                                "ORDER BY benchmark_id DESC LIMIT 1").benchmark_id[0]
+    at = _app(synth_db, monkeypatch, selected_models=[model], reference_benchmark="clean",
+              compared_benchmark=compared)
+    at.radio(key="geometry_compare_mode").set_value(page._COMPARE_BENCHMARKS).run()
+    assert not at.exception
+    lost = _query(synth_db, """
+        SELECT count(*) AS n FROM sample_metrics a JOIN sample_metrics b USING (sample_id)
+        WHERE a.model_id = ? AND b.model_id = a.model_id AND a.benchmark_id = 'clean'
+          AND b.benchmark_id = ? AND a.correct AND NOT b.correct""", [model, compared]).n[0]
+    metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
+    assert metrics["correct → wrong"] == lost
+    assert compared in _spec(at, "geometry_compare_scatter")["layout"]["title"]["text"]
+
+
+def test_global_view_draws_one_line_per_sample_and_n_plus_3_axes(synth_db, monkeypatch):
+    model = _lowest_clean_accuracy_model(synth_db).model_id
+    compared = _query(synth_db, "SELECT benchmark_id FROM benchmarks WHERE corruption <> 'clean' "
+                                "ORDER BY benchmark_id LIMIT 1").benchmark_id[0]
+    at = _app(synth_db, monkeypatch, selected_models=[model], selected_class=2,
+              reference_benchmark="clean", compared_benchmark=compared)
+    trace = _spec(at, "geometry_parcoords")["data"][0]
+    assert trace["type"] == "parcoords"
+    assert len(trace["dimensions"]) == 10 + 3
+    rows = _query(synth_db, "SELECT benchmark_id, angles[1] AS to_class_0 FROM sample_metrics "
+                            "WHERE model_id = ? AND label = 2 AND benchmark_id IN ('clean', ?) "
+                            "ORDER BY benchmark_id = ?, sample_id", [model, compared, compared])
+    colour = _decoded(trace["line"]["color"])
+    assert len(colour) == len(rows)
+    assert colour.sum() == (rows.benchmark_id == compared).sum()  # compared lines are 1 (yellow)
+    np.testing.assert_allclose(_decoded(trace["dimensions"][0]["values"]), rows.to_class_0,
+                               rtol=1e-6)
+    assert any("Showing all" in c for c in _texts(at.caption))
+    densities = _spec(at, "geometry_densities")
+    assert len({t["xaxis"] for t in densities["data"]}) == 13
+
+
+def test_parallel_coordinates_sample_is_stratified_and_announced(synth_db, monkeypatch):
+    monkeypatch.setattr(page, "MAX_LINES", 25)
+    at = _app(synth_db, monkeypatch, selected_class=1, reference_benchmark="clean")
+    trace = _spec(at, "geometry_parcoords")["data"][0]
+    assert len(_decoded(trace["line"]["color"])) == 25
+    total = _query(synth_db, "SELECT count(*) AS n FROM sample_metrics WHERE model_id = ? AND "
+                             "label = 1 AND benchmark_id IN (?, ?)",
+                   [at.session_state["geometry_selected_models_0"], "clean",
+                    at.session_state["geometry_compared_benchmark"]]).n[0]
+    assert f"Showing 25 of {total:,} lines" in " ".join(_texts(at.caption))
+
+
+@pytest.fixture(scope="module")
+def many_classes_db(tmp_path_factory):
+    from core.synth import write_synthetic_db
+
+    path = tmp_path_factory.mktemp("many") / "many.duckdb"
+    return write_synthetic_db(path, n_models=2, n_benchmarks=2, n_samples=360, num_classes=15,
+                              progress=False)
+
+
+def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, monkeypatch):
+    at = _app(many_classes_db, monkeypatch, selected_class=4)
+    trace = _spec(at, "geometry_parcoords")["data"][0]
+    assert len(trace["dimensions"]) == page.MAX_ALL_AXES + 3
+    assert trace["dimensions"][0]["label"] == "∠ class 4 (°)"
+    captions = " ".join(_texts(at.caption))
+    assert f"Showing {page.MAX_ALL_AXES} of 15 class directions" in captions
+    assert "most often predicted" in captions
+    at.radio(key="geometry_axis_rule").set_value("changed").run()
+    at.slider(key="geometry_axis_count").set_value(4).run()
+    assert not at.exception
+    assert len(_spec(at, "geometry_parcoords")["data"][0]["dimensions"]) == 4 + 3
+    assert "changes most" in " ".join(_texts(at.caption))
+
+
+def test_samples_show_thumbnails_and_link_the_chosen_sample(synth_db, monkeypatch):
+    ids = [3, 14, 15, 92, 10_000_000]
+    at = _app(synth_db, monkeypatch, selected_samples=ids)
+    assert not at.exception
+    assert "1 of the 5 selected samples have no result" in " ".join(_texts(at.info))
+    assert len(at.get("image")) == 4  # images are stored for clean
+    chooser = at.selectbox(key="geometry_selected_sample")
+    assert chooser.options == ["#3 (class 3)", "#14 (class 4)", "#15 (class 5)", "#92 (class 2)"]
+    chooser.select(15).run()
+    assert at.session_state["selected_sample"] == 15
+    links = at.get("page_link")
+    assert len(links) == 1 and "#15" in links[0].proto.label
+    assert links[0].proto.page == "attribution"
+
+
+def test_stale_selections_are_dropped_with_a_note(synth_db, monkeypatch):
+    at = _app(synth_db, monkeypatch, selected_models=["no-such-model"],
+              selected_benchmarks=["no-such-benchmark"], reference_benchmark="gone",
+              selected_class=99)
+    infos = " ".join(_texts(at.info))
+    assert "Ignoring 1 selected model(s)" in infos
+    assert "Ignoring 1 selected benchmark(s)" in infos
+    assert "`selected_class` = `99`" in infos
+    assert at.selectbox(key="geometry_selected_class").value == 0
+
+
+def test_missing_or_empty_database_explains(tmp_path, monkeypatch):
+    at = _app(tmp_path / "absent.duckdb", monkeypatch)
+    assert "No database" in " ".join(_texts(at.info))
+    from core import store
+
+    path = tmp_path / "empty.duckdb"
+    with store.connect(path) as con:
+        store.create_schema(con, num_classes=10)
+    at = _app(path, monkeypatch)
+    assert "no per-sample metrics yet" in " ".join(_texts(at.info))
+
+
+def _select(at, chart_key, ids):
+    """What the browser sends after a box/lasso selection: the chart's widget value."""
+    event = {"selection": {"points": [{"customdata": [i, 0, 0.0, 0.0]} for i in ids],
+                           "point_indices": list(range(len(ids))), "box": [], "lasso": []}}
+    states = at._tree.get_widget_states()
+    widget = states.widgets.add()
+    widget.id = _chart(at, chart_key).proto.id
+    widget.string_value = json.dumps(event)
+    at._run(states)
+    assert not at.exception, at.exception
+
+
+def test_scatter_selection_sets_selected_samples_and_changes_the_overview_subset(
+        synth_db, monkeypatch):
+    from app.db import current_db
+    from app.queries import overview
+
+    row = _lowest_clean_accuracy_model(synth_db)
+    at = _app(synth_db, monkeypatch, selected_models=[row.model_id])
+    spec = _spec(at, "geometry_local_scatter")
+    misclassified = [int(i) for t in spec["data"] if t["name"] == "incorrect"
+                     for i in _decoded(t["customdata"]).reshape(-1, 4)[:, 0]]
+    _select(at, "geometry_local_scatter", misclassified)
+    assert at.session_state["selected_samples"] == misclassified
+    assert len(at.get("image")) == min(len(misclassified), page.MAX_THUMBNAILS)
+
+    model = _query(synth_db, "SELECT * FROM models WHERE model_id = ?", [row.model_id]).iloc[0]
+    db = current_db()
+
+    def clean_bar(frame, column):
+        mask = ((frame.arch == model.arch) & (frame.method == model.method)
+                & (frame.retrained == model.retrained) & np.isclose(frame.ratio, model.ratio)
+                & (frame.corruption == "clean"))
+        return float(frame.loc[mask, column].iloc[0])
+
+    everything = clean_bar(overview.accuracy_bars(db, None), "accuracy")
+    chosen = tuple(at.session_state["selected_samples"])
+    assert clean_bar(overview.subset_accuracy_bars(db, None, chosen), "subset_accuracy") == 0.0
+    assert everything == pytest.approx(row.accuracy)  # the bar is this one model
+    assert 0.0 < everything < 1.0
+
+
+def test_placed_keeps_ids_unique_and_fills_earlier_positions():
+    assert placed([], 0, "a") == ["a"]
+    assert placed([], 1, "b", shown=("a",)) == ["a", "b"]
+    assert placed(["a", "b", "c"], 0, "c") == ["c", "b", "a"]  # swap, no duplicate
+    assert placed(["a"], 1, "a", shown=("a",)) == ["a"]
+    assert placed(["a", "b"], 1, "x") == ["a", "x"]
+
+
+def test_decode_pixels_round_trips_grey_and_colour_images():
+    from app.queries.geometry import decode_pixels
+
+    colour = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    np.testing.assert_array_equal(decode_pixels(colour.tobytes(), 2, 3, 3), colour)
+    grey = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
+    np.testing.assert_array_equal(decode_pixels(grey.tobytes(), 2, 3, 1), grey[..., 0])

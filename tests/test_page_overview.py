@@ -1,0 +1,254 @@
+"""The Overview page under Streamlit's AppTest, with the app-owned session-state keys preset.
+
+AppTest cannot click a Plotly chart, so the tests set the keys a click would set and check what
+the page draws (the chart specs) against independent computations on the database.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import store
+
+# AppTest.from_file("app/main.py") renders nothing on its second run (it mistakes the st.Page url
+# path "overview" for the old pages/ directory's app/pages/overview.py), so the page runs here
+# the way main.py runs it: state initialised, then the page function.
+SCRIPT = """
+from app.state import init_state
+init_state()
+from app.pages import overview
+overview.run()
+"""
+ANALYSIS_TABLES = ("embeddings", "correlations", "benchmark_similarity", "dimension_angles",
+                   "vulnerable_samples", "vulnerability_auc", "robustness",
+                   "pruning_vulnerability", "cka")
+CORRELATIONS = {"robustness": {"angle": -0.62, "l2": 0.08, "margin": 0.55},
+                "pv": {"angle": -0.41, "l2": 0.02, "margin": 0.35}}
+N_SAMPLES = 300
+
+
+def _write_analysis(path) -> None:
+    """Controlled analysis rows: random placements for two benchmarks in both spaces, fixed
+    correlations, a few corruption pairs, random/trained angles, and vulnerability flags that
+    follow a random score."""
+    rng = np.random.default_rng(7)
+    con = store.connect(path)
+    models = con.execute("SELECT model_id, arch FROM models ORDER BY model_id").df()
+    benches = ["clean", "gaussian_noise-1"]
+    store.replace_rows(con, "embeddings", pd.concat([
+        pd.DataFrame({"model_id": models["model_id"], "benchmark_id": b, "space": space,
+                      "x": rng.normal(size=len(models)), "y": rng.normal(size=len(models))})
+        for space in ("geometry", "cka") for b in benches]))
+    store.replace_rows(con, "correlations", pd.DataFrame([
+        (m, target, metric, r, r, N_SAMPLES) for m in models["model_id"]
+        for target, values in CORRELATIONS.items() for metric, r in values.items()],
+        columns=["model_id", "target", "metric", "pearson", "spearman", "n"]))
+    store.replace_rows(con, "benchmark_similarity", pd.DataFrame({
+        "corruption_a": ["gaussian_noise", "defocus_blur", "clean"],
+        "corruption_b": ["shot_noise", "glass_blur", "impulse_noise"],
+        "similarity": [0.97, 0.8, 0.1], "measure": "accuracy_pearson", "rank": [1, 2, 3]}))
+    dims = np.array([2, 8, 32, 128])
+    store.replace_rows(con, "dimension_angles", pd.concat([
+        pd.DataFrame({"kind": "random", "dim": dims, "mean": 90.0, "std": 57.3 / np.sqrt(dims),
+                      "model_id": None}),
+        pd.DataFrame({"kind": "trained", "dim": 16, "mean": [50.0, 55.0], "std": [10.0, 12.0],
+                      "model_id": models["model_id"][:2].to_list()})]))
+    frames = []
+    for arch in sorted(models["arch"].unique()):
+        score = rng.random(N_SAMPLES)
+        pie = score + rng.normal(scale=0.3, size=N_SAMPLES) > 0.8
+        low = score + rng.normal(scale=0.3, size=N_SAMPLES) > 0.6
+        frames.append(pd.DataFrame({"arch": arch, "sample_id": np.arange(N_SAMPLES), "pie": pie,
+                                    "pie_count": pie.astype(int), "low_pv": low,
+                                    "pv": np.where(low, 3, 8), "geometric_score": score}))
+    samples = pd.concat(frames, ignore_index=True)
+    store.replace_rows(con, "vulnerable_samples", samples)
+    store.replace_rows(con, "vulnerability_auc", pd.DataFrame([
+        (arch, target, "geometric", 0.75, int(group[target].sum()), len(group))
+        for arch, group in samples.groupby("arch") for target in ("pie", "low_pv")],
+        columns=["arch", "target", "score", "auc", "n_positive", "n"]))
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def full_db(synth_db, tmp_path_factory):
+    path = tmp_path_factory.mktemp("overview") / "full.duckdb"
+    shutil.copy(synth_db, path)
+    _write_analysis(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dropped_db(synth_db, tmp_path_factory):
+    """A database without any analysis table (an old or partial build)."""
+    path = tmp_path_factory.mktemp("overview") / "dropped.duckdb"
+    shutil.copy(synth_db, path)
+    with duckdb.connect(str(path)) as con:
+        for table in ANALYSIS_TABLES:
+            con.execute(f"DROP TABLE {table}")
+    return path
+
+
+def _run(monkeypatch, path, **state) -> AppTest:
+    monkeypatch.setenv("ROBUSTNESS_DB", str(path))
+    at = AppTest.from_string(SCRIPT, default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error
+    return at
+
+
+def _specs(at: AppTest) -> dict[str, dict]:
+    return {chart.key: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+
+
+def _main_bars(spec: dict) -> list[dict]:
+    """The table's accuracy bars (the narrow gain/loss bars have width 3)."""
+    return [t for t in spec["data"] if t["type"] == "bar" and t.get("width") == 7]
+
+
+def _group_members(path) -> dict[tuple, set[str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        models = con.execute("SELECT model_id, arch, method, retrained, ratio FROM models").df()
+    return {(a, m, str(bool(r)), f"{float(q):g}"): set(g["model_id"])
+            for (a, m, r, q), g in models.groupby(["arch", "method", "retrained", "ratio"])}
+
+
+def test_renders_every_chart_with_nothing_selected(monkeypatch, full_db):
+    at = _run(monkeypatch, full_db)
+    specs = _specs(at)
+    assert set(specs) == {"overview_table", "overview_similarity", "overview_correlations",
+                          "overview_redundancy", "overview_dimension", "overview_roc"}
+    bars = _main_bars(specs["overview_table"])
+    assert bars and all(w == 0 for t in bars for w in t["marker"]["line"]["width"])
+    assert all(o == 1 for t in bars for o in t["marker"]["opacity"])
+    assert not any(t["name"] == "selected models" for t in specs["overview_similarity"]["data"])
+    assert len(at.get("download_button")) == 6
+    assert not at.info
+
+
+def test_selected_models_and_benchmarks_are_highlighted(monkeypatch, full_db):
+    members = _group_members(full_db)
+    pruned = sorted(m for ids in members.values() for m in ids if "-dense-" not in m)
+    chosen = [pruned[0], pruned[7]]
+    at = _run(monkeypatch, full_db, selected_models=chosen, selected_benchmarks=["clean"])
+    specs = _specs(at)
+    seen = 0
+    for trace in _main_bars(specs["overview_table"]):
+        for point, width, opacity in zip(trace["customdata"], trace["marker"]["line"]["width"],
+                                         trace["marker"]["opacity"]):
+            arch, method, retrained, ratio, corruption = point[0].split("|")
+            expected = (bool(members[(arch, method, retrained, ratio)] & set(chosen))
+                        and corruption == "clean")
+            assert (width == 2) == expected and (opacity == 1) == expected
+            seen += expected
+    assert seen == 2  # one clean bar per chosen model (one seed per group in this DB)
+    similarity = specs["overview_similarity"]
+    ring = [t for t in similarity["data"] if t["name"] == "selected models"]
+    assert len(ring) == 1 and {p[0] for p in ring[0]["customdata"]} == set(chosen)
+    assert {p[1] for t in similarity["data"] for p in t.get("customdata") or []} == {"clean"}
+    assert at.multiselect(key="overview_similarity_benchmarks").value == ["clean"]
+
+
+def test_selected_samples_give_subset_bars_with_gain_and_loss(monkeypatch, full_db):
+    samples = list(range(0, 60))
+    at = _run(monkeypatch, full_db, selected_samples=samples)
+    spec = _specs(at)["overview_table"]
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        subset = con.execute(
+            "SELECT m.arch, m.method, m.retrained, m.ratio, b.corruption, "
+            "avg(s.correct::DOUBLE) AS acc FROM sample_metrics s JOIN models m USING (model_id) "
+            "JOIN benchmarks b USING (benchmark_id) WHERE s.sample_id < 60 "
+            "GROUP BY ALL").df()
+        whole = con.execute(
+            "SELECT m.arch, m.method, m.retrained, m.ratio, b.corruption, avg(e.accuracy) AS acc "
+            "FROM evaluations e JOIN models m USING (model_id) JOIN benchmarks b "
+            "USING (benchmark_id) GROUP BY ALL").df()
+    key = lambda f: (f["arch"] + "|" + f["method"] + "|" + f["retrained"].astype(str) + "|"  # noqa: E731
+                     + f["ratio"].map("{:g}".format) + "|" + f["corruption"])
+    expected_subset = dict(zip(key(subset), 100 * subset["acc"]))
+    expected_delta = {k: expected_subset[k] - 100 * a for k, a in zip(key(whole), whole["acc"])}
+    main = _main_bars(spec)
+    deltas = [t for t in spec["data"] if t["type"] == "bar" and t.get("width") == 3]
+    assert len(deltas) == len(main) > 0
+    colours = set()
+    for bar, delta in zip(main, deltas):
+        for point, y, d, colour in zip(bar["customdata"], bar["y"], delta["y"],
+                                       delta["marker"]["color"]):
+            assert y == pytest.approx(expected_subset[point[0]], abs=1e-6)
+            assert d == pytest.approx(expected_delta[point[0]], abs=1e-6)
+            assert colour == ("#2ca02c" if expected_delta[point[0]] >= 0 else "#d62728")
+            colours.add(colour)
+    assert colours == {"#2ca02c", "#d62728"}
+    names = {t["name"] for t in spec["data"]}
+    assert {"gain on selected samples", "loss on selected samples"} <= names
+
+
+def test_top_k_button_selects_the_highest_geometric_scores(monkeypatch, full_db):
+    at = _run(monkeypatch, full_db)
+    arch = at.selectbox(key="overview_vulnerable_arch").value
+    at.number_input(key="overview_top_k").set_value(12)
+    at.button(key="overview_select_top").click().run()
+    assert not at.exception
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        scores = con.execute("SELECT sample_id, geometric_score FROM vulnerable_samples "
+                             "WHERE arch = ?", [arch]).df()
+    top = scores["sample_id"].to_numpy()[np.argsort(-scores["geometric_score"].to_numpy())[:12]]
+    assert sorted(at.session_state["selected_samples"]) == sorted(top.tolist())
+    assert any(t.get("width") == 3 for t in _specs(at)["overview_table"]["data"])
+
+
+def test_readings_quote_the_numbers(monkeypatch, full_db):
+    at = _run(monkeypatch, full_db)
+    text = " ".join(m.value for m in at.markdown)
+    assert "angle at r = −0.62 (strong)" in text and "l2 at r = 0.08 (weak)" in text
+    assert "margin at r = 0.35 (moderate)" in text
+    assert "gaussian_noise ~ shot_noise (r = 0.97)" in text
+    assert "AUC 0.75 for PIEs" in text
+
+
+def test_cka_toggle_adds_a_second_placement(monkeypatch, full_db):
+    at = _run(monkeypatch, full_db, selected_benchmarks=["clean", "gaussian_noise-1"])
+    at.toggle(key="overview_with_cka").set_value(True).run()
+    assert not at.exception
+    layout = _specs(at)["overview_similarity"]["layout"]
+    assert "CKA placement 1" in layout["xaxis2"]["title"]["text"]
+    mst = [t for t in _specs(at)["overview_similarity"]["data"]
+           if t["name"].startswith("MST")]
+    assert {t["name"] for t in mst} == {"MST · clean", "MST · gaussian_noise-1"}
+    assert len(mst) == 4  # one tree per benchmark in each of the two panels
+
+
+@pytest.mark.parametrize("which", ["empty", "dropped"])
+def test_missing_analysis_tables_are_explained(monkeypatch, synth_db, dropped_db, which):
+    at = _run(monkeypatch, synth_db if which == "empty" else dropped_db,
+              selected_models=["lenet5-magnitude-r0.1-s0"])
+    assert set(_specs(at)) == {"overview_table"}
+    messages = " ".join(i.value for i in at.info)
+    for what in ("geometric embeddings", "correlation table", "benchmark similarity",
+                 "dimension-angle table", "vulnerable-sample table"):
+        assert what in messages
+
+
+def test_stale_and_unknown_ids_are_dropped_with_a_note(monkeypatch, full_db):
+    at = _run(monkeypatch, full_db, selected_models=["not-a-model"],
+              selected_benchmarks=["clean", "no-such-benchmark"], selected_samples=[10 ** 9])
+    assert at.session_state["selected_models"] == []
+    assert at.session_state["selected_benchmarks"] == ["clean"]
+    messages = " ".join(i.value for i in at.info)
+    assert "Dropped 1 selected models" in messages and "Dropped 1 selected benchmarks" in messages
+    assert "None of the 1 selected samples" in messages
+
+
+def test_missing_database_is_explained(monkeypatch, tmp_path):
+    at = _run(monkeypatch, tmp_path / "absent.duckdb")
+    assert "No database" in at.info[0].value
