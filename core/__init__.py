@@ -1,0 +1,35 @@
+"""Robustness Lottery Explorer — core library.
+
+The flat public API; each name lives in a small module and is imported on first use, so that
+``import core`` stays cheap (the app and the CLI import only what they need).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "compute_geometry": "geometry",
+    "build_model": "models", "head_of": "models", "head_parameters": "models",
+    "features_and_logits": "models", "MODELS": "models",
+    "load_dataset": "data", "evaluation_subset": "data", "DatasetError": "data",
+    "fit": "train", "evaluate": "train", "extract": "train", "to_input": "train",
+    "prune": "pruning", "make_pruned_model": "pruning", "sparsity": "pruning",
+    "corrupt": "corruptions", "generate_benchmark_set": "corruptions",
+    "load_c_directory": "corruptions", "CORRUPTIONS": "corruption_names",
+    "occlusion": "attribution",
+    "load_experiment": "experiment", "build": "build", "add_model": "register",
+    "update_analysis": "analysis_tables", "write_synthetic_db": "synth",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'core' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__():
+    return __all__

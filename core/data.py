@@ -55,12 +55,14 @@ def _load_idx(root: Path, folder: str, split: str, class_names) -> Dataset:
     if not raw.is_dir():
         raise DatasetError(f"{folder} not found: directory {raw} does not exist. Expected {layout}.")
     _gunzip_missing(raw, raw)
+    missing = [name for name in _IDX_FILES if not (raw / name).is_file()]
+    if missing:
+        raise DatasetError(f"{folder} incomplete: {', '.join(str(raw / m) for m in missing)} "
+                           f"missing. Expected {layout}.")
     cls = torchvision.datasets.FashionMNIST if folder == "FashionMNIST" else torchvision.datasets.MNIST
     try:
         ds = cls(str(root), train=train, download=False)
-    except RuntimeError as exc:
-        raise DatasetError(f"{folder} not found in {raw}: {exc}. Expected {layout}.") from exc
-    except (ValueError, TypeError, IndexError, AssertionError) as exc:
+    except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
         raise DatasetError(f"{folder} files in {raw} are malformed or truncated ({exc}). "
                            f"Expected {layout}.") from exc
     images = ds.data.numpy().astype(np.uint8)
