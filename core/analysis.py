@@ -53,7 +53,7 @@ GEOMETRY_METRICS = ("angle", "margin", "l2")
 # MPT models are not compressions of the dense model (their weights are random, never trained),
 # so they are no part of the pruned population that PIEs are measured against.
 PIE_EXCLUDED_METHODS = ("dense", "mpt")
-# Vulnerability scores: larger = more vulnerable. ``geometric`` is the rank-average of the first two.
+# Single-metric vulnerability scores (larger = more vulnerable): name → (column, sign).
 SINGLE_SCORES = {"neg_margin": ("margin", -1.0), "angle": ("angle", 1.0),
                  "neg_l2": ("l2", -1.0), "neg_prob": ("prob", -1.0)}
 
@@ -311,7 +311,8 @@ def classical_mds(distances: np.ndarray, *, n_components: int = 2) -> np.ndarray
     """
     d = np.asarray(distances, dtype=np.float64)
     if d.ndim != 2 or d.shape[0] != d.shape[1]:
-        raise ValueError(f"`distances` must be a square (n, n) matrix. Got shape {d.shape} instead.")
+        raise ValueError(f"`distances` must be a square (n, n) matrix. Got shape {d.shape} "
+                         "instead.")
     if not np.isfinite(d).all():
         raise ValueError("`distances` must be finite. Got NaN or infinite values instead.")
     n = d.shape[0]
@@ -347,7 +348,8 @@ def minimum_spanning_tree(points: np.ndarray, *, metric: str = "euclidean"
         raise ValueError(f"`points` must be 2-D. Got shape {x.shape} instead.")
     if metric == "precomputed":
         if x.shape[0] != x.shape[1]:
-            raise ValueError(f"A precomputed distance matrix must be square. Got {x.shape} instead.")
+            raise ValueError(f"A precomputed distance matrix must be square. Got {x.shape} "
+                             "instead.")
         distances = x
     else:
         distances = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)
@@ -562,7 +564,8 @@ def pie_counts(clean_pred: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
     population = models[~models["method"].isin(PIE_EXCLUDED_METHODS)]
     votes = (population[["model_id", "arch", "ratio"]].merge(clean_pred, on="model_id")
              .groupby(["arch", "ratio", "sample_id", "pred"]).size().rename("votes").reset_index())
-    modal = votes.groupby(["arch", "ratio", "sample_id"])["votes"].max().rename("modal").reset_index()
+    modal = (votes.groupby(["arch", "ratio", "sample_id"])["votes"].max().rename("modal")
+             .reset_index())
     dense_votes = votes.merge(dense, on=["arch", "sample_id", "pred"])[
         ["arch", "ratio", "sample_id", "votes"]]
     per_ratio = modal.merge(dense[["arch", "sample_id"]], on=["arch", "sample_id"]).merge(
@@ -610,7 +613,7 @@ def vulnerable_samples(dense_metrics: pd.DataFrame, pie: pd.DataFrame, pv: pd.Da
     _require_columns(dense_metrics, "dense_metrics", ("arch", "sample_id", "margin", "angle"))
     scored = dense_metrics[["arch", "sample_id", "margin", "angle"]].copy()
     scored["geometric_score"] = np.nan
-    for arch, index in scored.groupby("arch").groups.items():
+    for index in scored.groupby("arch").groups.values():
         part = scored.loc[index]
         scored.loc[index, "geometric_score"] = geometric_score(part["margin"].to_numpy(),
                                                                part["angle"].to_numpy())
@@ -622,7 +625,6 @@ def vulnerable_samples(dense_metrics: pd.DataFrame, pie: pd.DataFrame, pv: pd.Da
     out["pie"] = (out["pie_count"] >= 1).astype("boolean")
     out["pv"] = out["pv"].astype("Int64")
     out["low_pv"] = (out["pv"] <= low_pv_fraction * out["n_models"]).astype("boolean")
-    out.loc[out["pv"].isna(), "low_pv"] = pd.NA
     return out[["arch", "sample_id", "pie", "pie_count", "low_pv", "pv", "geometric_score"]]
 
 
@@ -638,8 +640,8 @@ def vulnerability_auc(samples: pd.DataFrame, dense_metrics: pd.DataFrame) -> pd.
         auc, n_positive, n): n = samples with a flag and a finite score. AUC is NaN when the
         positives or the negatives are empty. 0.5 = no better than chance.
     """
-    joined = samples.merge(dense_metrics[["arch", "sample_id", *{m for m, _ in SINGLE_SCORES.values()}]],
-                           on=["arch", "sample_id"])
+    columns = [column for column, _ in SINGLE_SCORES.values()]
+    joined = samples.merge(dense_metrics[["arch", "sample_id", *columns]], on=["arch", "sample_id"])
     rows = []
     for arch, group in joined.groupby("arch", sort=True):
         scores = {"geometric": group["geometric_score"].to_numpy(dtype=np.float64)}

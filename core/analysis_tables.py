@@ -29,8 +29,9 @@ _STATE_DDL = """CREATE TABLE IF NOT EXISTS analysis_state(name VARCHAR PRIMARY K
     fingerprint VARCHAR, seconds DOUBLE, updated_at TIMESTAMP)"""
 
 # What each input contributes to a fingerprint: the rows that identify its content. A
-# (model, benchmark) result is rewritten atomically with its evaluations row (core.store.write_result),
-# so the evaluations row — counts, accuracy, mean geometry — stands for its sample metrics.
+# (model, benchmark) result is rewritten atomically with its evaluations row
+# (core.store.write_result), so that row — counts, accuracy, mean geometry — stands for its
+# sample metrics.
 _INPUT_ROWS = {
     "models": "SELECT concat_ws('|', model_id, arch, dataset, method, ratio, retrained, seed, "
               "feature_dim) AS r FROM models",

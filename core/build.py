@@ -98,8 +98,7 @@ class Builder:
 
     def say(self, text: str) -> None:
         self.log.append(text)
-        if self.progress:
-            tqdm.write(text)
+        tqdm.write(text)
 
     # --- stages --------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
@@ -232,14 +231,18 @@ class Builder:
                 model.load_state_dict(load_state_dict_file(ckpt, arch=spec.arch))
             elif method == "dense":
                 model = self._train_dense(spec, config, x, y)
+            elif method == "mpt":
+                # MPT never uses trained weights: a fresh (wider) network supplies the shape.
+                model = make_pruned_model(
+                    build_model(**json.loads(config)), "mpt", ratio, x=x, y=y, seed=self.e.seed,
+                    mpt_epochs=self.e.mpt_epochs, lr=self.e.mpt_lr, progress=self.progress)
             else:
                 base = dense.get(spec.arch) or self._dense_model(spec, in_channels, x, y)
                 dense[spec.arch] = base
                 model = make_pruned_model(
                     base, method, ratio, x=x, y=y, seed=self.e.seed,
                     retrain_epochs=self.e.retrain_epochs if retrained else 0,
-                    retrain_lr=self.e.retrain_lr, mpt_epochs=self.e.mpt_epochs,
-                    mpt_lr=self.e.mpt_lr, mpt_config=config, progress=self.progress)
+                    lr=self.e.retrain_lr, progress=self.progress)
             model.eval()
             if not ckpt.is_file():
                 self._save_checkpoint(model, ckpt)

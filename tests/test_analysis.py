@@ -113,7 +113,7 @@ def test_linear_cka_wide_features_use_gram_form_consistently():
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(8, 50)), rng.normal(size=(8, 40))   # m >> n: Gram form
     assert analysis.linear_cka(x, y) == pytest.approx(_naive_cka(x, y))
-    feats = [x, y, x[:, :30] * 2.0]
+    feats = [x, y, x[:, :30] * 2.0, x[:, :3]]   # wide (reduced to n columns) and narrow
     matrix = analysis.linear_cka_matrix(feats)
     expected = [[_naive_cka(a, b) for b in feats] for a in feats]
     np.testing.assert_allclose(matrix, expected, rtol=1e-10)
@@ -267,6 +267,17 @@ def test_vulnerability_auc_perfect_score_and_empty_class():
         assert np.isnan(auc.loc[("low_pv", score), "auc"])   # no low-PV sample
 
 
+def test_vulnerable_samples_missing_information_is_null():
+    dense = pd.DataFrame({"arch": "a", "sample_id": [0, 1, 2], "margin": [1.0, 2, 3],
+                          "angle": [30.0, 20, 10]})
+    pie = pd.DataFrame({"arch": "a", "sample_id": [0, 1], "pie_count": [0, 2]})
+    pv = pd.DataFrame({"arch": "a", "sample_id": [0, 2], "pv": [5, 6], "n_models": [10, 10]})
+    out = analysis.vulnerable_samples(dense, pie, pv).set_index("sample_id")
+    assert out["pie"].tolist() == [False, True, pd.NA]
+    assert out["low_pv"].tolist() == [True, pd.NA, False]     # pv <= 5 of 10
+    assert out["geometric_score"].tolist() == pytest.approx([1.0, 4 / 6, 2 / 6])
+
+
 # --------------------------------------------------------------------------- database
 
 _TABLES = ["robustness", "pruning_vulnerability", "correlations", "embeddings", "cka",
@@ -363,3 +374,13 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, capsys):
         warnings.simplefilter("ignore")
         third = update_analysis(con, progress=False)
     assert set(third) == set(_TABLES) - {"cka"}
+
+
+def test_update_analysis_on_an_empty_store(tmp_path):
+    con = store.connect(tmp_path / "empty.duckdb")
+    store.create_schema(con, num_classes=10)
+    assert set(update_analysis(con, progress=False)) == set(_TABLES)
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _TABLES}
+    assert counts.pop("dimension_angles") > 0      # the random-vector curve needs no data
+    assert not any(counts.values()), counts
+    con.close()
