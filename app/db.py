@@ -8,6 +8,7 @@ while queries already running keep reading the old file through their open handl
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,17 +35,26 @@ class DbRef:
 
     def sql(self, query: str, params: list | tuple = ()) -> pd.DataFrame:
         """Run a parameterised query (values are bound, never formatted into the SQL)."""
-        cursor = _connection(self).cursor()
         try:
-            return cursor.execute(query, list(params)).df()
-        finally:
-            cursor.close()
+            return _run(_connection(self), query, params)
+        except duckdb.ConnectionException:
+            # Another session saw a newer file and closed this connection mid-query: the newer
+            # file holds everything the old one did, so answer from it.
+            return _run(_connection(current_db()), query, params)
 
     def has_table(self, name: str) -> bool:
         return name in self.tables()
 
     def tables(self) -> frozenset[str]:
         return _tables(self)
+
+
+def _run(con: duckdb.DuckDBPyConnection, query: str, params) -> pd.DataFrame:
+    cursor = con.cursor()
+    try:
+        return cursor.execute(query, list(params)).df()
+    finally:
+        cursor.close()
 
 
 def db_path() -> Path:
@@ -62,8 +72,27 @@ def current_db() -> DbRef:
     return DbRef(str(path), stat.st_mtime_ns, stat.st_size)
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
+# DuckDB shares one database instance per path inside a process, so a connection to a replaced
+# file would keep serving the old file to every new connection. Hence one connection per path,
+# replaced (and the old one closed) when a newer version of the file appears.
+_LOCK = threading.Lock()
+_OPEN: dict[str, tuple[DbRef, duckdb.DuckDBPyConnection]] = {}
+
+
 def _connection(db: DbRef) -> duckdb.DuckDBPyConnection:
+    with _LOCK:
+        held = _OPEN.get(db.path)
+        if held is not None and (held[0] == db or held[0].mtime_ns > db.mtime_ns):
+            return held[1]
+        if held is not None:
+            held[1].close()
+            del _OPEN[db.path]
+        con = _open(db)
+        _OPEN[db.path] = (db, con)
+        return con
+
+
+def _open(db: DbRef) -> duckdb.DuckDBPyConnection:
     if not db.exists:
         raise FileNotFoundError(f"Database {db.path} does not exist. Build it with "
                                 f"`python -m core build --preset demo --db {db.path}`.")

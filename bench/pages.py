@@ -65,6 +65,22 @@ PAGES: dict[str, PageBench] = {
                                              "selected_benchmarks": _some_benchmarks(con)}),
         ("500 samples", lambda con: {"selected_samples": _some_samples(con)}),
     )),
+    "geometry": PageBench("app.pages.geometry", (
+        ("two models + benchmark", lambda con: {"selected_models": _some_models(con, 2),
+                                                "selected_benchmarks": _some_benchmarks(con, 1)}),
+        ("class", lambda con: {"selected_class": 3}),
+        ("reference vs compared", lambda con: {
+            "reference_benchmark": _some_benchmarks(con, 1)[0],
+            "compared_benchmark": _some_benchmarks(con, 3)[-1]}),
+        ("500 samples", lambda con: {"selected_samples": _some_samples(con)}),
+    )),
+    "attribution": PageBench("app.pages.attribution", (
+        ("sample + 4 models", lambda con: {
+            "selected_sample": con.execute("SELECT min(sample_id) FROM images").fetchone()[0],
+            "selected_models": [r[0] for r in con.execute(
+                "SELECT model_id FROM models WHERE checkpoint IS NOT NULL "
+                "ORDER BY method <> 'dense', ratio LIMIT 4").fetchall()]}),
+    )),
 }
 
 _SCRIPT = """

@@ -17,7 +17,8 @@ def _build(args) -> int:
     db = Path(args.db or f"{args.cache}/{experiment.name}.duckdb")
     print(f"building {experiment.name} ({path}) into {db}", flush=True)
     t0 = time.perf_counter()
-    timings = build(experiment, db, cache_dir=args.cache, progress=not args.quiet)
+    timings = build(experiment, db, cache_dir=args.cache, progress=not args.quiet,
+                    publish_every=args.publish_every)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
     print(f"done in {time.perf_counter() - t0:.1f}s ({stages}); database {db} "
           f"({db.stat().st_size / 2**20:.1f} MiB)", flush=True)
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--db", help="database file (default cache/<experiment name>.duckdb)")
     b.add_argument("--cache", default="cache", help="checkpoints and corrupted sets (default cache)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--publish-every", type=float, default=30.0, metavar="SECONDS",
+                   help="how often a long stage makes its progress visible to the app (default 30)")
     b.set_defaults(func=_build)
 
     a = sub.add_parser("add-model", help="register your own checkpoint for evaluation")

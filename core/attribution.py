@@ -9,11 +9,13 @@ first start that reaches ``size − window``; a last window that would run past 
 off. The result is therefore ``−Occlusion(metric).attribute(...)`` (Captum reports original −
 occluded).
 
-All occluded images go through the model in one batched forward pass (chunked to bound memory),
-and the per-window changes are spread back onto pixels with two small matrix products: a window
-is the outer product of a row interval and a column interval, so
-``sum over windows covering (h, w) = Rᵀ · Δ · C`` with ``R`` (rows × H) and ``C`` (cols × W) the
-interval indicators.
+All occluded images go through the model in one batched forward pass (chunked to bound
+memory). Windows whose pixels already equal the baseline are not evaluated: the occluded image
+is the original, so their change is exactly 0 (common on black backgrounds with baseline 0).
+The per-window changes are spread back onto pixels with two small matrix products: a window is
+the outer product of a row interval and a column interval, so the sum over the windows covering
+pixel (h, w) is ``(Rᵀ · Δ · C)[h, w]`` with ``R`` (rows × H) and ``C`` (cols × W) the interval
+indicators.
 """
 
 from __future__ import annotations
@@ -125,16 +127,20 @@ def occlusion(model: nn.Module, image, label: int, *, window: int = 4, stride: i
     cols = _intervals(width, window, stride, x.device)       # (n_c, W)
     n_r, n_c = rows.shape[0], cols.shape[0]
 
-    # Position 0 of the flat sequence is the original image: an all-false "window".
+    # A window whose pixels all equal the baseline leaves the image unchanged (e.g. black
+    # background with baseline 0): its metrics are the original's, no forward pass needed.
+    differs = (x != baseline).any(dim=0).to(x.dtype)                 # (H, W)
+    changed = torch.einsum("ih,hw,jw->ij", rows.to(x.dtype), differs, cols.to(x.dtype)) > 0
+    win_rows, win_cols = changed.nonzero(as_tuple=True)
+    # Position 0 of the evaluated sequence is the original image: an all-false "window".
     rows_ext = torch.cat([torch.zeros_like(rows[:1]), rows])
     cols_ext = torch.cat([torch.zeros_like(cols[:1]), cols])
     zero = torch.zeros(1, dtype=torch.long, device=x.device)
-    row_index = torch.cat([zero, torch.arange(1, n_r + 1, device=x.device).repeat_interleave(n_c)])
-    col_index = torch.cat([zero, torch.arange(1, n_c + 1, device=x.device).repeat(n_r)])
+    row_index, col_index = torch.cat([zero, win_rows + 1]), torch.cat([zero, win_cols + 1])
 
     was_training = model.training
     model.eval()
-    metrics, preds = [], []
+    metrics = []
     try:
         with torch.inference_mode():
             for start in range(0, row_index.shape[0], chunk_size):
@@ -143,18 +149,21 @@ def occlusion(model: nn.Module, image, label: int, *, window: int = 4, stride: i
                 batch = torch.where(mask[:, None], baseline, x[None])
                 chunk_metrics, chunk_pred = _geometry_rows(model, batch, label)
                 metrics.append(chunk_metrics)
-                preds.append(chunk_pred[:1])
+                if start == 0:
+                    pred = int(chunk_pred[0])
     finally:
         model.train(was_training)
-    metrics = torch.cat(metrics)                              # (1 + n_r·n_c, 4)
+    metrics = torch.cat(metrics)                              # (1 + evaluated windows, 4)
     base = metrics[0]
-    delta = (metrics[1:] - base).reshape(n_r, n_c, len(OCCLUSION_METRICS)).permute(2, 0, 1)
+    per_window = base.repeat(n_r, n_c, 1)                     # unchanged windows: the original
+    per_window[win_rows, win_cols] = metrics[1:]
+    delta = (per_window - base).permute(2, 0, 1)              # (4, n_r, n_c)
     maps = _spread(delta, rows.to(delta.dtype), cols.to(delta.dtype))
     result = {name: maps[k].cpu().numpy() for k, name in enumerate(OCCLUSION_METRICS)}
     if not return_base:
         return result
     base_values = {name: float(base[k]) for k, name in enumerate(OCCLUSION_METRICS)}
-    base_values["pred"] = int(preds[0][0])
+    base_values["pred"] = pred
     return result, base_values
 
 

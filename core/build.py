@@ -6,31 +6,45 @@ corrupted sets are written to temporary files and renamed. After each stage — 
 ``publish_every`` seconds during long stages — the work file is copied and atomically renamed over
 ``<db>``, so the app (read-only) always sees a complete database while the build runs. A rerun
 continues from the work file (or the published DB) and skips finished work.
+
+Training a model and evaluating one model on one benchmark are tasks — pure functions of arrays,
+configs and checkpoint bytes (:func:`train_model_task`, :func:`evaluate_task`) — run by an
+executor (``core.executors``): in this process by default, or on a Ray cluster. Results come back
+to this process, the single database writer, as tasks finish. Dense models are built first (the
+pruned ones start from them), then the rest in parallel.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import itertools
 import json
 import os
 import shutil
 import time
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
 
 from . import store
 from .corruption_names import benchmark_id, category_of
 from .data import Dataset, evaluation_subset, load_dataset
+from .executors import Executor, LocalExecutor, Outcome, Task
 from .experiment import ArchSpec, Experiment
 from .geometry import compute_geometry
 from .models import arch_config, build_model, head_parameters, load_state_dict_file
 from .train import config_hash, evaluate, extract, fit, seed_everything, to_input
 
-__all__ = ["Builder", "build", "model_id_for", "evaluate_pair"]
+__all__ = ["Builder", "build", "BuildFailed", "model_id_for", "evaluate_pair", "ModelJob",
+           "TrainedModel", "ModelWeights", "EvaluationResult", "train_model_task",
+           "evaluate_task", "state_to_bytes", "state_from_bytes"]
 
 
 def model_id_for(arch: str, width: float, method: str, ratio: float, retrained: bool,
@@ -39,14 +53,177 @@ def model_id_for(arch: str, width: float, method: str, ratio: float, retrained: 
     return f"{name}-{method}-r{ratio:.1f}{'-rt' if retrained else ''}-s{seed}"
 
 
+class BuildFailed(RuntimeError):
+    """Some tasks failed for good (after their retries); everything else is in the database."""
+
+    def __init__(self, failures: list[str]):
+        self.failures = list(failures)
+        shown = "\n".join(f"  {f}" for f in failures[:20])
+        more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
+        super().__init__(
+            f"{len(failures)} task(s) failed; finished work is kept, rerun the same command to "
+            f"retry them:\n{shown}{more}")
+
+
 @torch.inference_mode()
 def evaluate_pair(model: torch.nn.Module, x: torch.Tensor, labels: np.ndarray,
                   *, batch_size: int = 1000) -> tuple[dict, np.ndarray]:
-    """Features → geometry of one model on one benchmark. Returns (geometry, features)."""
+    """Features → geometry of one model on one benchmark. Returns (geometry, features).
+
+    The forward pass runs where ``model`` and ``x`` are; the geometry is computed on the CPU.
+    """
     features, _ = extract(model, x, batch_size=batch_size)
     weight, bias = head_parameters(model)
-    geo = compute_geometry(features, weight, bias, torch.as_tensor(labels))
+    features = features.cpu()
+    geo = compute_geometry(features, weight.cpu(), None if bias is None else bias.cpu(),
+                           torch.as_tensor(labels))
     return geo, features.numpy()
+
+
+# --- tasks: pure functions of arrays, configs and checkpoint bytes ---------------------------
+def state_to_bytes(model: torch.nn.Module) -> bytes:
+    """``torch.save(model.state_dict())`` as bytes (CPU tensors)."""
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def state_from_bytes(state: bytes) -> dict[str, torch.Tensor]:
+    return torch.load(io.BytesIO(state), map_location="cpu", weights_only=True)
+
+
+def _model_summary(model: torch.nn.Module) -> dict:
+    """The ``models`` columns measured on the stored weights."""
+    from .pruning import sparsity
+
+    measured, total, nonzero = sparsity(model)
+    return dict(sparsity=measured, params_total=total, params_nonzero=nonzero,
+                feature_dim=head_parameters(model)[0].shape[1])
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """One model to build: everything its task needs besides the training data."""
+
+    model_id: str
+    spec: ArchSpec
+    width: float
+    method: str                 # "dense", "mpt" or a pruning score method
+    ratio: float
+    retrained: bool
+    config: str                 # ``arch_config`` JSON
+    seed: int
+    retrain_epochs: float
+    retrain_lr: float
+    mpt_epochs: float
+    mpt_lr: float
+    registered: bool = True     # False: a dense parent rebuilt only for its pruned children
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    state: bytes                # state dict, see `state_to_bytes`
+    summary: dict               # sparsity, params_total, params_nonzero, feature_dim
+    seconds: float              # wall time of the task
+
+
+def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
+                     dense_state: bytes | None = None, *, device: str = "cpu",
+                     progress: bool = False) -> TrainedModel:
+    """Train (dense), prune (+ retrain) a dense parent, or search an MPT mask.
+
+    ``images``: uint8 training images (N, H, W) or (N, H, W, C); ``labels``: (N,) class ids;
+    ``dense_state``: the dense parent's state dict bytes (pruning methods only).
+    """
+    from .pruning import make_pruned_model
+
+    t0 = time.perf_counter()
+    x = to_input(images).to(device)
+    y = torch.as_tensor(labels).to(device)
+    spec = job.spec
+    if job.method == "dense":
+        seed_everything(job.seed)
+        model = build_model(**json.loads(job.config)).to(device)
+        fit(model, x, y, epochs=spec.epochs, lr=spec.lr, optimizer=spec.optimizer,
+            batch_size=spec.batch_size, weight_decay=spec.weight_decay, seed=job.seed,
+            progress=progress, desc=f"train {spec.arch}")
+    elif job.method == "mpt":
+        # MPT never uses trained weights: a fresh (wider) network supplies the shape.
+        model = make_pruned_model(
+            build_model(**json.loads(job.config)).to(device), "mpt", job.ratio, x=x, y=y,
+            seed=job.seed, mpt_epochs=job.mpt_epochs, lr=job.mpt_lr, progress=progress)
+    else:
+        if dense_state is None:
+            raise ValueError(f"{job.model_id}: method {job.method!r} needs `dense_state`, the "
+                             "dense parent's weights.")
+        base = build_model(**json.loads(job.config))
+        base.load_state_dict(state_from_bytes(dense_state))
+        model = make_pruned_model(
+            base.to(device).eval(), job.method, job.ratio, x=x, y=y, seed=job.seed,
+            retrain_epochs=job.retrain_epochs if job.retrained else 0, lr=job.retrain_lr,
+            progress=progress)
+    model = model.cpu().eval()
+    return TrainedModel(state_to_bytes(model), _model_summary(model), time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """A model to evaluate: its registry config and state dict bytes; ``digest`` identifies both."""
+
+    model_id: str
+    config: str
+    state: bytes
+    digest: str
+
+    @classmethod
+    def from_checkpoint(cls, model_id: str, config: str, checkpoint: str | Path) -> "ModelWeights":
+        # Validated load (plain state dict, weights_only), then canonical bytes for the tasks.
+        model = build_model(**json.loads(config))
+        model.load_state_dict(load_state_dict_file(checkpoint))
+        state = state_to_bytes(model)
+        digest = hashlib.sha256(config.encode() + state).hexdigest()
+        return cls(model_id, config, state, digest)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    metrics: pa.Table           # `sample_metrics` rows, see `store.metrics_table`
+    evaluation: dict            # the `evaluations` row without its key
+    features: np.ndarray | None  # (N, m) float32 head inputs, when asked for
+
+
+# One model is evaluated on many benchmarks in a row; rebuilding it for each would cost more than
+# the evaluation for large networks. One entry: the model of the previous task in this process.
+_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
+
+
+def _loaded_model(weights: ModelWeights, device: str) -> torch.nn.Module:
+    key = (weights.digest, device)
+    if key not in _LOADED:
+        _LOADED.clear()
+        model = build_model(**json.loads(weights.config))
+        model.load_state_dict(state_from_bytes(weights.state))
+        _LOADED[key] = model.to(device).eval()
+    return _LOADED[key]
+
+
+def evaluate_task(weights: ModelWeights, benchmark_id: str, images: np.ndarray,
+                  labels: np.ndarray, sample_ids: np.ndarray, *, keep_features: bool = False,
+                  device: str = "cpu") -> EvaluationResult:
+    """Evaluate one model on one benchmark: features → geometry → metrics.
+
+    ``images``: uint8 (N, H, W) or (N, H, W, C); ``labels`` and ``sample_ids``: (N,).
+    """
+    model = _loaded_model(weights, device)
+    geo, features = evaluate_pair(model, to_input(images).to(device), labels)
+    metrics = store.metrics_table(weights.model_id, benchmark_id, sample_ids, labels, geo)
+    correct = np.asarray(metrics["correct"])
+    evaluation = dict(n=len(correct), accuracy=float(correct.mean()),
+                      mean_angle=float(np.nanmean(geo["angle"].numpy())),
+                      mean_l2=float(geo["l2"].mean()),
+                      mean_margin=float(np.nanmean(geo["margin"].numpy())),
+                      mean_prob=float(geo["prob"].mean()))
+    return EvaluationResult(metrics, evaluation, features if keep_features else None)
 
 
 class Builder:
@@ -54,8 +231,11 @@ class Builder:
 
     def __init__(self, experiment: Experiment, db_path: str | Path, *,
                  cache_dir: str | Path = "cache", progress: bool = True,
-                 publish_every: float = 30.0):
+                 publish_every: float = 30.0, executor: Executor | None = None):
         self.e = experiment
+        self.executor = executor or LocalExecutor()
+        self.failures: list[str] = []
+        self.bar = None
         self.db_path = Path(db_path)
         self.work_path = self.db_path.with_name(self.db_path.name + ".work")
         self.cache = Path(cache_dir)
@@ -79,6 +259,7 @@ class Builder:
         self.con.close()
         if final:
             os.replace(self.work_path, self.db_path)
+            os.utime(self.db_path)  # readers order versions by mtime: keep it increasing
             self.con = None
             return
         tmp = self.db_path.with_name(self.db_path.name + ".publish")
@@ -100,8 +281,26 @@ class Builder:
         self.log.append(text)
         tqdm.write(text)
 
+    def _add_to_bar(self, n_tasks: int) -> None:
+        """One progress bar for the whole grid (models, then pairs); stages add their tasks."""
+        if self.bar is None:
+            self.bar = tqdm(total=0, desc="grid", disable=not self.progress, unit="task")
+        self.bar.total += n_tasks
+        self.bar.refresh()
+
+    def _finished(self, outcome: Outcome) -> bool:
+        """Count a finished task; record it when it failed. True when it succeeded."""
+        self.bar.update(1)
+        self.bar.set_postfix_str(outcome.task.label, refresh=False)
+        if outcome.error is None:
+            return True
+        self.failures.append(f"{outcome.task.label}: {outcome.error}")
+        self.say(f"failed: {self.failures[-1]}")
+        return False
+
     # --- stages --------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
+        """Run every stage; raises :class:`BuildFailed` (after publishing) when tasks failed."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         train, test = self._load_data()
@@ -114,11 +313,17 @@ class Builder:
                                 ("benchmarks", lambda: self._build_benchmarks(test)),
                                 ("evaluate", self._evaluate),
                                 ("analysis", self._analysis)):
+                if name == "analysis" and self.failures:
+                    # Tables over an incomplete grid would be marked current; the rerun makes them.
+                    self.say(f"analysis skipped: {len(self.failures)} task(s) failed")
+                    continue
                 t0 = time.perf_counter()
                 if stage():
                     changed = True
                     self.publish()
                 timings[name] = time.perf_counter() - t0
+            if self.bar is not None:
+                self.bar.close()
             if changed or not self.db_path.exists():
                 self.publish(final=True)
             else:
@@ -129,6 +334,8 @@ class Builder:
         finally:
             if self.con is not None:
                 self.con.close()
+        if self.failures:
+            raise BuildFailed(self.failures)
         return timings
 
     def _load_data(self) -> tuple[Dataset, Dataset]:
@@ -164,118 +371,139 @@ class Builder:
     def _checkpoint_path(self, config: dict) -> Path:
         return self.cache / "checkpoints" / f"{config_hash(config)}.pt"
 
-    def _save_checkpoint(self, model: torch.nn.Module, path: Path) -> None:
+    def _job_checkpoint(self, job: ModelJob) -> Path:
+        key = dict(experiment_data=(self.e.dataset, self.e.train_limit), arch=job.config,
+                   spec=asdict(job.spec), method=job.method, ratio=job.ratio,
+                   retrained=job.retrained, seed=job.seed)
+        if job.method != "dense":
+            key.update(retrain_epochs=self.e.retrain_epochs, retrain_lr=self.e.retrain_lr,
+                       mpt=(self.e.mpt_epochs, self.e.mpt_lr))
+        return self._checkpoint_path(key)
+
+    def _write_checkpoint(self, state: bytes, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".partial")
-        torch.save(model.state_dict(), tmp)
+        tmp.write_bytes(state)
         os.replace(tmp, path)
 
-    def _model_spec(self, spec: ArchSpec, width: float, in_channels: int) -> str:
-        return arch_config(spec.arch, in_channels=in_channels, num_classes=self.num_classes,
-                           width=width, input_size=self.shape[0])
+    def _model_job(self, spec: ArchSpec, width: float, method: str, ratio: float,
+                   retrained: bool, in_channels: int, *, registered: bool = True) -> ModelJob:
+        config = arch_config(spec.arch, in_channels=in_channels, num_classes=self.num_classes,
+                             width=width, input_size=self.shape[0])
+        return ModelJob(
+            model_id=model_id_for(spec.arch, width, method, ratio, retrained, self.e.seed),
+            spec=spec, width=width, method=method, ratio=ratio, retrained=retrained,
+            config=config, seed=self.e.seed, retrain_epochs=self.e.retrain_epochs,
+            retrain_lr=self.e.retrain_lr, mpt_epochs=self.e.mpt_epochs, mpt_lr=self.e.mpt_lr,
+            registered=registered)
 
-    def _register(self, model_id: str, spec: ArchSpec, width: float, method: str, ratio: float,
-                  retrained: bool, model: torch.nn.Module, config: str, ckpt: Path,
-                  seconds: float, source: str = "built") -> None:
-        from .pruning import sparsity
+    def _parent_of(self, job: ModelJob, in_channels: int) -> ModelJob:
+        """The dense model a pruned model starts from (built, not registered, when missing)."""
+        return self._model_job(job.spec, job.spec.width, "dense", 0.0, False, in_channels,
+                               registered=False)
 
-        measured, total, nonzero = sparsity(model)
+    def _register(self, job: ModelJob, summary: dict, ckpt: Path, seconds: float) -> None:
         store.upsert_model(self.con, dict(
-            model_id=model_id, arch=spec.arch, dataset=self.e.dataset, method=method,
-            ratio=ratio, retrained=retrained, sparsity=measured, params_total=total,
-            params_nonzero=nonzero, seed=self.e.seed, width=width,
-            feature_dim=head_parameters(model)[0].shape[1], arch_config=config,
-            checkpoint=str(ckpt.resolve()), source=source, fit_seconds=seconds))
+            model_id=job.model_id, arch=job.spec.arch, dataset=self.e.dataset, method=job.method,
+            ratio=job.ratio, retrained=job.retrained, seed=job.seed, width=job.width,
+            arch_config=job.config, checkpoint=str(ckpt.resolve()), source="built",
+            fit_seconds=seconds, **summary))
 
     def _known_models(self) -> set[str]:
         rows = self.con.execute("SELECT model_id, checkpoint FROM models").fetchall()
         return {m for m, c in rows if c and Path(c).is_file()}
 
     def _build_models(self, train: Dataset) -> bool:
-        from .pruning import make_pruned_model
-
         self.num_classes = len(train.class_names)
-        x = to_input(train.images)
-        y = torch.as_tensor(train.labels)
-        in_channels = x.shape[1]
-        known = self._known_models()
-        jobs = []
+        in_channels = 1 if train.images.ndim == 3 else train.images.shape[3]
+        grid = []
         for spec in self.e.archs:
-            jobs.append((spec, spec.width, "dense", 0.0, False))
+            grid.append((spec, spec.width, "dense", 0.0, False))
             for method in self.e.methods:
                 for retrained in self.e.retrain:
-                    jobs += [(spec, spec.width, method, r, retrained) for r in self.e.ratios]
+                    grid += [(spec, spec.width, method, r, retrained) for r in self.e.ratios]
             if self.e.mpt:
-                jobs += [(spec, spec.width * self.e.mpt_width, "mpt", r, False)
+                grid += [(spec, spec.width * self.e.mpt_width, "mpt", r, False)
                          for r in self.e.mpt_ratios]
-        todo = [j for j in jobs if model_id_for(j[0].arch, j[1], j[2], j[3], j[4], self.e.seed)
-                not in known]
+        jobs = [self._model_job(*g, in_channels) for g in grid]
+        known = self._known_models()
+        todo = [j for j in jobs if j.model_id not in known]
         self.say(f"models: {len(jobs) - len(todo)} of {len(jobs)} already built")
-        dense: dict[str, torch.nn.Module] = {}
-        bar = tqdm(todo, desc="models", disable=not self.progress, unit="model")
-        for i, (spec, width, method, ratio, retrained) in enumerate(bar):
-            model_id = model_id_for(spec.arch, width, method, ratio, retrained, self.e.seed)
-            bar.set_postfix_str(model_id)
-            self._progress("models", i, len(todo), model_id)
-            config = self._model_spec(spec, width, in_channels)
-            key = dict(experiment_data=(self.e.dataset, self.e.train_limit), arch=config,
-                       spec=asdict(spec), method=method, ratio=ratio, retrained=retrained,
-                       seed=self.e.seed)
-            if method != "dense":
-                key.update(retrain_epochs=self.e.retrain_epochs, retrain_lr=self.e.retrain_lr,
-                           mpt=(self.e.mpt_epochs, self.e.mpt_lr))
-            ckpt = self._checkpoint_path(key)
+        if not todo:
+            return False
+        cached = [j for j in todo if self._job_checkpoint(j).is_file()]
+        to_run = [j for j in todo if j not in cached]
+        # Pruned models start from their dense parent: dense (and MPT, which starts from a fresh
+        # network) run first, together with any parent missing from the cache; then the rest.
+        first = [j for j in to_run if j.method in ("dense", "mpt")]
+        pruned = [j for j in to_run if j.method not in ("dense", "mpt")]
+        planned = {self._job_checkpoint(j) for j in first}
+        for job in pruned:
+            parent = self._parent_of(job, in_channels)
+            if self._job_checkpoint(parent) not in planned | {None} and \
+                    not self._job_checkpoint(parent).is_file():
+                first.append(parent)
+                planned.add(self._job_checkpoint(parent))
+        self._add_to_bar(len(cached) + len(first) + len(pruned))
+        self.n_model_tasks, self.n_models_done = len(todo), 0
+        for job in cached:
+            ckpt = self._job_checkpoint(job)
             t0 = time.perf_counter()
-            if ckpt.is_file():
-                model = build_model(**json.loads(config))
-                model.load_state_dict(load_state_dict_file(ckpt, arch=spec.arch))
-            elif method == "dense":
-                model = self._train_dense(spec, config, x, y)
-            elif method == "mpt":
-                # MPT never uses trained weights: a fresh (wider) network supplies the shape.
-                model = make_pruned_model(
-                    build_model(**json.loads(config)), "mpt", ratio, x=x, y=y, seed=self.e.seed,
-                    mpt_epochs=self.e.mpt_epochs, lr=self.e.mpt_lr, progress=self.progress)
-            else:
-                base = dense.get(spec.arch) or self._dense_model(spec, in_channels, x, y)
-                dense[spec.arch] = base
-                model = make_pruned_model(
-                    base, method, ratio, x=x, y=y, seed=self.e.seed,
-                    retrain_epochs=self.e.retrain_epochs if retrained else 0,
-                    lr=self.e.retrain_lr, progress=self.progress)
-            model.eval()
-            if not ckpt.is_file():
-                self._save_checkpoint(model, ckpt)
-            if method == "dense":
-                dense[spec.arch] = model
-            self._register(model_id, spec, width, method, ratio, retrained, model, config, ckpt,
-                           time.perf_counter() - t0)
-            self._maybe_publish()
-        if todo:
-            self._progress("models", len(todo), len(todo), "done")
-        return bool(todo)
+            model = build_model(**json.loads(job.config))
+            model.load_state_dict(load_state_dict_file(ckpt, arch=job.spec.arch))
+            self._register(job, _model_summary(model.eval()), ckpt, time.perf_counter() - t0)
+            self._model_done(Outcome(Task(job, f"{job.method} {job.model_id}", build_model)))
 
-    def _dense_model(self, spec, in_channels, x, y) -> torch.nn.Module:
-        config = self._model_spec(spec, spec.width, in_channels)
-        key = dict(experiment_data=(self.e.dataset, self.e.train_limit), arch=config,
-                   spec=asdict(spec), method="dense", ratio=0.0, retrained=False,
-                   seed=self.e.seed)
-        ckpt = self._checkpoint_path(key)
-        if ckpt.is_file():
-            model = build_model(**json.loads(config))
-            model.load_state_dict(load_state_dict_file(ckpt, arch=spec.arch))
-            return model.eval()
-        model = self._train_dense(spec, config, x, y)
-        self._save_checkpoint(model, ckpt)
-        return model
+        ex = self.executor
+        images, labels = ex.put(train.images), ex.put(train.labels)
+        built = self._run_model_tasks(first, images, labels, {})
+        parents: dict[Path, object] = {}
+        for job in pruned:
+            path = self._job_checkpoint(self._parent_of(job, in_channels))
+            if path not in parents:
+                state = built.get(path)
+                if state is None and path.is_file():
+                    state = ModelWeights.from_checkpoint("", job.config, path).state
+                parents[path] = None if state is None else ex.put(state)
+        ready = [j for j in pruned
+                 if parents[self._job_checkpoint(self._parent_of(j, in_channels))] is not None]
+        for job in pruned:
+            if job not in ready:
+                self._model_done(Outcome(Task(job, f"{job.method} {job.model_id}", build_model),
+                                         error="not run: its dense parent failed"))
+        self._run_model_tasks(ready, images, labels, {
+            j: parents[self._job_checkpoint(self._parent_of(j, in_channels))] for j in ready})
+        self._progress("models", self.n_models_done, len(todo), "done")
+        return True
 
-    def _train_dense(self, spec: ArchSpec, config: str, x, y) -> torch.nn.Module:
-        seed_everything(self.e.seed)
-        model = build_model(**json.loads(config))
-        fit(model, x, y, epochs=spec.epochs, lr=spec.lr, optimizer=spec.optimizer,
-            batch_size=spec.batch_size, weight_decay=spec.weight_decay, seed=self.e.seed,
-            progress=self.progress, desc=f"train {spec.arch}")
-        return model.eval()
+    def _run_model_tasks(self, jobs: list[ModelJob], images, labels,
+                         parent_of: dict[ModelJob, object]) -> dict[Path, bytes]:
+        """Run model tasks; write and register each result as it arrives. Returns the state
+        bytes of the dense models built (by checkpoint path), for their pruned children."""
+        ex = self.executor
+        progress = self.progress and not ex.remote
+        tasks = (Task(job, f"{job.method} {job.model_id}", train_model_task,
+                      (job, images, labels, parent_of.get(job)),
+                      dict(device=ex.device, progress=progress)) for job in jobs)
+        dense: dict[Path, bytes] = {}
+        for outcome in ex.run(tasks):
+            job: ModelJob = outcome.task.key
+            if outcome.error is None:
+                result: TrainedModel = outcome.value
+                ckpt = self._job_checkpoint(job)
+                self._write_checkpoint(result.state, ckpt)
+                if job.method == "dense":
+                    dense[ckpt] = result.state
+                if job.registered:
+                    self._register(job, result.summary, ckpt, result.seconds)
+            self._model_done(outcome)
+        return dense
+
+    def _model_done(self, outcome: Outcome) -> None:
+        self._finished(outcome)
+        self.n_models_done += 1
+        self._progress("models", self.n_models_done, self.n_model_tasks, outcome.task.label)
+        self._maybe_publish()
 
     # benchmarks ---------------------------------------------------------------------------
     def _benchmark_ids(self) -> list[tuple[str, str, int]]:

@@ -62,22 +62,12 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-__all__ = ["CORRUPTIONS", "CATEGORY", "SEVERITIES", "CIFAR_PARAMETERS", "corrupt",
-           "generate_benchmark_set", "load_c_directory", "severity_block"]
+# Names and categories live in a light module, so that importing them does not load this one.
+from .corruption_names import CATEGORY, CORRUPTIONS
 
-CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-    "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
-    "jpeg_compression", "speckle_noise", "gaussian_blur", "spatter", "saturate",
-)
-CATEGORY: dict[str, str] = {
-    **dict.fromkeys(("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"), "noise"),
-    **dict.fromkeys(("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur"),
-                    "blur"),
-    **dict.fromkeys(("snow", "frost", "fog", "spatter"), "weather"),
-    **dict.fromkeys(("brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-                     "saturate"), "digital"),
-}
+__all__ = ["CORRUPTIONS", "CATEGORY", "SEVERITIES", "CIFAR_PARAMETERS", "NON_MONOTONE_SEVERITIES",
+           "corrupt", "generate_benchmark_set", "load_c_directory", "severity_block"]
+
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 #: CIFAR-10-C parameters per corruption, one entry per severity 1..5 (SPEC §4).
@@ -106,6 +96,26 @@ CIFAR_PARAMETERS: dict[str, tuple] = {
                 (0.65, 0.3, 1, 0.69, 0.5, 0), (0.65, 0.1, 0.7, 0.69, 0.6, 1),
                 (0.65, 0.1, 0.5, 0.68, 0.6, 1)),
     "saturate": ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),
+}
+
+#: Severities whose mean absolute pixel change may be *smaller* than the previous severity's,
+#: by design of the CIFAR-10-C parameters; every other step changes the image at least as much.
+NON_MONOTONE_SEVERITIES: dict[str, tuple[int, ...]] = {
+    # (σ, δ, iterations): severities 1 and 2 blur by σ 0.05 and 0.25 (neighbour weights < 0.1 %),
+    # so they differ only by their random swaps; the stronger blur of severities 3 and 5
+    # averages away part of the shuffling.
+    "glass_blur": (2, 3, 5),
+    # Same σ = 2 as severity 3; the longer kernel only adds weights below 0.3 %.
+    "motion_blur": (4,),
+    # The image weight drops (1 → 0.9 → 0.85 → 0.75) while the frost weight grows by 0.1, 0,
+    # 0.05: on images brighter than the frost texture the change shrinks.
+    "frost": (3, 4, 5),
+    # The random affine part (±0.08·32 → ±0.03·32 px) shrinks faster than the elastic part grows.
+    "elastic_transform": (2, 3, 4, 5),
+    # Severity 4 switches from water (edges tinted turquoise) to sparser mud.
+    "spatter": (4,),
+    # Severities 1-2 desaturate (S × 0.3, × 0.1); severity 3 saturates (S × 1.5), a smaller change.
+    "saturate": (3,),
 }
 
 _LUMA = (0.299, 0.587, 0.114)
@@ -205,45 +215,18 @@ def _t(array: np.ndarray) -> Tensor:
 # Filters and resampling shared by several corruptions
 # ----------------------------------------------------------------------------------------------
 
-def _fold_index(index: Tensor, n: int, mode: str) -> Tensor:
-    """Map integer positions outside [0, n) back inside, for a border mode.
-
-    nearest: aaa|abcd|ddd; reflect101 (OpenCV default): cb|abcd|cb;
-    symmetric (scipy 'reflect', skimage 'reflect'): ba|abcd|dc.
-    """
-    if mode == "nearest":
-        return index.clamp(0, n - 1)
-    if mode == "reflect101":
-        folded = index.remainder(2 * n - 2)
-        return torch.where(folded >= n, 2 * n - 2 - folded, folded)
-    folded = index.remainder(2 * n)
-    return torch.where(folded >= n, 2 * n - 1 - folded, folded)
-
-
-def _pad(x: Tensor, ry: int, rx: int, mode: str) -> Tensor:
-    """Pad the last two dims of ``x`` by ``ry`` rows and ``rx`` columns on each side."""
-    h, w = x.shape[-2:]
-    rows = _fold_index(torch.arange(-ry, h + ry), h, mode)
-    cols = _fold_index(torch.arange(-rx, w + rx), w, mode)
-    return x.index_select(-2, rows).index_select(-1, cols)
-
+# Border modes are scipy.ndimage's: "nearest" (aaa|abcd|ddd), "mirror" (cb|abcd|cb, OpenCV's
+# default BORDER_REFLECT_101) and "reflect" (ba|abcd|dc, skimage's "reflect").
 
 def _filter2d(x: Tensor, kernel: np.ndarray, mode: str) -> Tensor:
-    """Correlate every channel of ``x`` (n, c, h, w) with an odd-sized 2-D ``kernel``."""
-    n, c, h, w = x.shape
-    ky, kx = kernel.shape
-    padded = _pad(x, ky // 2, kx // 2, mode).reshape(n * c, 1, h + ky - 1, w + kx - 1)
-    return F.conv2d(padded, _t(kernel)[None, None]).reshape(n, c, h, w)
+    """Correlate every channel of ``x`` (n, c, h, w) with a 2-D ``kernel`` (like cv2.filter2D)."""
+    return torch.from_numpy(scipy.ndimage.correlate(x.numpy(), kernel[None, None], mode=mode))
 
 
 def _separable(x: Tensor, kernel: np.ndarray, mode: str) -> Tensor:
-    """Correlate rows and columns of every channel with the same odd-sized 1-D ``kernel``."""
-    n, c, h, w = x.shape
-    r = kernel.size // 2
-    k = _t(kernel)
-    padded = _pad(x, r, r, mode).reshape(n * c, 1, h + 2 * r, w + 2 * r)
-    out = F.conv2d(F.conv2d(padded, k.view(1, 1, -1, 1)), k.view(1, 1, 1, -1))
-    return out.reshape(n, c, h, w)
+    """Correlate rows and columns of every channel of ``x`` with the same 1-D ``kernel``."""
+    rows_done = scipy.ndimage.correlate1d(x.numpy(), kernel, axis=2, mode=mode)
+    return torch.from_numpy(scipy.ndimage.correlate1d(rows_done, kernel, axis=3, mode=mode))
 
 
 def _gaussian_kernel(sigma: float, truncate: float) -> np.ndarray:
@@ -262,17 +245,17 @@ def _gaussian(x: Tensor, sigma: float, *, truncate: float = 4.0, mode: str = "ne
 def _bilinear(x: Tensor, ys: Tensor, xs: Tensor, mode: str) -> Tensor:
     """Sample ``x`` (n, c, h, w) bilinearly at source coordinates ``ys``, ``xs`` (n, h, w).
 
-    mode "reflect101" = OpenCV BORDER_REFLECT_101 = scipy 'mirror' (reflect about the border
-    pixel centres); "symmetric" = scipy 'reflect' (reflect about the image edges). Both are
-    grid_sample's reflection padding, with pixel-centre or edge-aligned normalisation.
+    mode "mirror" reflects about the border pixel centres, "reflect" about the image edges (as
+    scipy.ndimage.map_coordinates): grid_sample's reflection padding, with pixel-centre or
+    edge-aligned normalisation.
     """
     h, w = x.shape[-2:]
-    if mode == "reflect101":
+    if mode == "mirror":
         grid = torch.stack([2 * xs / (w - 1) - 1, 2 * ys / (h - 1) - 1], dim=-1)
     else:
         grid = torch.stack([(2 * xs + 1) / w - 1, (2 * ys + 1) / h - 1], dim=-1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
-                         align_corners=mode == "reflect101")
+                         align_corners=mode == "mirror")
 
 
 def _luma(x: Tensor) -> Tensor:
@@ -295,15 +278,12 @@ def _rgb_to_hsv(rgb: Tensor) -> Tensor:
 
 
 def _hsv_to_rgb(hsv: Tensor) -> Tensor:
-    """skimage.color.hsv2rgb on (n, 3, h, w)."""
-    h, s, v = hsv.unbind(1)
-    sector = torch.floor(h * 6)
-    f = h * 6 - sector
-    sector = sector.long().remainder(6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    table = torch.stack([torch.stack(row, 1) for row in
-                         ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))])
-    return torch.gather(table, 0, sector[None, :, None].expand(1, -1, 3, -1, -1))[0]
+    """skimage.color.hsv2rgb on (n, 3, h, w), in the sector-free form
+    channel = v − v·s·clamp(min(k, 4 − k), 0, 1) with k = (m + 6h) mod 6, m = 5, 3, 1 for R, G, B.
+    """
+    h, s, v = hsv[:, 0:1], hsv[:, 1:2], hsv[:, 2:3]
+    k = (torch.tensor([5.0, 3.0, 1.0]).view(1, 3, 1, 1) + 6 * h).remainder(6)
+    return v - v * s * torch.minimum(k, 4 - k).clamp(0, 1)
 
 
 def _through_rgb(x: Tensor, change: Callable[[Tensor], Tensor]) -> Tensor:
@@ -339,7 +319,7 @@ def _motion_blur_batch(x: Tensor, radius: int, sigma: float, angles: np.ndarray)
     dy = -np.ceil(step * point_y[:, None] / hypot - 0.5).astype(np.int64)
     dx = -np.ceil(step * point_x[:, None] / hypot - 0.5).astype(np.int64)
     pad = width - 1  # |shift| <= step < width, so the padding serves every shift
-    padded = _pad(x[torch.from_numpy(order)], pad, pad, "nearest")
+    padded = F.pad(x[torch.from_numpy(order)], (pad, pad, pad, pad), mode="replicate")
     out = torch.zeros_like(x)
     for i in range(width):
         shift = dy[:, i] * (4 * width) + dx[:, i]
@@ -385,8 +365,8 @@ def _apply_pixel_operator(x: Tensor, operator: scipy.sparse.csr_matrix) -> Tenso
     The maps here have a few to a dozen non-zeros per row, far cheaper than dense matrices.
     """
     n, c, h, w = x.shape
-    flat = x.reshape(n * c, h * w).numpy()
-    return torch.from_numpy(np.ascontiguousarray((operator @ flat.T).T)).reshape(n, c, h, w)
+    pixels_first = x.reshape(n * c, h * w).T.contiguous().numpy()
+    return torch.from_numpy(operator @ pixels_first).T.contiguous().reshape(n, c, h, w)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -397,45 +377,56 @@ def _gaussian_noise(x: Tensor, sigma: float, rng: _CounterRandom) -> Tensor:
     return x + sigma * _t(rng.normal(0, x.shape[1:]))
 
 
+_POISSON_GUIDE_BITS = 12
+_POISSON_GUIDE = 1 << _POISSON_GUIDE_BITS
+
+
 @functools.lru_cache(maxsize=8)
 def _poisson_tables(rate_scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson CDFs of rate ``level/255·rate_scale`` for the 256 pixel levels, and a guide table.
+    """Inverse-CDF tables of Poisson(level/255 · rate_scale) for the 256 pixel levels.
 
-    ``cdf[level, k] = P(K <= k)``; ``guide[level, j]`` = smallest k with ``cdf >= j / G``.
+    ``cdf[level, k] = P(K <= k)``. ``guide[level · G + j]`` is the draw for every uniform in
+    [j/G, (j+1)/G) when that cell holds no jump of the CDF, else −(smallest possible draw) − 1.
     """
     rates = np.arange(256) / 255 * rate_scale
     k_max = int(np.ceil(rate_scale + 10 * np.sqrt(rate_scale) + 10))
     cdf = scipy.stats.poisson.cdf(np.arange(k_max + 1)[None, :], rates[:, None])
     cdf[:, -1] = 1.0  # the tail beyond k_max has probability < 1e-20
-    grid = np.arange(_POISSON_GUIDE) / _POISSON_GUIDE
+    grid = np.arange(_POISSON_GUIDE + 1) / _POISSON_GUIDE
     # One search over all levels at once: level ℓ's CDF is shifted into [2ℓ, 2ℓ + 1].
     shift = 2.0 * np.arange(256)[:, None]
     found = np.searchsorted((cdf + shift).ravel(), (grid[None, :] + shift).ravel(), side="left")
-    guide = found.reshape(256, -1) - (k_max + 1) * np.arange(256)[:, None]
-    return cdf, guide
+    smallest = found.reshape(256, -1) - (k_max + 1) * np.arange(256)[:, None]
+    exact = smallest[:, :-1] == smallest[:, 1:]
+    guide = np.where(exact, smallest[:, :-1], -smallest[:, :-1] - 1)
+    return cdf, guide.ravel()
 
 
-_POISSON_GUIDE = 4096
-
-
-def _poisson_by_inversion(levels: np.ndarray, uniforms: np.ndarray, rate_scale: float
+def _poisson_by_inversion(levels: np.ndarray, words: np.ndarray, rate_scale: float
                           ) -> np.ndarray:
-    """Exact Poisson draws by inverting the CDF of each pixel's level at its uniform number."""
+    """Exact Poisson draws: the inverse CDF of each value's level at a uniform number.
+
+    ``levels`` and random uint64 ``words`` are 1-D; the uniform is the top 53 bits of the word
+    over 2⁵³ (as ``uniform64``), so its guide cell is the top 12 bits, and only values in a cell
+    with a CDF jump need the uniform itself.
+    """
     cdf, guide = _poisson_tables(rate_scale)
-    stride = cdf.shape[1]
-    flat_cdf = cdf.ravel()
-    levels, uniforms = levels.ravel(), uniforms.ravel()
-    flat = levels * stride + guide[levels, (uniforms * _POISSON_GUIDE).astype(np.int64)]
-    active = np.flatnonzero(flat_cdf[flat] < uniforms)
-    while active.size:  # a few steps for the few values whose guide cell holds a CDF jump
-        flat[active] += 1
-        active = active[flat_cdf[flat[active]] < uniforms[active]]
-    return flat - levels * stride
+    cells = (words >> np.uint64(64 - _POISSON_GUIDE_BITS)).view(np.int64)
+    draws = guide[levels * _POISSON_GUIDE + cells]
+    pending = np.flatnonzero(draws < 0)
+    draws[pending] = -draws[pending] - 1
+    uniforms = (words[pending] >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    flat_cdf, stride = cdf.ravel(), cdf.shape[1]
+    while pending.size:
+        below = flat_cdf[levels[pending] * stride + draws[pending]] < uniforms
+        pending, uniforms = pending[below], uniforms[below]
+        draws[pending] += 1
+    return draws
 
 
 def _shot_noise(x: Tensor, rate: float, rng: _CounterRandom) -> Tensor:
-    levels = torch.round(x * 255).long().numpy()
-    counts = _poisson_by_inversion(levels, rng.uniform64(0, x.shape[1:]), rate)
+    levels = torch.round(x * 255).long().numpy().ravel()
+    counts = _poisson_by_inversion(levels, rng.bits(0, math.prod(x.shape[1:])).ravel(), rate)
     return _t(counts).reshape(x.shape) / rate
 
 
@@ -482,7 +473,9 @@ def _glass_permutation(rng: _CounterRandom, h: int, w: int, delta: int, iteratio
 def _glass_blur(x: Tensor, params: tuple, rng: _CounterRandom) -> Tensor:
     sigma, delta, iterations = params
     n, c, h, w = x.shape
-    quantised = torch.floor(_gaussian(x, sigma) * 255)  # the script's np.uint8 cast truncates
+    # The script's np.uint8 cast truncates; the 1e-3 keeps float32 error (v/255·255 = v − ulp)
+    # from dropping unblurred pixels by one level.
+    quantised = torch.floor(_gaussian(x, sigma) * 255 + 1e-3)
     source = torch.from_numpy(_glass_permutation(rng, h, w, delta, iterations))
     shuffled = torch.gather(quantised.reshape(n, c, h * w), 2, source[:, None].expand(n, c, -1))
     return _gaussian(shuffled.reshape(n, c, h, w) / 255, sigma)
@@ -504,7 +497,7 @@ def _defocus_kernel(radius: float, alias_sigma: float) -> np.ndarray:
 
 
 def _defocus_blur(x: Tensor, params: tuple, rng: _CounterRandom) -> Tensor:
-    return _filter2d(x, _defocus_kernel(*params), "reflect101")
+    return _filter2d(x, _defocus_kernel(*params), "mirror")
 
 
 def _motion_blur(x: Tensor, params: tuple, rng: _CounterRandom) -> Tensor:
@@ -660,12 +653,12 @@ def _elastic_transform(x: Tensor, params: tuple, rng: _CounterRandom) -> Tensor:
         + inverse[:, 2, 0, None, None]
     src_y = gx * inverse[:, 0, 1, None, None] + gy * inverse[:, 1, 1, None, None] \
         + inverse[:, 2, 1, None, None]
-    warped = _bilinear(x, src_y, src_x, "reflect101")
+    warped = _bilinear(x, src_y, src_x, "mirror")
     if displacement == 0:  # severity 1 is affine only (the script's zero-scaled field)
         return warped
     field = _t(rng.uniform(1, (2, h, w)) * 2 - 1)
-    field = _gaussian(field, smoothing, truncate=3.0, mode="symmetric") * displacement
-    return _bilinear(warped, gy + field[:, 1], gx + field[:, 0], "symmetric")
+    field = _gaussian(field, smoothing, truncate=3.0, mode="reflect") * displacement
+    return _bilinear(warped, gy + field[:, 1], gx + field[:, 0], "reflect")
 
 
 def _pixelate_matrix(n: int, scale: float) -> np.ndarray:
@@ -796,7 +789,7 @@ def _corrupt_cifar(images: np.ndarray, corruption: str, severity: int, sample_id
     chunk = max(1, _CHUNK_VALUES // math.prod(images.shape[1:]))
     out = np.empty_like(images)
     for start in range(0, images.shape[0], chunk):  # bounded memory; samples are independent
-        part = torch.from_numpy(images[start:start + chunk])
+        part = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk]))
         x = (part[:, None] if part.ndim == 3 else part.permute(0, 3, 1, 2)).float() / 255
         rng = _CounterRandom(seed, corruption, severity, sample_ids[start:start + chunk])
         y = function(x, parameter, rng)

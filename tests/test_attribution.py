@@ -67,6 +67,24 @@ def test_equals_minus_captum_rgb_non_square_partial_windows():
         np.testing.assert_allclose(ours[name], -ref[name], rtol=0, atol=1e-4, err_msg=name)
 
 
+def test_windows_already_at_the_baseline_are_skipped_and_result_unchanged():
+    model = _lenet()
+    torch.manual_seed(4)
+    image = torch.zeros(1, 28, 28, dtype=torch.float64)
+    image[0, 8:20, 6:18] = torch.rand(12, 12, dtype=torch.float64)  # black background
+    batch_rows = []
+    hook = model.classifier.register_forward_hook(lambda m, i, o: batch_rows.append(len(o)))
+    ours = occlusion(model, image, 5, window=4, stride=2, baseline=0.0)
+    hook.remove()
+    starts = window_starts(28, 4, 2)
+    touches = lambda lo, hi: (starts + 4 > lo) & (starts < hi)  # noqa: E731
+    changed = int(touches(8, 20).sum() * touches(6, 18).sum())
+    assert sum(batch_rows) == 1 + changed < 1 + len(starts) ** 2
+    ref = _captum_maps(model, image, 5, 4, 2, 0.0)
+    for name in OCCLUSION_METRICS:
+        np.testing.assert_allclose(ours[name], -ref[name], rtol=0, atol=1e-4, err_msg=name)
+
+
 def test_window_starts_cover_the_border():
     assert window_starts(28, 4, 2).tolist() == list(range(0, 25, 2))
     assert window_starts(28, 5, 3).tolist() == [0, 3, 6, 9, 12, 15, 18, 21, 24]  # 24+5 > 28

@@ -90,25 +90,33 @@ def test_with_subset_delta_is_subset_minus_whole():
 
 # --------------------------------------------------------------------------- evaluation table
 
-def test_table_grid_reference_lines_and_keys():
+def test_table_rows_blocks_reference_lines_and_keys():
     fig = _valid(charts.evaluation_table_figure(_bars(), title="t"))
     layout = fig.to_dict()["layout"]
-    # Rows: lenet5·magnitude, vgg16·snip; columns: clean, gaussian_noise.
+    block = charts.TABLE_BLOCK
+    # Rows (facets): lenet5·magnitude, vgg16·snip; column blocks: clean, gaussian_noise.
     assert {k for k in layout if k.startswith("xaxis")} == {"xaxis", "xaxis2"}
     assert {k for k in layout if k.startswith("yaxis")} == {"yaxis", "yaxis2"}
+    assert layout["xaxis2"]["matches"] == "x" and layout["yaxis2"]["matches"] == "y"
     main = _main_bars(fig)
-    assert len(main) == 4
-    assert {(t.xaxis, t.yaxis) for t in main} == {("x", "y"), ("x2", "y"), ("x", "y2"),
-                                                  ("x2", "y2")}
-    lenet_clean = next(t for t in main if (t.xaxis, t.yaxis) == ("x", "y"))
-    assert list(lenet_clean.x) == [50, 90] and list(lenet_clean.y) == pytest.approx([85, 60])
-    assert lenet_clean.customdata[0][0] == charts.bar_key("lenet5", "magnitude", False, 0.5,
-                                                          "clean")
-    # Dense reference only where a dense model of the row's arch exists (lenet5, not vgg16).
-    lines = sorted((s.xref, s.yref, s.y0) for s in fig.layout.shapes)
-    assert lines == [("x", "y", pytest.approx(90)), ("x2", "y", pytest.approx(70))]
+    assert [(t.xaxis, t.yaxis, t.name) for t in main] == [("x", "y", "magnitude"),
+                                                          ("x2", "y2", "snip")]
+    lenet = main[0]
+    assert list(lenet.x) == pytest.approx([50, 90, block + 50, block + 90])
+    assert list(lenet.y) == pytest.approx([85, 60, 65, 40])
+    assert [c[0] for c in lenet.customdata] == [
+        charts.bar_key("lenet5", "magnitude", False, r, c)
+        for c in ("clean", "gaussian_noise") for r in (0.5, 0.9)]
+    assert [c[7] for c in lenet.customdata] == pytest.approx([90, 90, 70, 70])
+    assert lenet.customdata[0][4] == 2  # two seeds behind the 0.5 bar
+    # Dense reference only for the arch that has a dense model (lenet5, not vgg16).
+    dense = [t for t in fig.data if t.name == "dense model (reference)"]
+    assert len(dense) == 1 and dense[0].yaxis == "y"
+    assert list(dense[0].x) == [0, 100, None, block, block + 100, None]
+    assert list(dense[0].y) == pytest.approx([90, 90, None, 70, 70, None])
     texts = [a.text for a in fig.layout.annotations]
-    assert "pruning ratio (% of weights removed)" in texts and "accuracy (%)" in texts
+    assert "clean" in texts and "gaussian<br>noise" in texts and "accuracy (%)" in texts
+    assert any(t.startswith("pruning ratio (%") for t in texts)
     assert fig.layout.title.text == "t" and fig.layout.showlegend
     assert {t.name for t in fig.data if t.showlegend is not False} >= {
         "magnitude", "snip", "dense model (reference)"}
@@ -121,7 +129,7 @@ def test_table_highlights_selected_bars_and_dims_the_rest():
         for key, width, opacity in zip([c[0] for c in trace.customdata],
                                        trace.marker.line.width, trace.marker.opacity):
             chosen = key == charts.bar_key("lenet5", "magnitude", False, 0.9, "clean")
-            assert width == (2 if chosen else 0)
+            assert width == (1 if chosen else 0)
             assert opacity == (1.0 if chosen else charts.DIMMED_OPACITY)
 
 
@@ -133,15 +141,16 @@ def test_table_subset_bars_show_subset_and_coloured_delta():
     fig = _valid(charts.evaluation_table_figure(charts.with_subset(bars, subset), title="t"))
     main = _main_bars(fig)
     deltas = [t for t in fig.data if t.type == "bar" and t.width == 3]
-    assert len(deltas) == len(main) == 4
-    lenet_clean = next(t for t in deltas if (t.xaxis, t.yaxis) == ("x", "y"))
-    assert list(lenet_clean.base) == pytest.approx([85, 60])
-    assert list(lenet_clean.y) == pytest.approx([10, -20])
-    assert list(lenet_clean.marker.color) == [charts.GAIN_COLOUR, charts.LOSS_COLOUR]
-    shown = next(t for t in main if (t.xaxis, t.yaxis) == ("x", "y"))
-    assert list(shown.y) == pytest.approx([95, 40])
-    # The dense reference follows the subset too: 0.9 + 0.05.
-    assert fig.layout.shapes[0].y0 == pytest.approx(95)
+    assert [(t.xaxis, t.yaxis) for t in deltas] == [(t.xaxis, t.yaxis) for t in main]
+    # lenet5 magnitude: clean 0.5, clean 0.9, noise 0.5, noise 0.9.
+    assert list(deltas[0].base) == pytest.approx([85, 60, 65, 40])
+    assert list(deltas[0].y) == pytest.approx([10, -20, 2, 30])
+    assert list(deltas[0].marker.color) == [charts.GAIN_COLOUR, charts.LOSS_COLOUR,
+                                            charts.GAIN_COLOUR, charts.GAIN_COLOUR]
+    assert list(main[0].y) == pytest.approx([95, 40, 67, 70])
+    # The dense reference follows the subset too: clean 0.9 + 0.05, noise 0.7 − 0.1.
+    dense = next(t for t in fig.data if t.name == "dense model (reference)")
+    assert list(dense.y) == pytest.approx([95, 95, None, 60, 60, None])
     assert {"gain on selected samples", "loss on selected samples"} <= {t.name for t in fig.data}
 
 

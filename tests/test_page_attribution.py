@@ -115,7 +115,8 @@ def test_nothing_selected_explains_how_to_pick(attribution_db):
     assert not at.exception
     assert "Geometry" in _texts(at, "info") and "sample id" in _texts(at, "info")
     assert not at.get("plotly_chart")
-    at.number_input[0].set_value(1).run()  # typing an id selects the sample
+    assert at.selectbox[0].options == ["0", "1"]  # the samples with stored images
+    at.selectbox[0].set_value(1).run()  # picking an id selects the sample
     assert not at.exception
     assert at.session_state["selected_sample"] == 1
     # Nothing selected on other pages: the dense model and the magnitude ratios by default.
@@ -127,7 +128,7 @@ def test_preset_selection_renders_grid_and_caches_correct_maps(attribution_db):
     at = _app(selected_sample=0, selected_models=[DENSE, PRUNED[1]],
               reference_benchmark="gaussian_noise-3")
     assert not at.exception
-    assert at.selectbox[0].value == "gaussian_noise-3"
+    assert at.selectbox[1].value == "gaussian_noise-3"
     fig = _figure(at)
     heatmaps = [t for t in fig["data"] if t["type"] == "heatmap"]
     assert len(heatmaps) == 2 * (len(OCCLUSION_METRICS) + 1)  # + saliency column
@@ -154,7 +155,7 @@ def test_preset_selection_renders_grid_and_caches_correct_maps(attribution_db):
     np.testing.assert_allclose(shown, expected["angle"], rtol=1e-5, atol=1e-6)
 
     # A new window is a new computation; the earlier one stays cached.
-    at.number_input[1].set_value(5).run()
+    at.number_input[0].set_value(5).run()  # the window
     assert not at.exception
     assert set(_cache(attribution_db)["window"]) == {4, 5}
 
@@ -179,7 +180,7 @@ def test_results_db_attributions_are_used_first(attribution_db):
     assert not at.exception
     heatmaps = [t for t in _figure(at)["data"] if t["type"] == "heatmap"]
     np.testing.assert_allclose(_array(heatmaps[0]["z"]).reshape(-1), values)
-    assert _cache(attribution_db).empty
+    assert not Path(str(attribution_db) + ".attributions.duckdb").exists()  # nothing computed
 
 
 def test_model_without_checkpoint_and_stale_ids_get_messages(attribution_db):
@@ -190,12 +191,20 @@ def test_model_without_checkpoint_and_stale_ids_get_messages(attribution_db):
     assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1  # only DENSE
 
 
+def test_sample_without_image_is_explained(attribution_db):
+    at = _app(selected_sample=5)
+    assert not at.exception
+    assert "Sample 5 has no stored image" in _texts(at, "info")
+    assert at.selectbox[0].value is None and not at.get("plotly_chart")
+
+
 def test_synthetic_db_without_checkpoints(synth_db, monkeypatch):
     monkeypatch.setenv("ROBUSTNESS_DB", str(synth_db))
     at = _app(selected_sample=0)
     assert not at.exception
     assert "checkpoint" in _texts(at, "info")
     assert not at.get("plotly_chart")
+    assert not Path(str(synth_db) + ".attributions.duckdb").exists()  # nothing to cache
 
 
 def test_default_models_prefers_dense_and_magnitude_ratios():

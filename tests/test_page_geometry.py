@@ -116,7 +116,7 @@ def test_local_view_panels_and_comparison_counts_match_sql(synth_db, monkeypatch
                        "wrong → correct": counts.gained, "wrong in both": counts.neither}
     assert counts.gained > 0  # the hand-picked pair really differs
     assert at.selectbox(key="geometry_selected_models_1").value == model_b
-    assert "Margin and probability of class class 3" in _spec(
+    assert "Margin and probability of class 3" in _spec(
         at, "geometry_class_distributions")["layout"]["title"]["text"]
 
 
@@ -147,13 +147,16 @@ def test_global_view_draws_one_line_per_sample_and_n_plus_3_axes(synth_db, monke
     assert trace["type"] == "parcoords"
     assert len(trace["dimensions"]) == 10 + 3
     rows = _query(synth_db, "SELECT benchmark_id, angles[1] AS to_class_0 FROM sample_metrics "
-                            "WHERE model_id = ? AND label = 2 AND benchmark_id IN ('clean', ?) "
-                            "ORDER BY benchmark_id = ?, sample_id", [model, compared, compared])
+                            "WHERE model_id = ? AND label = 2 AND benchmark_id IN ('clean', ?)",
+                  [model, compared])
     colour = _decoded(trace["line"]["color"])
+    to_class_0 = _decoded(trace["dimensions"][0]["values"])
     assert len(colour) == len(rows)
-    assert colour.sum() == (rows.benchmark_id == compared).sum()  # compared lines are 1 (yellow)
-    np.testing.assert_allclose(_decoded(trace["dimensions"][0]["values"]), rows.to_class_0,
-                               rtol=1e-6)
+    # Each benchmark's lines (compared = 1, yellow) carry exactly its samples' angles.
+    for flag, benchmark in ((1, compared), (0, "clean")):
+        np.testing.assert_allclose(
+            np.sort(to_class_0[colour == flag]),
+            np.sort(rows.loc[rows.benchmark_id == benchmark, "to_class_0"]), rtol=1e-6)
     assert any("Showing all" in c for c in _texts(at.caption))
     densities = _spec(at, "geometry_densities")
     assert len({t["xaxis"] for t in densities["data"]}) == 13
@@ -181,7 +184,17 @@ def many_classes_db(tmp_path_factory):
 
 
 def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, monkeypatch):
+    monkeypatch.setattr(page, "MAX_PANELS", 6)
     at = _app(many_classes_db, monkeypatch, selected_class=4)
+    # Scatter panels: the selected class, then the five lowest accuracies.
+    accuracy = _query(many_classes_db, "SELECT label, avg(correct::DOUBLE) AS acc FROM "
+                                       "sample_metrics WHERE model_id = ? AND benchmark_id = "
+                                       "'clean' AND label <> 4 GROUP BY label ORDER BY acc, label",
+                      [at.session_state["geometry_selected_models_0"]])
+    titles = [a["text"].split(" — ")[0]
+              for a in _spec(at, "geometry_local_scatter")["layout"]["annotations"]]
+    assert titles == ["class 4"] + [f"class {c}" for c in accuracy.label[:5]]
+    assert "Showing 6 of 15 classes" in " ".join(_texts(at.caption))
     trace = _spec(at, "geometry_parcoords")["data"][0]
     assert len(trace["dimensions"]) == page.MAX_ALL_AXES + 3
     assert trace["dimensions"][0]["label"] == "∠ class 4 (°)"
@@ -196,10 +209,10 @@ def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, monke
 
 
 def test_samples_show_thumbnails_and_link_the_chosen_sample(synth_db, monkeypatch):
-    ids = [3, 14, 15, 92, 10_000_000]
+    ids = [3, 14, 15, 92, 10_000_000, "not-an-id"]
     at = _app(synth_db, monkeypatch, selected_samples=ids)
     assert not at.exception
-    assert "1 of the 5 selected samples have no result" in " ".join(_texts(at.info))
+    assert "2 of the 6 selected samples have no result" in " ".join(_texts(at.info))
     assert len(at.get("image")) == 4  # images are stored for clean
     chooser = at.selectbox(key="geometry_selected_sample")
     assert chooser.options == ["#3 (class 3)", "#14 (class 4)", "#15 (class 5)", "#92 (class 2)"]

@@ -149,7 +149,7 @@ def test_selected_models_and_benchmarks_are_highlighted(monkeypatch, full_db):
             arch, method, retrained, ratio, corruption = point[0].split("|")
             expected = (bool(members[(arch, method, retrained, ratio)] & set(chosen))
                         and corruption == "clean")
-            assert (width == 2) == expected and (opacity == 1) == expected
+            assert (width == 1) == expected and (opacity == 1) == expected
             seen += expected
     assert seen == 2  # one clean bar per chosen model (one seed per group in this DB)
     similarity = specs["overview_similarity"]
@@ -173,8 +173,11 @@ def test_selected_samples_give_subset_bars_with_gain_and_loss(monkeypatch, full_
             "SELECT m.arch, m.method, m.retrained, m.ratio, b.corruption, avg(e.accuracy) AS acc "
             "FROM evaluations e JOIN models m USING (model_id) JOIN benchmarks b "
             "USING (benchmark_id) GROUP BY ALL").df()
-    key = lambda f: (f["arch"] + "|" + f["method"] + "|" + f["retrained"].astype(str) + "|"  # noqa: E731
-                     + f["ratio"].map("{:g}".format) + "|" + f["corruption"])
+
+    def key(f: pd.DataFrame) -> pd.Series:
+        return (f["arch"] + "|" + f["method"] + "|" + f["retrained"].astype(str) + "|"
+                + f["ratio"].map("{:g}".format) + "|" + f["corruption"])
+
     expected_subset = dict(zip(key(subset), 100 * subset["acc"]))
     expected_delta = {k: expected_subset[k] - 100 * a for k, a in zip(key(whole), whole["acc"])}
     main = _main_bars(spec)

@@ -113,9 +113,12 @@ def attribution_grid(rows: list[AttributionRow], image: np.ndarray, label: int, 
             bottom, left = r == n_rows - 1, c == 0
             layout[f"xaxis{k if k > 1 else ''}"] = dict(
                 domain=columns[c], anchor=y, constrain="domain", showticklabels=bottom,
+                ticks="outside" if bottom else "", showgrid=False, zeroline=False,
                 title_text="column (px)" if bottom else None)
             layout[f"yaxis{k if k > 1 else ''}"] = dict(
-                domain=row_domains[r], anchor=x, scaleanchor=x, autorange="reversed",
+                domain=row_domains[r], anchor=x, scaleanchor=x, constrain="domain",
+                autorange="reversed", ticks="outside" if left else "", showgrid=False,
+                zeroline=False,
                 showticklabels=left, title_text="row (px)" if left else None)
             titles.append(dict(text=text, x=sum(columns[c]) / 2, y=row_domains[r][1],
                                xref="paper", yref="paper", xanchor="center", yanchor="bottom",
@@ -136,7 +139,8 @@ def _colour_axes(metrics: list[str], colour_axis: dict, ranges: dict,
                  columns: list[tuple[float, float]], with_saliency: bool) -> dict:
     """One colour axis per metric column (and the saliency column), its bar under the column."""
     def bar(column: tuple[float, float], text: str) -> dict:
-        return dict(orientation="h", yref="container", y=0.0, yanchor="bottom", thickness=10,
+        return dict(orientation="h", yref="container", y=0.0, yanchor="bottom", thickness=12,
+                    nticks=3, tickformat="~.2g", tickangle=0,
                     x=sum(column) / 2, xanchor="center", len=(column[1] - column[0]) * 0.95,
                     title=dict(text=text, side="top"))
 

@@ -86,7 +86,7 @@ def _subplot_grid(titles: Sequence[str], *, columns: int, x_title: str | None,
             **({"matches": "y"} if shared and position else {})}
         layout["annotations"].append({
             "text": title, "x": x0 + width / 2, "y": y1, "xref": "paper", "yref": "paper",
-            "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 13}})
+            "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
         axes.append((f"x{suffix}", f"y{suffix}"))
     return layout, axes
 
@@ -137,16 +137,24 @@ def class_distributions(frame: pd.DataFrame, *, class_name: str, bins: int = 30)
     layout["xaxis"]["title"]["text"] = "margin (signed distance to nearest boundary)"
     layout["xaxis2"]["title"]["text"] = "softmax probability of true class"
     layout["xaxis2"]["range"] = [0, 1]
+    # Shared bins with an edge at 0, so no bar mixes negative (misclassified) and positive margins.
+    margins = frame["margin"].to_numpy(dtype=float)
+    margins = margins[np.isfinite(margins)]
+    spread = float(np.ptp(margins)) if margins.size else 1.0
+    size = spread / bins if spread > 0 else 1.0
+    start = float(np.floor(margins.min() / size) * size) if margins.size else 0.0
+    shared_bins = {"margin": dict(start=start, end=start + size * (bins + 1), size=size),
+                   "prob": dict(start=0.0, end=1.0, size=1.0 / bins)}
     traces = []
     for correct, name, color in ((True, "correct", CORRECT_COLOR),
                                  (False, "incorrect", INCORRECT_COLOR)):
         part = frame[frame["correct"] == correct]
         for position, (column, (xaxis, yaxis)) in enumerate(zip(("margin", "prob"), axes)):
             traces.append(dict(
-                type="histogram", x=part[column].to_numpy(), nbinsx=bins, xaxis=xaxis,
-                yaxis=yaxis, name=f"{name} ({len(part)})", legendgroup=name,
-                showlegend=position == 0, marker_color=color, opacity=0.65))
-    layout.update(title={"text": f"Margin and probability of class {class_name}"},
+                type="histogram", x=part[column].to_numpy(), xbins=shared_bins[column],
+                autobinx=False, xaxis=xaxis, yaxis=yaxis, name=f"{name} ({len(part)})",
+                legendgroup=name, showlegend=position == 0, marker_color=color, opacity=0.65))
+    layout.update(title={"text": f"Margin and probability of {class_name}"},
                   barmode="overlay")
     return go.Figure(data=traces, layout=layout)
 
@@ -191,12 +199,21 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
                          class_names: Sequence[str], *, class_name: str, reference: str,
                          compared: str) -> go.Figure:
     """Parallel coordinates of one class's samples: the angle (degrees) to each class direction in
-    ``axes``, then L2, margin and probability; reference benchmark grey, compared yellow (drawn on
-    top). ``frame`` has benchmark_id and the metric columns, ``angles`` (rows, C) is aligned."""
+    ``axes`` (one shared range), then L2, margin and probability; reference benchmark grey,
+    compared yellow. ``frame`` has benchmark_id and the metric columns, ``angles`` (rows, C) is
+    aligned with it."""
     on_compared = (frame["benchmark_id"] == compared).to_numpy()
-    order = np.argsort(on_compared, kind="stable")  # reference lines first, compared on top
-    dimensions = [dict(label=f"∠ {class_names[j]} (°)", values=angles[order, j], range=[0, 180])
-                  for j in axes]
+    # Parcoords lines are opaque and the compared (yellow) ones end up on top; where the grey
+    # reference lines stick out is what changed. The densities below show the overlap itself.
+    order = np.argsort(on_compared, kind="stable")
+    shown = angles[np.ix_(order, np.asarray(axes, dtype=int))]
+    finite = shown[np.isfinite(shown)]
+    # One range for every angle axis (same unit): axes stay comparable without squashing the
+    # data into a fixed 0–180°.
+    angle_range = ([float(np.floor(finite.min())), float(np.ceil(finite.max()))] if finite.size
+                   else [0.0, 180.0])
+    dimensions = [dict(label=f"∠ {class_names[j]} (°)", values=shown[:, position],
+                       range=angle_range) for position, j in enumerate(axes)]
     dimensions += [dict(label=label, values=frame[column].to_numpy()[order])
                    for column, label in _METRIC_AXES]
     fig = go.Figure(go.Parcoords(
@@ -204,7 +221,7 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
         line=dict(color=on_compared[order].astype(int), cmin=0, cmax=1, showscale=False,
                   colorscale=[[0, REFERENCE_COLOR], [1, COMPARED_COLOR]])))
     fig.update_layout(
-        title=(f"Class {class_name}: angles to class directions, L2, margin, probability — "
+        title=(f"{class_name}: angles to class directions, L2, margin, probability — "
                f"<span style='color:{REFERENCE_COLOR}'>■ reference {reference}</span> vs "
                f"<span style='color:{COMPARED_COLOR}'>■ compared {compared}</span>"),
         height=520, margin=dict(t=130, l=60, r=60))

@@ -9,8 +9,9 @@
   of the vulnerable-sample finder, each with a one- or two-sentence reading of its numbers.
 
 Accuracies arrive as fractions and are drawn in percent. Builders of large figures assemble plain
-dicts and skip Plotly's per-property validation (the tests validate their output instead): a
-20 × 27 grid of subplots would otherwise take over a second to build.
+dicts and skip Plotly's per-property validation (the tests validate their output instead), and
+the table draws one trace per row, its columns side by side on one x axis: a 20 × 27 grid of
+separate subplots took over a second to build and serialise, this takes a few tens of ms.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "METHOD_COLOURS",
     "SELECTED_NAME",
     "WEBGL_THRESHOLD",
+    "TABLE_BLOCK",
     "MAX_SCATTER_POINTS",
     "plotly_config",
     "method_colour",
@@ -70,6 +72,8 @@ GAIN_COLOUR = "#2ca02c"
 LOSS_COLOUR = "#d62728"
 HIGHLIGHT_LINE = "#000000"
 DIMMED_OPACITY = 0.3
+# Width of one column block on the table's shared x axis: ratios 0–100 % plus a gap.
+TABLE_BLOCK = 115
 SELECTED_NAME = "selected models"
 ARCH_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "pentagon", "star")
 MST_DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -186,16 +190,15 @@ def _axis(kind: str, n: int) -> tuple[str, str]:
     return f"{kind}{suffix}", f"{kind}axis{suffix}"
 
 
-def _cell_template(row: str, corruption: str, dense: float, subset: bool) -> str:
-    """Hover text of one cell's bars; the row, column and dense accuracy are the same for every
-    bar of the cell, so they live in the template and only numbers travel per bar."""
-    lines = [f"<b>{row}</b>", f"{corruption} · ratio %{{x:.0f}}%",
+def _row_template(row: str, subset: bool) -> str:
+    """Hover text of a row's bars: the row lives in the template, per-bar values in customdata
+    (see `evaluation_table_figure`)."""
+    lines = [f"<b>{row}</b>", "%{customdata[6]} · ratio %{customdata[8]:.0f}%",
              "whole test set: %{customdata[1]:.1f}%"]
     if subset:
         lines.append("selected samples: %{customdata[2]:.1f}% (Δ %{customdata[3]:+.1f} pp)")
-    if np.isfinite(dense):
-        lines.append(f"dense model: {100 * dense:.1f}%")
-    lines.append("%{customdata[4]} model(s), %{customdata[5]} benchmark(s)")
+    lines += ["dense model: %{customdata[7]:.1f}%",
+              "%{customdata[4]} model(s), %{customdata[5]} benchmark(s)"]
     return "<br>".join(lines) + "<extra></extra>"
 
 
@@ -212,9 +215,11 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
         selected_models, selected_benchmarks: highlighted bars get a black outline, the others
             are dimmed (see `bar_highlight`).
 
-    Returns a figure of small multiples: one x axis per column (pruning ratio, %), one y axis per
-    row (accuracy, %), all matched, so a cell is the subplot (column axis, row axis). Each bar's
-    ``customdata`` is (`bar_key`, whole %, subset %, Δ pp, n models, n benchmarks).
+    Returns one figure: a facet row per (arch, method, retrained), each with its own y axis
+    (accuracy, %, all matched) over one shared x axis on which every column (clean, then the
+    corruptions) is a block of width `TABLE_BLOCK` holding its pruning ratios (0–100 %), so a
+    cell is (row, block) and a row is one trace, not one per cell. Each bar's ``customdata`` is
+    (`bar_key`, whole %, shown %, Δ pp, n models, n benchmarks, corruption, dense %, ratio %).
     """
     pruned, dense = split_dense(bars)
     if pruned.empty:
@@ -234,87 +239,91 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
     r_of = np.array([row_index[g] for g in groups], dtype=int)
     c_of = pruned["corruption"].map(col_index).to_numpy(dtype=int)
     order = np.lexsort((pruned["ratio"].to_numpy(), c_of, r_of))
-    # Per-bar arrays in drawing order; each cell is a contiguous slice.
+    # Per-bar arrays in drawing order; each row is a contiguous slice.
     r_of, c_of, highlight = r_of[order], c_of[order], highlight[order]
     pruned = pruned.iloc[order].reset_index(drop=True)
     whole = 100 * pruned["accuracy"].to_numpy(dtype=float)
     shown = 100 * pruned["subset_accuracy"].to_numpy(dtype=float) if subset else whole
     delta = shown - whole
-    x = np.round(100 * pruned["ratio"].to_numpy(dtype=float), 6)
+    ratio = 100 * pruned["ratio"].to_numpy(dtype=float)
+    x = np.round(c_of * TABLE_BLOCK + ratio, 6)
     opacity = np.where(highlight | (not any_selected), 1.0, DIMMED_OPACITY)
-    outline = np.where(highlight, 2, 0)
-    customdata = np.empty((len(pruned), 6), dtype=object)
+    outline = np.where(highlight, 1, 0)
+    reference = np.array([dense_acc.get((a, c), np.nan) for a, c in
+                          zip(pruned["arch"], pruned["corruption"])], dtype=float)
+    customdata = np.empty((len(pruned), 9), dtype=object)
     customdata[:, 0] = _bar_keys(pruned)
     customdata[:, 1] = np.round(whole, 2)
     customdata[:, 2] = np.round(shown, 2)
     customdata[:, 3] = np.round(delta, 2)
     customdata[:, 4] = pruned["model_ids"].map(len).to_numpy()
     customdata[:, 5] = pruned["benchmark_ids"].map(len).to_numpy()
+    customdata[:, 6] = pruned["corruption"].to_numpy()
+    customdata[:, 7] = np.round(100 * reference, 2)
+    customdata[:, 8] = ratio
     customdata = _nullable_rows(customdata)
 
     n_rows, n_cols = len(rows), len(columns)
     row_px, top_px, bottom_px = 58, 120, 120
     plot_h = n_rows * row_px
-    gap_x, gap_y = 0.006, 10 / plot_h
+    gap_y = 12 / plot_h
+    tickvals = (np.arange(n_cols)[:, None] * TABLE_BLOCK + np.array([10, 50, 90])).ravel()
     layout: dict[str, Any] = {}
-    for c in range(n_cols):
-        _, key = _axis("x", c + 1)
-        layout[key] = dict(domain=[c / n_cols, (c + 1) / n_cols - gap_x],
-                           anchor=_axis("y", n_rows)[0], range=[0, 100], tickvals=[10, 50, 90],
-                           showgrid=False, zeroline=False, tickfont=dict(size=9),
-                           **({"matches": "x"} if c else {}))
-    for r in range(n_rows):
-        _, key = _axis("y", r + 1)
-        layout[key] = dict(domain=[1 - (r + 1) / n_rows + gap_y, 1 - r / n_rows],
-                           anchor="x", range=[0, 100], tickvals=[0, 50, 100],
-                           gridcolor="#eeeeee", zeroline=False, tickfont=dict(size=9),
-                           **({"matches": "y"} if r else {}))
-
     data: list[dict] = []
-    shapes: list[dict] = []
     legend_shown: set[str] = set()
-    for r, (arch, method, retrained) in enumerate(rows):
-        for c, corruption in enumerate(columns):
-            reference = dense_acc.get((arch, corruption), np.nan)
-            if np.isfinite(reference):
-                shapes.append(dict(type="line", xref=_axis("x", c + 1)[0],
-                                   yref=_axis("y", r + 1)[0], x0=0, x1=100,
-                                   y0=100 * reference, y1=100 * reference, layer="above",
-                                   line=dict(color=METHOD_COLOURS["dense"], width=1, dash="dash")))
-    starts = np.flatnonzero(np.r_[True, np.diff(r_of * n_cols + c_of) != 0])
+    starts = np.flatnonzero(np.r_[True, np.diff(r_of) != 0])
     for start, end in zip(starts, np.r_[starts[1:], len(pruned)]):
-        r, c = int(r_of[start]), int(c_of[start])
+        r = int(r_of[start])
         arch, method, retrained = rows[r]
-        xref, yref = _axis("x", c + 1)[0], _axis("y", r + 1)[0]
-        cell = slice(start, end)
-        template = _cell_template(row_label(arch, method, retrained), columns[c],
-                                  dense_acc.get((arch, columns[c]), np.nan), subset)
+        (xref, xkey), (yref, ykey) = _axis("x", r + 1), _axis("y", r + 1)
+        layout[xkey] = dict(anchor=yref, range=[-4, n_cols * TABLE_BLOCK - 6],
+                            tickvals=tickvals.tolist(), ticktext=["10", "50", "90"] * n_cols,
+                            showticklabels=r == n_rows - 1, showgrid=False, zeroline=False,
+                            tickfont=dict(size=8), **({"matches": "x"} if r else {}))
+        layout[ykey] = dict(domain=[1 - (r + 1) / n_rows + gap_y, 1 - r / n_rows],
+                            anchor=xref, range=[0, 100], tickvals=[0, 50, 100],
+                            gridcolor="#e6e6e6", zeroline=False, tickfont=dict(size=9),
+                            **({"matches": "y"} if r else {}))
+        part = slice(start, end)
         data.append(dict(
-            type="bar", x=x[cell].tolist(), y=_nullable(shown[cell]), xaxis=xref, yaxis=yref,
+            type="bar", x=x[part].tolist(), y=_nullable(shown[part]), xaxis=xref, yaxis=yref,
             width=7, name=method, legendgroup=method, showlegend=method not in legend_shown,
-            marker=dict(color=method_colour(method), opacity=opacity[cell].tolist(),
-                        line=dict(color=HIGHLIGHT_LINE, width=outline[cell].tolist())),
-            customdata=customdata[cell], hovertemplate=template))
+            marker=dict(color=method_colour(method), opacity=opacity[part].tolist(),
+                        line=dict(color=HIGHLIGHT_LINE, width=outline[part].tolist())),
+            customdata=customdata[part],
+            hovertemplate=_row_template(row_label(arch, method, retrained), subset)))
         legend_shown.add(method)
         if subset:
             data.append(dict(
-                type="bar", x=x[cell].tolist(), y=_nullable(delta[cell]),
-                base=whole[cell].tolist(), xaxis=xref, yaxis=yref, width=3,
+                type="bar", x=x[part].tolist(), y=_nullable(delta[part]),
+                base=whole[part].tolist(), xaxis=xref, yaxis=yref, width=3,
                 name="Δ vs whole test set", legendgroup="delta", showlegend=False,
-                marker=dict(color=np.where(delta[cell] >= 0, GAIN_COLOUR, LOSS_COLOUR).tolist()),
-                customdata=customdata[cell], hovertemplate=template))
-
-    data.append(dict(type="scatter", x=[None], y=[None], mode="lines", xaxis="x", yaxis="y",
-                     name="dense model (reference)", hoverinfo="skip",
-                     line=dict(color=METHOD_COLOURS["dense"], width=1, dash="dash")))
+                marker=dict(color=np.where(delta[part] >= 0, GAIN_COLOUR, LOSS_COLOUR).tolist()),
+                customdata=customdata[part],
+                hovertemplate=_row_template(row_label(arch, method, retrained), subset)))
+        levels = np.array([dense_acc.get((arch, c), np.nan) for c in columns], dtype=float)
+        if np.isfinite(levels).any():
+            starts_x = np.arange(n_cols) * TABLE_BLOCK
+            line_x = np.column_stack([starts_x, starts_x + 100, np.full(n_cols, np.nan)])
+            line_y = np.column_stack([levels, levels, np.full(n_cols, np.nan)]) * 100
+            data.append(dict(
+                type="scatter", x=_nullable(line_x.ravel()), y=_nullable(line_y.ravel()),
+                mode="lines", xaxis=xref, yaxis=yref, name="dense model (reference)",
+                legendgroup="dense", showlegend="dense" not in legend_shown, hoverinfo="skip",
+                line=dict(color=METHOD_COLOURS["dense"], width=1, dash="dash")))
+            legend_shown.add("dense")
     if subset:
         for name, colour in (("gain on selected samples", GAIN_COLOUR),
                              ("loss on selected samples", LOSS_COLOUR)):
             data.append(dict(type="bar", x=[None], y=[None], xaxis="x", yaxis="y", name=name,
                              marker=dict(color=colour), hoverinfo="skip", legendgroup="delta"))
 
-    annotations = [dict(text=corruption.replace("_", "<br>"), x=(c + 0.5 - gap_x) / n_cols, y=1,
-                        xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+    # Column blocks: a light band behind each, its name on top.
+    shapes = [dict(type="rect", xref="x", yref="paper", x0=c * TABLE_BLOCK,
+                   x1=c * TABLE_BLOCK + 100, y0=0, y1=1, layer="below", line=dict(width=0),
+                   fillcolor="#f6f6f6") for c in range(n_cols)]
+    annotations = [dict(text=corruption.replace("_", "<br>"), x=c * TABLE_BLOCK + 50, y=1,
+                        xref="x", yref="paper", xanchor="center", yanchor="bottom",
                         showarrow=False, font=dict(size=10))
                    for c, corruption in enumerate(columns)]
     annotations += [dict(text=f"{arch}<br>{method}<br>"
@@ -323,7 +332,7 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
                          xanchor="left", yanchor="middle", showarrow=False, align="left",
                          font=dict(size=9))
                     for r, (arch, method, retrained) in enumerate(rows)]
-    annotations.append(dict(text="pruning ratio (% of weights removed)", x=0.5,
+    annotations.append(dict(text="pruning ratio (% of weights removed), per column", x=0.5,
                             y=-28 / plot_h, xref="paper", yref="paper", yanchor="top",
                             showarrow=False, font=dict(size=12)))
     annotations.append(dict(text="accuracy (%)", x=-0.035, y=0.5, xref="paper", yref="paper",
@@ -595,6 +604,7 @@ def redundancy_figure(similarity: pd.DataFrame, *, measure: str, top: int = 15) 
     fig = go.Figure(go.Bar(
         x=rows["similarity"], y=labels, orientation="h", name=label,
         marker_color=METHOD_COLOURS["magnitude"], customdata=rows["rank"],
+        text=[f"{s:.2f}" for s in rows["similarity"]], textposition="inside",
         hovertemplate="%{y}<br>rank %{customdata}: %{x:.3f}<extra></extra>"))
     fig.update_layout(
         title=dict(text=f"Most redundant corruption pairs (top {len(rows)}, rank 1 = most "

@@ -27,12 +27,12 @@ def run() -> None:
     if not db.exists:
         st.info("No database yet. Build one with `python -m core build --preset demo`.")
         return
-    id_range = qa.sample_id_range(db)
-    if id_range is None:
+    sample_ids = qa.image_sample_ids(db)
+    if not sample_ids:
         st.info("This database stores no sample images, so there is nothing to occlude. "
                 "Build it with images (the default of `python -m core build`).")
         return
-    sample_id = _pick_sample(id_range)
+    sample_id = _pick_sample(sample_ids)
     if sample_id is None:
         return
     benchmark_id = _pick_benchmark(db, sample_id)
@@ -45,14 +45,11 @@ def run() -> None:
         st.info("Choose at least one model above (rows of the grid).")
         return
 
-    key = qa.Occlusion(benchmark_id, sample_id, window, stride, baseline)
+    key = qa.OcclusionKey(benchmark_id, sample_id, window, stride, baseline)
     rows, problems = _occlusion_rows(db, model_ids, key, image, label)
     saliency = _saliency(db, rows, key, image.shape[:2], problems) if with_saliency else None
     for problem in problems:
         st.warning(problem)
-    note = qa.cache_store(db.path).note
-    if note:
-        st.caption(note)
     if not rows:
         return
 
@@ -71,22 +68,23 @@ def run() -> None:
         mime="text/csv", data=lambda: charts.maps_frame(rows, saliency).to_csv(index=False))
 
 
-def _pick_sample(id_range: tuple[int, int]) -> int | None:
-    low, high = id_range
+def _pick_sample(sample_ids: list[int]) -> int | None:
     current = state.get("selected_sample")
-    if current is not None and not low <= int(current) <= high:
-        st.info(f"Sample {current} has no stored image in this database; pick another.")
+    how = ("click a sample in a scatter on the **Geometry** page, or pick a sample id (its index "
+           "in the test split) below")
+    if current is not None and int(current) not in set(sample_ids):
+        st.info(f"Sample {current} has no stored image in this database (images are kept for "
+                f"{len(sample_ids)} samples): {how}.")
         current = None
-    if current is None:
-        st.info("No sample selected. Click a sample in a scatter on the **Geometry** page, or "
-                f"type a sample id (its index in the test split, {low}–{high}) below.")
-    chosen = st.number_input("Sample id", min_value=low, max_value=high,
-                             value=None if current is None else int(current), step=1,
-                             placeholder=f"{low}–{high}")
+    elif current is None:
+        st.info(f"No sample selected: {how}.")
+    chosen = st.selectbox(f"Sample id ({len(sample_ids)} with stored images)", sample_ids,
+                          index=None if current is None else sample_ids.index(int(current)),
+                          placeholder="choose a sample id")
     if chosen is not None and chosen != current:
         state.set_value("selected_sample", int(chosen))
         st.rerun()  # the sidebar already showed the old selection
-    return None if chosen is None else int(chosen)
+    return chosen
 
 
 def _pick_benchmark(db, sample_id: int) -> str | None:
@@ -161,7 +159,7 @@ def _pick_models(db) -> list[str]:
         help="Defaults to the models selected on the other pages.")
 
 
-def _occlusion_rows(db, model_ids: list[str], key: qa.Occlusion, image: np.ndarray,
+def _occlusion_rows(db, model_ids: list[str], key: qa.OcclusionKey, image: np.ndarray,
                     label: int) -> tuple[list[charts.AttributionRow], list[str]]:
     """Rows in ``model_ids`` order — cached ones at once, the others computed with a progress
     bar — and a message per model that could not be computed."""
@@ -178,10 +176,13 @@ def _occlusion_rows(db, model_ids: list[str], key: qa.Occlusion, image: np.ndarr
             except qa.CheckpointError as exc:
                 problems.append(str(exc))
         bar.empty()
+        note = qa.cache_store(db.path).note if any(m in found for m in missing) else ""
+        if note:
+            st.caption(note)
     return [found[m] for m in model_ids if m in found], problems
 
 
-def _saliency(db, rows, key: qa.Occlusion, size: tuple[int, int], problems: list[str]
+def _saliency(db, rows, key: qa.OcclusionKey, size: tuple[int, int], problems: list[str]
               ) -> dict[str, np.ndarray]:
     maps = {}
     for row in rows:

@@ -65,6 +65,9 @@ def run() -> None:
         return
     models = common.models(db)
     benchmark_ids = common.benchmarks(db)["benchmark_id"].tolist()
+    if models.empty or not benchmark_ids:
+        st.info("The database lists no models or no benchmarks yet.")
+        return
 
     model_id, benchmark_id, class_index = _choose_focus(models, benchmark_ids, class_names)
     reference, compared = _choose_reference_compared(benchmark_ids)
@@ -221,7 +224,7 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
         _csv_button("Download these samples (CSV)", frame,
                     f"geometry_{model_id}_{benchmark_id}.csv", "geometry_local_csv")
         members = frame[frame["label"] == class_index]
-        st.subheader(f"Class {class_names[class_index]}: margin and probability")
+        st.subheader(f"Margin and probability: {class_names[class_index]}")
         if members.empty:
             st.info(f"No samples of class {class_names[class_index]} in this benchmark.")
         else:
@@ -296,7 +299,7 @@ def _global_view(db: DbRef, model_id: str, class_index: int, class_names: list[s
     if missing:
         st.info(f"`{model_id}` has no results for class {name} on {' and '.join(missing)}.")
         return
-    st.subheader(f"Class {name}: {model_id}, {reference} vs {compared}")
+    st.subheader(f"{name}: {model_id}, {reference} vs {compared}")
     axes = _choose_axes(frame, angles, class_index, len(class_names), on_reference)
     lines = stratified_sample(frame, by=["benchmark_id", "correct"], n_max=MAX_LINES)
     rows = lines.index.to_numpy()
@@ -345,15 +348,18 @@ def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_
 # --- Samples ----------------------------------------------------------------------------------
 
 def _samples(db: DbRef, model_id: str, benchmark_id: str, class_names: list[str]) -> None:
-    ids = state.get_list("selected_samples")
-    if not ids:
+    selected = state.get_list("selected_samples")
+    if not selected:
         st.info("No samples are selected. Box- or lasso-select points on the scatters of the "
                 "Local view (or on the Overview) to see them here.")
         return
-    details = q.sample_details(db, model_id, benchmark_id, tuple(int(i) for i in ids))
-    if len(details) < len(ids):
-        st.info(f"{len(ids) - len(details)} of the {len(ids)} selected samples have no result for "
-                f"`{model_id}` on `{benchmark_id}` and are left out.")
+    # Sample ids are integers; anything else (a stale or foreign value) counts as unknown.
+    ids = tuple(int(i) for i in selected if isinstance(i, (int, np.integer, float))
+                and not isinstance(i, bool) and float(i).is_integer())
+    details = q.sample_details(db, model_id, benchmark_id, ids)
+    if len(details) < len(selected):
+        st.info(f"{len(selected) - len(details)} of the {len(selected)} selected samples have no "
+                f"result for `{model_id}` on `{benchmark_id}` and are left out.")
     if details.empty:
         return
     shown = details.iloc[:MAX_THUMBNAILS]
@@ -398,11 +404,13 @@ def _choose_sample(shown: pd.DataFrame, class_names: list[str]) -> None:
     labels = dict(zip(options, shown["label"].astype(int)))
     current = state.get("selected_sample")
     st.session_state["geometry_selected_sample"] = current if current in options else None
-    st.selectbox("Sample to explain", options, key="geometry_selected_sample",
-                 placeholder="Choose a sample", index=None,
-                 format_func=lambda i: f"#{i} ({class_names[labels[i]]})",
-                 on_change=_write_scalar_choice,
-                 args=("geometry_selected_sample", "selected_sample"))
+    chooser, link = st.columns([1, 2], vertical_alignment="bottom")
+    chooser.selectbox("Sample to explain", options, key="geometry_selected_sample",
+                      placeholder="Choose a sample", index=None,
+                      format_func=lambda i: f"#{i} ({class_names[labels[i]]})",
+                      on_change=_write_scalar_choice,
+                      args=("geometry_selected_sample", "selected_sample"))
     if current is not None:
-        st.page_link(st.Page(attribution.run, title="Attribution", url_path="attribution"),
-                     label=f"Explain sample #{current} on the Attribution page", icon="🔍")
+        link.page_link(st.Page(attribution.run, title="Attribution", url_path="attribution"),
+                       label=f"Explain sample #{current} on the Attribution page",
+                       icon=":material/search:")

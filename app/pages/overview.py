@@ -241,7 +241,7 @@ def _vulnerable(db: DbRef) -> None:
         st.plotly_chart(charts.roc_figure(curves, auc, arch=arch), key="overview_roc",
                         config=charts.plotly_config("vulnerable_samples_roc"))
         st.markdown(charts.roc_reading(auc, arch=arch))
-    left, right = st.columns([1, 2])
+    left, right = st.columns([1, 2], vertical_alignment="bottom")
     left.number_input("k (samples)", min_value=1, max_value=max(1, len(samples)),
                       value=min(50, max(1, len(samples))), step=10, key="overview_top_k")
     right.button("Select the top-k flagged samples", key="overview_select_top",

@@ -44,7 +44,7 @@ class CheckpointError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Occlusion:
+class OcclusionKey:
     """What one grid of maps is computed for (the cache key besides the model)."""
 
     benchmark_id: str
@@ -60,12 +60,12 @@ class Occlusion:
 # --- sample images ---------------------------------------------------------------------------
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def sample_id_range(db: DbRef) -> tuple[int, int] | None:
-    """(min, max) sample id with a stored image, or None when there are no images."""
+def image_sample_ids(db: DbRef) -> list[int]:
+    """Sample ids with a stored image in at least one benchmark, ascending."""
     if not db.has_table("images"):
-        return None
-    row = db.sql("SELECT min(sample_id) AS lo, max(sample_id) AS hi FROM images").iloc[0]
-    return None if pd.isna(row["lo"]) else (int(row["lo"]), int(row["hi"]))
+        return []
+    frame = db.sql("SELECT DISTINCT sample_id FROM images ORDER BY sample_id")
+    return [int(i) for i in frame["sample_id"]]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -166,7 +166,7 @@ class _CacheStore:
         finally:
             cursor.close()
 
-    def replace(self, key: Occlusion, model_id: str, table: pa.Table) -> None:
+    def replace(self, key: OcclusionKey, model_id: str, table: pa.Table) -> None:
         with self.lock:
             cursor = self.con.cursor()
             try:
@@ -220,7 +220,8 @@ def _rows_from_frame(frame: pd.DataFrame) -> dict[str, AttributionRow]:
     return rows
 
 
-def cached_rows(db: DbRef, model_ids: list[str], key: Occlusion) -> dict[str, AttributionRow]:
+def cached_rows(db: DbRef, model_ids: list[str], key: OcclusionKey
+                ) -> dict[str, AttributionRow]:
     """Maps already available for ``model_ids``: the results DB's own first, then the cache
     file's (only those computed from the checkpoint file as it is now)."""
     found: dict[str, AttributionRow] = {}
@@ -235,6 +236,8 @@ def cached_rows(db: DbRef, model_ids: list[str], key: Occlusion) -> dict[str, At
         models = common.models(db).set_index("model_id")
         current = {m: _weights_key(checkpoint_file(db, models.loc[m].get("checkpoint")))
                    for m in rest if m in models.index}
+        if not any(current.values()):
+            return found  # nothing computable, so nothing cached (and no cache file to open)
         frame = cache_store(db.path).read(
             'SELECT model_id, metric, height, width, base_value, "values", pred, weights_key '
             f"FROM attributions WHERE {_KEY_SQL}", key.params() + [rest])
@@ -243,7 +246,7 @@ def cached_rows(db: DbRef, model_ids: list[str], key: Occlusion) -> dict[str, At
     return found
 
 
-def compute_row(db: DbRef, model_id: str, key: Occlusion, image: np.ndarray, label: int
+def compute_row(db: DbRef, model_id: str, key: OcclusionKey, image: np.ndarray, label: int
                 ) -> AttributionRow:
     """Compute one model's maps on ``image`` (uint8 H×W×C) and save them to the cache file."""
     model = load_model(db, model_id)
@@ -259,7 +262,8 @@ def compute_row(db: DbRef, model_id: str, key: Occlusion, image: np.ndarray, lab
     return AttributionRow(model_id, maps, {m: base[m] for m in OCCLUSION_METRICS}, base["pred"])
 
 
-def _cache_table(model_id: str, key: Occlusion, maps: dict, base: dict, weights_key) -> pa.Table:
+def _cache_table(model_id: str, key: OcclusionKey, maps: dict, base: dict, weights_key
+                 ) -> pa.Table:
     n = len(OCCLUSION_METRICS)
     height, width = maps[OCCLUSION_METRICS[0]].shape
     values = np.stack([maps[m].astype(np.float32).reshape(-1) for m in OCCLUSION_METRICS])

@@ -85,7 +85,7 @@ def sample_details(db: DbRef, model_id: str, benchmark_id: str, sample_ids: tupl
     """Scalar metrics of the given samples for one (model, benchmark); unknown ids are absent."""
     return db.sql(
         f"SELECT {_SCALARS} FROM sample_metrics WHERE model_id = ? AND benchmark_id = ? "
-        "AND sample_id IN (SELECT unnest(?)) ORDER BY sample_id",
+        "AND sample_id IN (SELECT unnest(?::INTEGER[])) ORDER BY sample_id",
         [model_id, benchmark_id, [int(i) for i in sample_ids]])
 
 
@@ -99,7 +99,7 @@ def sample_images(db: DbRef, benchmark_id: str, sample_ids: tuple[int, ...]) -> 
                                      "pixels"])
     return db.sql(
         "SELECT sample_id, benchmark_id, height, width, channels, pixels FROM images "
-        "WHERE benchmark_id IN (?, 'clean') AND sample_id IN (SELECT unnest(?)) "
+        "WHERE benchmark_id IN (?, 'clean') AND sample_id IN (SELECT unnest(?::INTEGER[])) "
         "QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY benchmark_id = ? DESC) = 1 "
         "ORDER BY sample_id", [benchmark_id, [int(i) for i in sample_ids], benchmark_id])
 

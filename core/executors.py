@@ -1,0 +1,215 @@
+"""Executors: where the build's tasks run.
+
+A task is a pure function call — ``fn(*args, **kwargs)`` with arrays, configs and checkpoint bytes
+in, results out (see ``core.build.train_model_task`` and ``core.build.evaluate_task``). The builder
+hands an executor an iterable of tasks and receives their outcomes as they finish; it stays the
+single writer of the database.
+
+- :class:`LocalExecutor` (the default) runs each task in this process, in order; an exception in a
+  task propagates, as a plain function call would.
+- :class:`RayExecutor` runs tasks on a Ray cluster. Large inputs go to the object store once
+  (:meth:`RayExecutor.put`); a task that raises is retried ``max_retries`` times, a task on a
+  killed worker or node is rescheduled, and a task that still fails comes back as an
+  :class:`Outcome` with ``error`` set instead of stopping the build. ``import ray`` happens only here,
+  so Ray stays an optional dependency (``pip install .[ray]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "RayExecutor", "make_executor",
+           "EXECUTORS"]
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One call ``fn(*args, **kwargs)``; ``key`` identifies it to the caller, ``label`` names it in
+    messages (e.g. ``"evaluate lenet5-dense-r0.0-s0 on clean"``)."""
+
+    key: Hashable
+    label: str
+    fn: Callable[..., Any]
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished task: ``value`` is its return value, or ``error`` says why it failed for good."""
+
+    task: Task
+    value: Any = None
+    error: str | None = None
+
+
+class Executor(Protocol):
+    name: str
+    device: str          # "cuda" when tasks get a GPU, else "cpu"
+    remote: bool         # tasks run in other processes (no progress bars inside tasks)
+
+    def put(self, value: Any) -> Any:
+        """A handle for a large input shared by many tasks; pass it as a top-level argument."""
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        """Run ``tasks`` (consumed lazily) and yield their outcomes as they finish."""
+
+    def close(self) -> None:
+        """Release the executor's resources."""
+
+
+class LocalExecutor:
+    """Run tasks one after another in this process (no retries: an exception propagates)."""
+
+    name = "local"
+    device = "cpu"
+    remote = False
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        for task in tasks:
+            yield Outcome(task, task.fn(*task.args, **task.kwargs))
+
+    def close(self) -> None:
+        pass
+
+
+def _call_with_threads(fn: Callable[..., Any], threads: int, *args, **kwargs) -> Any:
+    """The Ray task body: run ``fn`` with torch's intra-op thread count of the driver.
+
+    Float reductions (convolutions, matrix products) split their work by thread count, so a task
+    run with another count gives different low bits and — after training — different models.
+    Using the driver's count makes a Ray build reproduce a local one exactly.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    return fn(*args, **kwargs)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming a failed task's error: the task's own exception when there is one."""
+    import ray.exceptions
+
+    cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) and exc.cause else exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}".rstrip(": ")
+
+
+class RayExecutor:
+    """Run tasks on a Ray cluster.
+
+    Parameters
+    ----------
+    address : ``None`` starts a local Ray instance on this machine; ``"auto"`` joins the cluster
+        this machine belongs to; ``"HOST:PORT"`` joins the cluster whose head listens there.
+    max_retries : extra attempts for a task that raises or whose worker dies (>= 0).
+    max_in_flight : tasks submitted and not yet collected; ``None`` = 4 per CPU of the cluster
+        (enough to keep every worker busy while bounding the driver's bookkeeping).
+    check_every : seconds without any finished task after which the cluster is checked for a node
+        able to run the tasks; with none left the build stops with a clear message.
+
+    Each task reserves ``min(threads, CPUs of the largest node)`` CPUs and runs torch with
+    ``threads`` = the driver's ``torch.get_num_threads()``, and one GPU when the cluster has GPUs.
+    The ``core`` package travels to the workers with the job (``runtime_env.py_modules``), so they
+    run the driver's code; they need the same third-party packages (torch, …) installed.
+    """
+
+    name = "ray"
+    remote = True
+
+    def __init__(self, address: str | None = None, *, max_retries: int = 3,
+                 max_in_flight: int | None = None, check_every: float = 30.0):
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"`max_retries` must be an integer >= 0. Got {max_retries!r} instead.")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"`max_in_flight` must be >= 1. Got {max_in_flight!r} instead.")
+        try:
+            import ray
+        except ImportError as exc:
+            raise RuntimeError("The Ray executor needs Ray: pip install 'ray>=2.9' "
+                               "(or pip install .[ray]).") from exc
+        self._ray = ray
+        runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
+        options = {} if address else {"include_dashboard": False}
+        try:
+            ray.init(address=address, runtime_env=runtime_env, **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RuntimeError(f"Cannot connect to a Ray cluster at {address!r}: {exc}") from exc
+        self.address = address
+        self.max_retries = max_retries
+        self.check_every = check_every
+        self.device = "cuda" if ray.cluster_resources().get("GPU", 0) >= 1 else "cpu"
+        self._max_in_flight = max_in_flight or max(
+            8, 4 * int(ray.cluster_resources().get("CPU", 1)))
+        self._remote = ray.remote(_call_with_threads)
+
+    def put(self, value: Any) -> Any:
+        return self._ray.put(value)
+
+    def _largest_node_cpus(self) -> float:
+        return max((n["Resources"].get("CPU", 0.0) for n in self._ray.nodes() if n["Alive"]),
+                   default=0.0)
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        import torch
+
+        ray = self._ray
+        threads = torch.get_num_threads()
+        cpus = max(1.0, min(float(threads), self._largest_node_cpus()))
+        remote = self._remote.options(
+            num_cpus=cpus, num_gpus=1 if self.device == "cuda" else 0,
+            max_retries=self.max_retries, retry_exceptions=True)
+        pending: dict[Any, Task] = {}
+        queue = iter(tasks)
+
+        def fill() -> None:
+            for task in queue:
+                pending[remote.remote(task.fn, threads, *task.args, **task.kwargs)] = task
+                if len(pending) >= self._max_in_flight:
+                    return
+
+        fill()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.check_every)
+            if not ready:
+                self._check_capacity(cpus)
+                continue
+            task = pending.pop(ready[0])
+            try:
+                outcome = Outcome(task, ray.get(ready[0]))
+            except ray.exceptions.RuntimeEnvSetupError:
+                raise   # the job's environment is broken: every task would fail the same way
+            except ray.exceptions.RayError as exc:
+                outcome = Outcome(task, error=_describe(exc))
+            fill()
+            yield outcome
+
+    def _check_capacity(self, cpus: float) -> None:
+        if self._largest_node_cpus() < cpus:
+            raise RuntimeError(
+                f"No live node of the Ray cluster at {self.address or 'local'} has the {cpus:g} "
+                "CPU(s) a build task needs (nodes died or left). Finished work is kept: add "
+                "capacity and rerun the same command to continue.")
+
+    def close(self) -> None:
+        self._ray.shutdown()
+
+
+def make_executor(name: str = "local", *, address: str | None = None,
+                  max_retries: int = 3) -> Executor:
+    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+    if name not in EXECUTORS:
+        raise ValueError(f"`executor` must be one of {', '.join(EXECUTORS)}. Got {name!r} instead.")
+    if name == "local":
+        if address is not None:
+            raise ValueError("`address` (--ray-address) needs the Ray executor (--executor ray).")
+        return LocalExecutor()
+    return RayExecutor(address, max_retries=max_retries)
