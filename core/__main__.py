@@ -9,16 +9,25 @@ from pathlib import Path
 
 
 def _build(args) -> int:
-    from .build import build
+    from .build import BuildFailed, build
+    from .executors import make_executor
     from .experiment import load_experiment, preset_path
 
     path = Path(args.experiment) if args.experiment else preset_path(args.preset)
     experiment = load_experiment(path)
     db = Path(args.db or f"{args.cache}/{experiment.name}.duckdb")
-    print(f"building {experiment.name} ({path}) into {db}", flush=True)
+    executor = make_executor(args.executor, address=args.ray_address,
+                             max_retries=args.max_retries)
+    print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor)", flush=True)
     t0 = time.perf_counter()
-    timings = build(experiment, db, cache_dir=args.cache, progress=not args.quiet,
-                    publish_every=args.publish_every)
+    try:
+        timings = build(experiment, db, cache_dir=args.cache, progress=not args.quiet,
+                        publish_every=args.publish_every, executor=executor)
+    except BuildFailed as exc:
+        print(f"build incomplete after {time.perf_counter() - t0:.1f}s: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        executor.close()
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
     print(f"done in {time.perf_counter() - t0:.1f}s ({stages}); database {db} "
           f"({db.stat().st_size / 2**20:.1f} MiB)", flush=True)
@@ -59,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.add_argument("--publish-every", type=float, default=30.0, metavar="SECONDS",
                    help="how often a long stage makes its progress visible to the app (default 30)")
+    b.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run the tasks in this process (default) or on a Ray cluster")
+    b.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join: HOST:PORT of its head, or 'auto' for the cluster "
+                        "this machine belongs to (default: start a local Ray instance)")
+    b.add_argument("--max-retries", type=int, default=3, metavar="N",
+                   help="Ray executor: attempts after a task fails or its worker dies (default 3)")
     b.set_defaults(func=_build)
 
     a = sub.add_parser("add-model", help="register your own checkpoint for evaluation")

@@ -36,11 +36,11 @@ from tqdm.auto import tqdm
 from . import store
 from .corruption_names import benchmark_id, category_of
 from .data import Dataset, evaluation_subset, load_dataset
-from .executors import Executor, LocalExecutor, Outcome, Task
+from .executors import Executor, LocalExecutor, Task
 from .experiment import ArchSpec, Experiment
 from .geometry import compute_geometry
 from .models import arch_config, build_model, head_parameters, load_state_dict_file
-from .train import config_hash, evaluate, extract, fit, seed_everything, to_input
+from .train import config_hash, extract, fit, seed_everything, to_input
 
 __all__ = ["Builder", "build", "BuildFailed", "model_id_for", "evaluate_pair", "ModelJob",
            "TrainedModel", "ModelWeights", "EvaluationResult", "train_model_task",
@@ -226,6 +226,10 @@ def evaluate_task(weights: ModelWeights, benchmark_id: str, images: np.ndarray,
     return EvaluationResult(metrics, evaluation, features if keep_features else None)
 
 
+def _label(job: ModelJob) -> str:
+    return f"{'build' if job.registered else 'build parent'} {job.model_id}"
+
+
 class Builder:
     """Runs one experiment into one database file."""
 
@@ -288,13 +292,13 @@ class Builder:
         self.bar.total += n_tasks
         self.bar.refresh()
 
-    def _finished(self, outcome: Outcome) -> bool:
+    def _finished(self, label: str, error: str | None = None) -> bool:
         """Count a finished task; record it when it failed. True when it succeeded."""
         self.bar.update(1)
-        self.bar.set_postfix_str(outcome.task.label, refresh=False)
-        if outcome.error is None:
+        self.bar.set_postfix_str(label, refresh=False)
+        if error is None:
             return True
-        self.failures.append(f"{outcome.task.label}: {outcome.error}")
+        self.failures.append(f"{label}: {error}")
         self.say(f"failed: {self.failures[-1]}")
         return False
 
@@ -432,58 +436,56 @@ class Builder:
         if not todo:
             return False
         cached = [j for j in todo if self._job_checkpoint(j).is_file()]
-        to_run = [j for j in todo if j not in cached]
-        # Pruned models start from their dense parent: dense (and MPT, which starts from a fresh
-        # network) run first, together with any parent missing from the cache; then the rest.
-        first = [j for j in to_run if j.method in ("dense", "mpt")]
-        pruned = [j for j in to_run if j.method not in ("dense", "mpt")]
+        # Pruned models start from their dense parent: dense models (and MPT, which starts from a
+        # fresh network) run first, with any parent missing from the cache; then the pruned ones.
+        first = [j for j in todo if j not in cached and j.method in ("dense", "mpt")]
+        pruned = [j for j in todo if j not in cached and j.method not in ("dense", "mpt")]
+        parent_of = {j: self._parent_of(j, in_channels) for j in pruned}
         planned = {self._job_checkpoint(j) for j in first}
-        for job in pruned:
-            parent = self._parent_of(job, in_channels)
-            if self._job_checkpoint(parent) not in planned | {None} and \
-                    not self._job_checkpoint(parent).is_file():
+        for parent in parent_of.values():
+            path = self._job_checkpoint(parent)
+            if path not in planned and not path.is_file():
                 first.append(parent)
-                planned.add(self._job_checkpoint(parent))
-        self._add_to_bar(len(cached) + len(first) + len(pruned))
-        self.n_model_tasks, self.n_models_done = len(todo), 0
+                planned.add(path)
+        self._model_tasks = (0, len(cached) + len(first) + len(pruned))
+        self._add_to_bar(self._model_tasks[1])
         for job in cached:
             ckpt = self._job_checkpoint(job)
             t0 = time.perf_counter()
             model = build_model(**json.loads(job.config))
             model.load_state_dict(load_state_dict_file(ckpt, arch=job.spec.arch))
             self._register(job, _model_summary(model.eval()), ckpt, time.perf_counter() - t0)
-            self._model_done(Outcome(Task(job, f"{job.method} {job.model_id}", build_model)))
+            self._model_done(job)
 
         ex = self.executor
         images, labels = ex.put(train.images), ex.put(train.labels)
         built = self._run_model_tasks(first, images, labels, {})
-        parents: dict[Path, object] = {}
-        for job in pruned:
-            path = self._job_checkpoint(self._parent_of(job, in_channels))
-            if path not in parents:
-                state = built.get(path)
-                if state is None and path.is_file():
-                    state = ModelWeights.from_checkpoint("", job.config, path).state
-                parents[path] = None if state is None else ex.put(state)
-        ready = [j for j in pruned
-                 if parents[self._job_checkpoint(self._parent_of(j, in_channels))] is not None]
+        states: dict[Path, object] = {}     # parent checkpoint → handle of its state bytes
+        for parent in parent_of.values():
+            path = self._job_checkpoint(parent)
+            if path in built:
+                states[path] = ex.put(built[path])
+            elif path.is_file() and path not in states:
+                states[path] = ex.put(ModelWeights.from_checkpoint(
+                    parent.model_id, parent.config, path).state)
+        ready = {j: states[self._job_checkpoint(p)] for j, p in parent_of.items()
+                 if self._job_checkpoint(p) in states}
         for job in pruned:
             if job not in ready:
-                self._model_done(Outcome(Task(job, f"{job.method} {job.model_id}", build_model),
-                                         error="not run: its dense parent failed"))
-        self._run_model_tasks(ready, images, labels, {
-            j: parents[self._job_checkpoint(self._parent_of(j, in_channels))] for j in ready})
-        self._progress("models", self.n_models_done, len(todo), "done")
+                self._model_done(job, f"not run: its dense parent {parent_of[job].model_id} "
+                                      "failed")
+        self._run_model_tasks([j for j in pruned if j in ready], images, labels, ready)
+        self._progress("models", *self._model_tasks, "done")
         return True
 
     def _run_model_tasks(self, jobs: list[ModelJob], images, labels,
-                         parent_of: dict[ModelJob, object]) -> dict[Path, bytes]:
+                         parent_state: dict[ModelJob, object]) -> dict[Path, bytes]:
         """Run model tasks; write and register each result as it arrives. Returns the state
-        bytes of the dense models built (by checkpoint path), for their pruned children."""
+        bytes of the dense models built (by checkpoint path) for their pruned children."""
         ex = self.executor
         progress = self.progress and not ex.remote
-        tasks = (Task(job, f"{job.method} {job.model_id}", train_model_task,
-                      (job, images, labels, parent_of.get(job)),
+        tasks = (Task(job, _label(job), train_model_task,
+                      (job, images, labels, parent_state.get(job)),
                       dict(device=ex.device, progress=progress)) for job in jobs)
         dense: dict[Path, bytes] = {}
         for outcome in ex.run(tasks):
@@ -496,13 +498,14 @@ class Builder:
                     dense[ckpt] = result.state
                 if job.registered:
                     self._register(job, result.summary, ckpt, result.seconds)
-            self._model_done(outcome)
+            self._model_done(job, outcome.error)
         return dense
 
-    def _model_done(self, outcome: Outcome) -> None:
-        self._finished(outcome)
-        self.n_models_done += 1
-        self._progress("models", self.n_models_done, self.n_model_tasks, outcome.task.label)
+    def _model_done(self, job: ModelJob, error: str | None = None) -> None:
+        self._finished(_label(job), error)
+        done, total = self._model_tasks
+        self._model_tasks = (done + 1, total)
+        self._progress("models", done + 1, total, job.model_id)
         self._maybe_publish()
 
     # benchmarks ---------------------------------------------------------------------------
@@ -567,31 +570,33 @@ class Builder:
         self.say(f"evaluate: {len(done)} (model, benchmark) pairs done, {len(todo)} to do")
         if not todo:
             return False
-        inputs = {b: to_input(self.benchmark_images[b]) for b in bench_ids}
+        self._add_to_bar(len(todo))
+        ex = self.executor
+        # Large inputs go to the executor once; each model's weights once, when its first pair
+        # is submitted (tasks are consumed lazily, so only a few models are held at a time).
+        images = {b: ex.put(self.benchmark_images[b]) for b in {b for _, b in todo}}
+        labels, sample_ids = ex.put(self.test_labels), ex.put(self.sample_ids)
         by_model = {m: (cfg, ck) for m, cfg, ck in models}
-        bar = tqdm(total=len(todo), desc="evaluate", disable=not self.progress, unit="pair")
-        loaded: tuple[str, torch.nn.Module] | None = None
-        for i, (model_id, bench) in enumerate(todo):
-            if loaded is None or loaded[0] != model_id:
-                cfg, ck = by_model[model_id]
-                model = build_model(**json.loads(cfg))
-                model.load_state_dict(load_state_dict_file(ck))
-                loaded = (model_id, model.eval())
-            geo, feats = evaluate_pair(loaded[1], inputs[bench], self.test_labels)
-            table = store.metrics_table(model_id, bench, self.sample_ids, self.test_labels, geo)
-            correct = np.asarray(table["correct"])
-            evaluation = dict(n=len(correct), accuracy=float(correct.mean()),
-                              mean_angle=float(np.nanmean(geo["angle"].numpy())),
-                              mean_l2=float(geo["l2"].mean()),
-                              mean_margin=float(np.nanmean(geo["margin"].numpy())),
-                              mean_prob=float(geo["prob"].mean()))
-            store.write_result(self.con, model_id, bench, table, evaluation,
-                               features=feats if bench in self.e.features_for else None)
-            bar.update(1)
+
+        def tasks() -> Iterator[Task]:
+            for model_id, pairs in itertools.groupby(todo, key=lambda pair: pair[0]):
+                weights = ex.put(ModelWeights.from_checkpoint(model_id, *by_model[model_id]))
+                for _, bench in pairs:
+                    yield Task((model_id, bench), f"evaluate {model_id} on {bench}",
+                               evaluate_task,
+                               (weights, bench, images[bench], labels, sample_ids),
+                               dict(keep_features=bench in self.e.features_for,
+                                    device=ex.device))
+
+        for i, outcome in enumerate(ex.run(tasks())):
+            model_id, bench = outcome.task.key
+            if self._finished(outcome.task.label, outcome.error):
+                result: EvaluationResult = outcome.value
+                store.write_result(self.con, model_id, bench, result.metrics, result.evaluation,
+                                   features=result.features)
             if i % 25 == 0:
                 self._progress("evaluate", i, len(todo), f"{model_id} on {bench}")
                 self._maybe_publish()
-        bar.close()
         self._progress("evaluate", len(todo), len(todo), "done")
         return True
 
@@ -606,7 +611,12 @@ class Builder:
         return bool(timings)
 
 
-def build(experiment: Experiment, db_path: str | Path, **kwargs) -> dict[str, float]:
-    """Run (or resume) an experiment into ``db_path``. Returns seconds per stage."""
+def build(experiment: Experiment, db_path: str | Path, *, executor: Executor | None = None,
+          **kwargs) -> dict[str, float]:
+    """Run (or resume) an experiment into ``db_path``. Returns seconds per stage.
+
+    ``executor`` runs the tasks (default: this process, see ``core.executors``); the caller
+    closes it. Raises :class:`BuildFailed` when tasks failed for good (the rest is published).
+    """
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    return Builder(experiment, db_path, **kwargs).run()
+    return Builder(experiment, db_path, executor=executor, **kwargs).run()
