@@ -54,6 +54,18 @@ def _synth(args) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from .checks import check_database
+    from .store import open_read_only
+
+    con = open_read_only(args.db)
+    results = check_database(con)
+    con.close()
+    for name, bad in results.items():
+        print(f"{'ok ' if bad == 0 else 'BAD'} {name}" + (f" ({bad} violations)" if bad else ""))
+    return 0 if not any(results.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core",
                                      description="Robustness Lottery Explorer pipeline")
@@ -88,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--model-id")
     a.set_defaults(func=_add_model)
+
+    c = sub.add_parser("check", help="verify the invariants of a results database")
+    c.add_argument("--db", default="cache/demo.duckdb")
+    c.set_defaults(func=_check)
 
     s = sub.add_parser("synth", help="write a synthetic DB for scale tests")
     s.add_argument("--out", default="cache/synth_20m.duckdb")

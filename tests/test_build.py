@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY, run_build
+from core.checks import CHECKS, check_database
 
 # Columns that legitimately differ between two builds of the same experiment.
 VOLATILE = {"models": ["fit_seconds", "checkpoint"], "build_progress": None,
@@ -42,17 +43,8 @@ def test_tiny_db_is_consistent(tiny_db):
     n_bench = con.execute("SELECT count(*) FROM benchmarks").fetchone()[0]
     assert n_models == 10 and n_bench == 1 + 4 * 3
     assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == n_models * n_bench
-    checks = {
-        "accuracy = mean(correct)": """SELECT count(*) FROM evaluations e JOIN (SELECT model_id,
-            benchmark_id, avg(correct::INT) AS acc, count(*) AS n FROM sample_metrics GROUP BY ALL)
-            s USING (model_id, benchmark_id) WHERE abs(e.accuracy - s.acc) > 1e-9 OR e.n <> s.n""",
-        "correct <=> pred = label": "SELECT count(*) FROM sample_metrics WHERE correct <> (pred = label)",
-        "margin > 0 <=> correct": "SELECT count(*) FROM sample_metrics WHERE (margin > 0) <> correct",
-        "angle = angles[label]": "SELECT count(*) FROM sample_metrics WHERE angle <> angles[label + 1]",
-        "sparsity near ratio": "SELECT count(*) FROM models WHERE abs(sparsity - ratio) > 0.005",
-    }
-    for name, sql in checks.items():
-        assert con.execute(sql).fetchone()[0] == 0, name
+    assert check_database(con) == {name: 0 for name in CHECKS}
+    assert con.execute("SELECT count(*) FROM models WHERE abs(sparsity - ratio) > 0.005").fetchone()[0] == 0
     dense = con.execute("SELECT accuracy FROM evaluations WHERE model_id = 'lenet5-dense-r0.0-s0' "
                         "AND benchmark_id = 'clean'").fetchone()[0]
     assert dense > 0.5  # 3 epochs on 2,000 images: clearly learned, far above chance (0.1)
@@ -91,3 +83,31 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_tables(tiny_db, t
     for table in expected:
         pd.testing.assert_frame_equal(got[table], expected[table], check_exact=False,
                                       rtol=1e-6, obj=table)
+
+
+def test_add_model_registers_a_users_checkpoint_and_the_build_evaluates_it(tiny_db, tmp_path):
+    import shutil
+    import subprocess
+
+    import torch
+
+    from core.models import build_model
+
+    db = tmp_path / "user.duckdb"
+    shutil.copyfile(tiny_db, db)
+    torch.manual_seed(3)
+    ckpt = tmp_path / "mine.pt"
+    torch.save(build_model("lenet5", in_channels=1, num_classes=10).state_dict(), ckpt)
+    result = subprocess.run([sys.executable, "-m", "core", "add-model", str(ckpt), "--db", str(db),
+                             "--arch", "lenet5", "--method", "magnitude", "--ratio", "0.3",
+                             "--model-id", "my-lenet"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    result = run_build(db, tiny_db.parent / "cache")
+    assert result.returncode == 0, result.stderr[-2000:]
+    con = duckdb.connect(str(db), read_only=True)
+    row = con.execute("SELECT method, ratio, source FROM models WHERE model_id = 'my-lenet'").fetchone()
+    assert row == ("magnitude", 0.3, "user")
+    assert con.execute("SELECT count(*) FROM evaluations WHERE model_id = 'my-lenet'").fetchone()[0] == 13
+    assert check_database(con) == {name: 0 for name in CHECKS}
+    con.close()
