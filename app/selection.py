@@ -15,8 +15,9 @@ def selected_customdata(event: Any, *, position: int = 0) -> list:
     """Ids carried by the selected points of a ``st.plotly_chart(on_select=...)`` event.
 
     ``event`` is the returned selection state (a mapping with ``selection.points``), or None.
-    ``position`` picks the element of a list-valued ``customdata``. Order of first appearance is
-    kept, duplicates dropped.
+    ``position`` picks the element of a list-valued ``customdata`` (or of its browser form, an
+    object keyed "0", "1", … when the chart was given a numeric array). Order of first
+    appearance is kept, duplicates dropped.
     """
     if not event:
         return []
@@ -30,7 +31,14 @@ def selected_customdata(event: Any, *, position: int = 0) -> list:
         data = point.get("customdata")
         if data is None:
             continue
-        value = data[position] if isinstance(data, (list, tuple)) else data
+        if isinstance(data, dict):
+            # Numeric customdata reaches Plotly.js as a typed array, which the browser sends back
+            # serialised as an object: {"0": v0, "1": v1, ...}.
+            value = data.get(str(position))
+        elif isinstance(data, (list, tuple)):
+            value = data[position]
+        else:
+            value = data
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if value not in seen:

@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -24,6 +25,8 @@ from test_build import snapshot  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 RAY_CLI = Path(sys.executable).with_name("ray")
 ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+       # A throwaway cluster on loopback: no token to share between its processes.
+       "RAY_AUTH_MODE": "disabled",
        # The head notices a dead node after ~3 missed 1 s health checks (default 5 × 3 s).
        "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
 
@@ -155,6 +158,58 @@ def test_ray_build_on_two_nodes_gives_the_local_tables(tiny_db, cluster, tmp_pat
     assert result.returncode == 0, result.stderr[-3000:] + cluster.logs()
     assert "(ray executor)" in result.stdout
     assert_same_tables(tiny_db, db)
+
+
+def test_failing_task_is_retried_then_reported_and_others_finish(cluster, tmp_path, monkeypatch):
+    from core.executors import RayExecutor, Task
+
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    # Builtins travel to the workers by reference. Each attempt appends a line to its log;
+    # "flaky" fails on its first attempt only, "broken" on every attempt.
+    attempt = "open({log!r}, 'a').write('x')\n"
+    flaky = attempt + "if len(open({log!r}).read()) == 1: raise ZeroDivisionError('first try')"
+    broken = attempt + "raise ValueError('bad pixels in sample 7')"
+    logs = {name: str(tmp_path / name) for name in ("flaky", "broken")}
+    tasks = [Task("flaky", "evaluate m on flaky", exec, (flaky.format(log=logs["flaky"]), {})),
+             Task("broken", "evaluate m on broken", exec, (broken.format(log=logs["broken"]), {})),
+             Task("fine", "evaluate m on fine", divmod, (7, 2))]
+    executor = RayExecutor(cluster.address, max_retries=2)
+    try:
+        outcomes = {o.task.key: o for o in executor.run(tasks)}
+    finally:
+        executor.close()
+    assert outcomes["fine"].value == (3, 1) and outcomes["fine"].error is None
+    assert outcomes["flaky"].error is None
+    assert outcomes["broken"].error == "ValueError: bad pixels in sample 7"
+    attempts = {name: len(Path(log).read_text()) for name, log in logs.items()}
+    assert attempts == {"flaky": 2, "broken": 3}   # 1 + max_retries for the broken one
+
+
+def test_build_with_a_failing_task_exits_non_zero_and_names_it(cluster, tmp_path):
+    """A pruning method that raises in its task: the rest of the grid is built and evaluated,
+    the analysis waits for a complete grid, and the exit status and summary name the model."""
+    experiment = tmp_path / "failing.toml"
+    experiment.write_text(TINY.read_text().replace(
+        'methods = ["random", "magnitude"]', 'methods = ["magnitude", "no_such_method"]'))
+    db = tmp_path / "failing.duckdb"
+    command = build_command(db, tmp_path / "cache", cluster.address)
+    command[command.index(str(TINY))] = str(experiment)
+    result = subprocess.run(command + ["--max-retries", "1"], env=ENV, capture_output=True,
+                            text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 1, result.stderr[-3000:]
+    failed = {f"lenet5-no_such_method-r{r}{rt}-s0" for r in ("0.5", "0.9") for rt in ("", "-rt")}
+    summary = result.stderr[result.stderr.index("build incomplete"):]
+    assert f"{len(failed)} task(s) failed" in summary
+    for model_id in failed:
+        assert f"build {model_id}: ValueError" in summary
+    con = duckdb.connect(str(db), read_only=True)
+    built = {m for (m,) in con.execute("SELECT model_id FROM models").fetchall()}
+    n_pairs = con.execute("SELECT count(*) FROM evaluations").fetchone()[0]
+    n_robustness = con.execute("SELECT count(*) FROM robustness").fetchone()[0]
+    con.close()
+    assert len(built) == 6 and not built & failed   # dense, 4 magnitude, mpt
+    assert n_pairs == len(built) * 13 and n_robustness == 0
 
 
 def test_killing_the_worker_node_mid_task_keeps_the_tables(tiny_db, cluster, tmp_path):
