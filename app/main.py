@@ -1,8 +1,4 @@
-"""Streamlit entry point: navigation, the shared sidebar, then the chosen page.
-
-URL paths differ from the page files' names on purpose: Streamlit's legacy multipage mode would
-otherwise run ``app/pages/<name>.py`` as a script when ``/<name>`` is opened directly.
-"""
+"""Streamlit entry point: navigation, the shared sidebar, then the chosen page."""
 
 from __future__ import annotations
 
@@ -10,17 +6,13 @@ import duckdb
 import streamlit as st
 
 from app import sidebar
-from app.pages import attribution, geometry, overview
+from app.pages import page as app_page
 from app.state import init_state
 from core.store import SchemaVersionError
 
 st.set_page_config(page_title="Robustness Lottery Explorer", layout="wide")
 init_state()
-page = st.navigation([
-    st.Page(overview.run, title="Overview", url_path="population", default=True),
-    st.Page(geometry.run, title="Geometry", url_path="samples-geometry"),
-    st.Page(attribution.run, title="Attribution", url_path="pixel-attribution"),
-])
+page = st.navigation([app_page("overview"), app_page("geometry"), app_page("attribution")])
 try:
     sidebar.render()
     page.run()

@@ -17,7 +17,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No GPU, no network chatter, no first-run UI: the same flags locally and in CI.
@@ -25,6 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1400, "height": 1000}
 STEP_MS = 60_000  # per step: the machine is slow and every widget change reruns the script
+T = TypeVar("T")
 
 # Every marker of a Plotly chart in viewport pixels: one row per point with its subplot, its
 # first customdata element (the id the app puts there) and its position. Positions use Plotly's
@@ -113,16 +114,6 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log, timeout: float) -> None
 
 # --------------------------------------------------------------------------- Streamlit DOM
 
-def main_text(page) -> str:
-    return page.locator("[data-testid=stMain]").inner_text()
-
-
-def wait_until_idle(page) -> None:
-    """Wait for the script run to finish: Streamlit shows its status widget while running."""
-    page.wait_for_function(
-        "!document.querySelector('[data-testid=stStatusWidget]')", timeout=STEP_MS)
-
-
 def sidebar_count(page, key: str) -> int | None:
     """N of the sidebar's "**key**: N chosen" selection summary, None when absent."""
     text = page.locator("[data-testid=stSidebar]").inner_text()
@@ -130,18 +121,28 @@ def sidebar_count(page, key: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def eventually(check: Callable[[], T], *, timeout: float = STEP_MS / 1000) -> T:
+    """``check()``'s result once it stops raising AssertionError (Streamlit reruns after each
+    interaction and redraws asynchronously); its last AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.25)
+
+
 def wait_for_sidebar_count(page, key: str, expected: int) -> None:
-    deadline = time.monotonic() + STEP_MS / 1000
-    while time.monotonic() < deadline:
-        if sidebar_count(page, key) == expected:
-            return
-        page.wait_for_timeout(200)
-    raise AssertionError(f"the sidebar shows {key}: {sidebar_count(page, key)} chosen, "
-                         f"expected {expected}")
+    def check():
+        shown = sidebar_count(page, key)
+        assert shown == expected, f"the sidebar shows {key}: {shown} chosen, expected {expected}"
+    eventually(check)
 
 
-def selectbox_value(page, label: str) -> str:
-    """The value a labelled st.selectbox displays."""
+def selectbox_value(page, label) -> str:
+    """The value a labelled st.selectbox displays (``label``: text or compiled regex)."""
     return page.get_by_role("combobox", name=label, exact=True).input_value()
 
 

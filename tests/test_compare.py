@@ -148,3 +148,14 @@ def test_stratified_sample_returns_small_frames_whole_and_validates():
     assert stratified_sample(frame, by="correct", n_max=len(frame)) is frame
     with pytest.raises(ValueError, match="`n_max` must be >= 1"):
         stratified_sample(frame, by="correct", n_max=0)
+
+
+def test_selected_customdata_reads_the_browser_form_of_numeric_arrays():
+    from app.selection import selected_customdata
+
+    event = {"selection": {"points": [{"customdata": {"0": 12.0, "1": 3.5}},
+                                      {"customdata": [7, "x"]}, {"customdata": 12},
+                                      {"customdata": None}]}}
+    assert selected_customdata(event) == [12, 7]
+    assert selected_customdata(event, position=1) == [3.5, "x", 12]
+    assert selected_customdata(None) == [] and selected_customdata({"selection": {}}) == []

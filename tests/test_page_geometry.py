@@ -220,7 +220,7 @@ def test_samples_show_thumbnails_and_link_the_chosen_sample(synth_db, monkeypatc
     assert at.session_state["selected_sample"] == 15
     links = at.get("page_link")
     assert len(links) == 1 and "#15" in links[0].proto.label
-    assert links[0].proto.page == "attribution"
+    assert links[0].proto.page == "pixel-attribution"  # the Attribution page's URL
 
 
 def test_stale_selections_are_dropped_with_a_note(synth_db, monkeypatch):

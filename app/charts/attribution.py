@@ -138,14 +138,18 @@ def _domains(n: int, *, gap: float) -> list[tuple[float, float]]:
 def _colour_axes(metrics: list[str], colour_axis: dict, ranges: dict,
                  columns: list[tuple[float, float]], with_saliency: bool) -> dict:
     """One colour axis per metric column (and the saliency column), its bar under the column."""
-    def bar(column: tuple[float, float], text: str) -> dict:
+    def bar(column: tuple[float, float], text: str, **ticks) -> dict:
         return dict(orientation="h", yref="container", y=0.0, yanchor="bottom", thickness=12,
                     nticks=3, tickformat="~.2g", tickangle=0,
                     x=sum(column) / 2, xanchor="center", len=(column[1] - column[0]) * 0.95,
-                    title=dict(text=text, side="top"))
+                    title=dict(text=text, side="top"), **ticks)
 
+    # Ticks at the range's ends: on a short bar, "nice" ticks of a range like ±7.3 are 0 alone.
     axes = {colour_axis[m]: dict(colorscale="RdBu", cmid=0.0, cmin=-ranges[m], cmax=ranges[m],
-                                 colorbar=bar(columns[c], METRIC_UNITS[m][0]))
+                                 colorbar=bar(columns[c], METRIC_UNITS[m][0],
+                                              tickvals=[-ranges[m], 0.0, ranges[m]],
+                                              ticktext=[f"{-ranges[m]:.2g}", "0",
+                                                        f"{ranges[m]:.2g}"]))
             for c, m in enumerate(metrics, start=1)}
     if with_saliency:
         axes["coloraxis"] = dict(colorscale="Purples", cmin=0.0,

@@ -494,7 +494,8 @@ def embedding_figure(points: pd.DataFrame, *, cka_points: pd.DataFrame | None = 
         layout[ykey] = dict(domain=[0, 1], anchor=xref, zeroline=False,
                             title=dict(text=f"{axis} 2 (arbitrary units)"))
         annotations.append(dict(text=f"<b>{title}</b>", x=(k + 0.5) * width, y=1.0,
-                                xref="paper", yref="paper", yanchor="bottom", showarrow=False))
+                                xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                                showarrow=False))
     for i, arch in enumerate(archs):
         data.append(dict(type="scatter", x=[None], y=[None], mode="markers", xaxis="x",
                          yaxis="y", name=f"{arch} (open = not retrained)", hoverinfo="skip",
@@ -561,20 +562,23 @@ def correlation_figure(corr: pd.DataFrame, model_ids: Sequence[str]) -> go.Figur
             texttemplate="%{z:.2f}", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
             name=TARGET_LABELS.get(target, target),
             hovertemplate="%{y}<br>" + target + " vs %{x}: r = %{z:.3f}<extra></extra>"))
+        domain = [k * width + (0.12 if k else 0), (k + 1) * width - 0.02]
         fig.layout[f"xaxis{suffix}"] = dict(
-            domain=[k * width + (0.12 if k else 0), (k + 1) * width - 0.02],
-            anchor=f"y{suffix}", title=dict(text=f"clean-data metric<br>vs {target}"))
+            domain=domain, anchor=f"y{suffix}",
+            title=dict(text=f"clean-data metric<br>vs {target}"))
         fig.layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}", autorange="reversed",
                                             showticklabels=k == 0,
                                             title=dict(text="model" if k == 0 else ""))
+        # Centred over its panel: Plotly's default xanchor ("auto") left-aligns a title left
+        # of a third of the width and right-aligns one beyond two thirds, so they overlapped.
         fig.add_annotation(text=f"<b>{TARGET_LABELS.get(target, target)}</b>",
-                           x=(k + 0.5) * width, y=1.0, xref="paper", yref="paper",
-                           yanchor="bottom", showarrow=False)
+                           x=sum(domain) / 2, y=1.0, xref="paper", yref="paper",
+                           xanchor="center", yanchor="bottom", showarrow=False)
     fig.update_layout(
         title=dict(text="Correlation of per-sample robustness and PV with clean last-layer "
                         "geometry", x=0, xanchor="left"),
         coloraxis=dict(colorscale="RdBu", cmin=-1, cmax=1,
-                       colorbar=dict(title=dict(text="Pearson r<br>(unitless)"))),
+                       colorbar=dict(title=dict(text="Pearson r<br>(unitless)"), dtick=1)),
         height=160 + 22 * len(model_ids), margin=dict(l=10, r=10, t=80, b=70))
     return fig
 

@@ -28,7 +28,7 @@ from app.compare import (
     transition_codes,
 )
 from app.db import DbRef, current_db
-from app.pages import attribution
+from app.pages import page as app_page
 from app.queries import common
 from app.queries import geometry as q
 from app.selection import selected_customdata
@@ -411,6 +411,6 @@ def _choose_sample(shown: pd.DataFrame, class_names: list[str]) -> None:
                       on_change=_write_scalar_choice,
                       args=("geometry_selected_sample", "selected_sample"))
     if current is not None:
-        link.page_link(st.Page(attribution.run, title="Attribution", url_path="attribution"),
+        link.page_link(app_page("attribution"),
                        label=f"Explain sample #{current} on the Attribution page",
                        icon=":material/search:")
