@@ -176,13 +176,16 @@ class ModelWeights:
     digest: str
 
     @classmethod
+    def of(cls, model_id: str, config: str, model: torch.nn.Module) -> "ModelWeights":
+        state = state_to_bytes(model)
+        return cls(model_id, config, state, hashlib.sha256(config.encode() + state).hexdigest())
+
+    @classmethod
     def from_checkpoint(cls, model_id: str, config: str, checkpoint: str | Path) -> "ModelWeights":
         # Validated load (plain state dict, weights_only), then canonical bytes for the tasks.
         model = build_model(**json.loads(config))
         model.load_state_dict(load_state_dict_file(checkpoint))
-        state = state_to_bytes(model)
-        digest = hashlib.sha256(config.encode() + state).hexdigest()
-        return cls(model_id, config, state, digest)
+        return cls.of(model_id, config, model)
 
 
 @dataclass(frozen=True)
@@ -457,15 +460,20 @@ class Builder:
             self._register(job, _model_summary(model.eval()), ckpt, time.perf_counter() - t0)
             self._model_done(job)
 
+        if not first and not pruned:
+            self._progress("models", *self._model_tasks, "done")
+            return True
         ex = self.executor
         images, labels = ex.put(train.images), ex.put(train.labels)
         built = self._run_model_tasks(first, images, labels, {})
         states: dict[Path, object] = {}     # parent checkpoint → handle of its state bytes
         for parent in parent_of.values():
             path = self._job_checkpoint(parent)
+            if path in states:
+                continue
             if path in built:
                 states[path] = ex.put(built[path])
-            elif path.is_file() and path not in states:
+            elif path.is_file():
                 states[path] = ex.put(ModelWeights.from_checkpoint(
                     parent.model_id, parent.config, path).state)
         ready = {j: states[self._job_checkpoint(p)] for j, p in parent_of.items()

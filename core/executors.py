@@ -16,6 +16,7 @@ single writer of the database.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,20 @@ def _describe(exc: BaseException) -> str:
 
     cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) and exc.cause else exc
     text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}".rstrip(": ")
+    return f"{type(cause).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast when nothing listens at HOST:PORT (``ray.init`` would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"`address` must be HOST:PORT, 'auto' or a ray:// URL. Got {address!r} "
+                         "instead.")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RuntimeError(f"No Ray cluster answers at {address} ({exc}). Start its head with "
+                           "`ray start --head --port=PORT` or check the address.") from exc
 
 
 class RayExecutor:
@@ -115,6 +129,7 @@ class RayExecutor:
         (enough to keep every worker busy while bounding the driver's bookkeeping).
     check_every : seconds without any finished task after which the cluster is checked for a node
         able to run the tasks; with none left the build stops with a clear message.
+    num_cpus : CPUs of the local instance started when ``address`` is None (default: all).
 
     Each task reserves ``min(threads, CPUs of the largest node)`` CPUs and runs torch with
     ``threads`` = the driver's ``torch.get_num_threads()``, and one GPU when the cluster has GPUs.
@@ -126,19 +141,25 @@ class RayExecutor:
     remote = True
 
     def __init__(self, address: str | None = None, *, max_retries: int = 3,
-                 max_in_flight: int | None = None, check_every: float = 30.0):
+                 max_in_flight: int | None = None, check_every: float = 30.0,
+                 num_cpus: int | None = None):
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"`max_retries` must be an integer >= 0. Got {max_retries!r} instead.")
         if max_in_flight is not None and max_in_flight < 1:
             raise ValueError(f"`max_in_flight` must be >= 1. Got {max_in_flight!r} instead.")
+        if num_cpus is not None and (address or num_cpus < 1):
+            raise ValueError(f"`num_cpus` must be >= 1 and needs address=None (a local instance). "
+                             f"Got num_cpus={num_cpus!r}, address={address!r} instead.")
         try:
             import ray
         except ImportError as exc:
             raise RuntimeError("The Ray executor needs Ray: pip install 'ray>=2.9' "
                                "(or pip install .[ray]).") from exc
         self._ray = ray
+        if address and "://" not in address and address != "auto":
+            _check_reachable(address)
         runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
-        options = {} if address else {"include_dashboard": False}
+        options = {} if address else {"include_dashboard": False, "num_cpus": num_cpus}
         try:
             ray.init(address=address, runtime_env=runtime_env, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -1,6 +1,6 @@
 """The Ray executor on a real cluster on loopback — a head and one worker node, as separate
 processes: the `tiny` build gives the local build's tables, also when the worker node is killed
-while it runs a task."""
+while it runs a task; failing tasks are retried, then reported by name with a non-zero exit."""
 
 import os
 import shutil
@@ -22,8 +22,12 @@ pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 
 from conftest import TINY  # noqa: E402
 from test_build import snapshot  # noqa: E402
 
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").is_file(),
+                                reason="finds a node's processes through Linux /proc")
+
 ROOT = Path(__file__).resolve().parent.parent
-RAY_CLI = Path(sys.executable).with_name("ray")
+RAY_CLI = (Path(sys.executable).with_name("ray") if Path(sys.executable).with_name("ray").is_file()
+           else shutil.which("ray"))
 ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
        # A throwaway cluster on loopback: no token to share between its processes.
        "RAY_AUTH_MODE": "disabled",
@@ -118,13 +122,7 @@ class LoopbackCluster:
 
     def stop(self) -> None:
         for node in reversed(self.nodes):
-            if node.poll() is None:
-                os.killpg(node.pid, signal.SIGTERM)   # `ray start --block` stops its node
-                try:
-                    node.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    pass
-            self.kill(node)   # whatever outlived it (workers live in their own process groups)
+            self.kill(node)   # a throwaway cluster: no graceful shutdown needed
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
@@ -165,7 +163,7 @@ def test_failing_task_is_retried_then_reported_and_others_finish(cluster, tmp_pa
 
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
-    # Builtins travel to the workers by reference. Each attempt appends a line to its log;
+    # Builtins travel to the workers by reference. Each attempt appends a character to its log;
     # "flaky" fails on its first attempt only, "broken" on every attempt.
     attempt = "open({log!r}, 'a').write('x')\n"
     flaky = attempt + "if len(open({log!r}).read()) == 1: raise ZeroDivisionError('first try')"
@@ -186,30 +184,48 @@ def test_failing_task_is_retried_then_reported_and_others_finish(cluster, tmp_pa
     assert attempts == {"flaky": 2, "broken": 3}   # 1 + max_retries for the broken one
 
 
+FAILING = """
+name = "failing"
+[dataset]
+name = "fashion_mnist"
+train_limit = 200
+n_per_class = 2
+[[arch]]
+arch = "lenet5"
+epochs = 0.2
+[pruning]
+methods = ["magnitude", "no_such_method"]
+ratios = [0.5]
+retrain = [false]
+[mpt]
+enabled = false
+[benchmarks]
+corruptions = ["brightness"]
+severities = [1]
+"""
+
+
 def test_build_with_a_failing_task_exits_non_zero_and_names_it(cluster, tmp_path):
     """A pruning method that raises in its task: the rest of the grid is built and evaluated,
     the analysis waits for a complete grid, and the exit status and summary name the model."""
     experiment = tmp_path / "failing.toml"
-    experiment.write_text(TINY.read_text().replace(
-        'methods = ["random", "magnitude"]', 'methods = ["magnitude", "no_such_method"]'))
+    experiment.write_text(FAILING)
     db = tmp_path / "failing.duckdb"
     command = build_command(db, tmp_path / "cache", cluster.address)
     command[command.index(str(TINY))] = str(experiment)
     result = subprocess.run(command + ["--max-retries", "1"], env=ENV, capture_output=True,
                             text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 1, result.stderr[-3000:]
-    failed = {f"lenet5-no_such_method-r{r}{rt}-s0" for r in ("0.5", "0.9") for rt in ("", "-rt")}
     summary = result.stderr[result.stderr.index("build incomplete"):]
-    assert f"{len(failed)} task(s) failed" in summary
-    for model_id in failed:
-        assert f"build {model_id}: ValueError" in summary
+    assert "1 task(s) failed" in summary
+    assert "build lenet5-no_such_method-r0.5-s0: ValueError: `method` must be" in summary
     con = duckdb.connect(str(db), read_only=True)
-    built = {m for (m,) in con.execute("SELECT model_id FROM models").fetchall()}
-    n_pairs = con.execute("SELECT count(*) FROM evaluations").fetchone()[0]
-    n_robustness = con.execute("SELECT count(*) FROM robustness").fetchone()[0]
+    built = sorted(m for (m,) in con.execute("SELECT model_id FROM models").fetchall())
+    pairs = con.execute("SELECT count(*) FROM evaluations").fetchone()[0]
+    analysed = con.execute("SELECT count(*) FROM robustness").fetchone()[0]
     con.close()
-    assert len(built) == 6 and not built & failed   # dense, 4 magnitude, mpt
-    assert n_pairs == len(built) * 13 and n_robustness == 0
+    assert built == ["lenet5-dense-r0.0-s0", "lenet5-magnitude-r0.5-s0"]
+    assert pairs == 2 * 2 and analysed == 0   # both models on clean and brightness-1
 
 
 def test_killing_the_worker_node_mid_task_keeps_the_tables(tiny_db, cluster, tmp_path):
