@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app import state
@@ -14,7 +16,12 @@ def render() -> None:
     with st.sidebar:
         st.caption(f"Database: `{db.path}`")
         if not db.exists:
-            st.warning("No database yet. Build one with `python -m core build --preset demo`.")
+            if Path(db.path + ".work").exists():
+                st.info("A build is running; its first results appear here within a minute "
+                        "(rerun the page to refresh).")
+            else:
+                st.warning("No database yet. Build one with "
+                           "`python -m core build --preset demo`.")
             return
         progress = q.build_progress(db)
         for row in progress.itertuples():

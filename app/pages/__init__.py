@@ -1,21 +1,34 @@
-"""The app's pages. Each module has ``run()``; ``PAGES`` is the one place that names their URLs.
+"""The app's pages. Each module has ``run()``; ``page`` is the one place that names their URLs.
 
 URL paths differ from the module names on purpose: Streamlit's legacy multipage mode would
 otherwise run ``app/pages/<name>.py`` as a script when ``/<name>`` is opened directly.
+A page's module is imported on its first visit, so the Overview does not wait for torch (which
+only the Attribution page needs).
 """
 
 from __future__ import annotations
 
+import importlib
+
 import streamlit as st
+
+_PAGES = {"overview": ("Overview", "population"),
+          "geometry": ("Geometry", "samples-geometry"),
+          "attribution": ("Attribution", "pixel-attribution")}
+_RUNNERS: dict = {}
+
+
+def _runner(name: str):
+    if name not in _RUNNERS:
+        def run() -> None:
+            importlib.import_module(f"app.pages.{name}").run()
+
+        run.__name__ = run.__qualname__ = f"run_{name}"
+        _RUNNERS[name] = run
+    return _RUNNERS[name]
 
 
 def page(name: str) -> st.Page:
     """The ``st.Page`` of ``name`` ("overview", "geometry" or "attribution")."""
-    from app.pages import attribution, geometry, overview
-
-    run, title, url = {
-        "overview": (overview.run, "Overview", "population"),
-        "geometry": (geometry.run, "Geometry", "samples-geometry"),
-        "attribution": (attribution.run, "Attribution", "pixel-attribution"),
-    }[name]
-    return st.Page(run, title=title, url_path=url, default=name == "overview")
+    title, url = _PAGES[name]
+    return st.Page(_runner(name), title=title, url_path=url, default=name == "overview")
