@@ -21,7 +21,12 @@ def seed_everything(seed: int) -> None:
 
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images (N,H,W) or (N,H,W,C) → float32 (N,C,H,W) in [0, 1]."""
-    x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    if not isinstance(images, torch.Tensor):
+        array = np.asarray(images)
+        # Memory-mapped benchmark files are read-only; torch needs a writable buffer.
+        x = torch.from_numpy(array if array.flags.writeable else array.copy())
+    else:
+        x = images
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4:

@@ -111,3 +111,48 @@ def test_add_model_registers_a_users_checkpoint_and_the_build_evaluates_it(tiny_
     assert con.execute("SELECT count(*) FROM evaluations WHERE model_id = 'my-lenet'").fetchone()[0] == 13
     assert check_database(con) == {name: 0 for name in CHECKS}
     con.close()
+
+
+PAPER_SHAPED = """
+name = "paper_shaped"
+[dataset]
+name = "fashion_mnist"
+train_limit = 200
+n_per_class = 2
+[[arch]]
+arch = "vgg16"
+width = 0.125
+epochs = 0.2
+[[arch]]
+arch = "resnet18"
+width = 0.125
+epochs = 0.2
+[pruning]
+methods = ["random", "magnitude", "snip", "taylor2"]
+ratios = [0.5]
+retrain = [false, true]
+retrain_epochs = 0.2
+[mpt]
+enabled = true
+width = 1.0
+epochs = 0.2
+ratios = [0.5]
+[benchmarks]
+corruptions = ["brightness"]
+severities = [1]
+"""
+
+
+def test_paper_shaped_grid_with_vgg16_and_resnet18(tmp_path):
+    """The `paper` preset's grid (both CIFAR-form architectures, every method, MPT with
+    BatchNorm) at toy size: it builds, and every invariant holds."""
+    experiment = tmp_path / "paper_shaped.toml"
+    experiment.write_text(PAPER_SHAPED)
+    db = tmp_path / "paper.duckdb"
+    result = run_build(db, tmp_path / "cache", experiment=experiment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    con = duckdb.connect(str(db), read_only=True)
+    archs = con.execute("SELECT arch, count(*) FROM models GROUP BY 1 ORDER BY 1").fetchall()
+    assert archs == [("resnet18", 10), ("vgg16", 10)]   # dense + 4 methods × 2 + mpt
+    assert check_database(con) == {name: 0 for name in CHECKS}
+    con.close()
