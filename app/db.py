@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core.store import SCHEMA_VERSION, SchemaVersionError
+from core.store import SchemaVersionError, check_schema_version
 
 DEFAULT_DB = "cache/demo.duckdb"
 
@@ -97,14 +97,11 @@ def _open(db: DbRef) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(f"Database {db.path} does not exist. Build it with "
                                 f"`python -m core build --preset demo --db {db.path}`.")
     con = duckdb.connect(db.path, read_only=True)
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "schema_version" in tables:
-        version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            con.close()
-            raise SchemaVersionError(
-                f"Database {db.path} has schema version {version}; this app reads version "
-                f"{SCHEMA_VERSION}. Rebuild it with `python -m core build`.")
+    try:
+        check_schema_version(con, db.path)
+    except SchemaVersionError:
+        con.close()
+        raise
     return con
 
 
