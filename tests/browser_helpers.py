@@ -205,7 +205,11 @@ def split_box(plot, *, margin: float = 3, min_gap: float = 8) -> tuple[Box, list
     middle of the widest horizontal gap between markers (so no marker lies near an edge), chosen
     so that both sides keep at least a quarter of the markers when possible. Returns the box and
     the ids of the markers inside it, which a box selection must pick."""
-    points = markers(plot)
+    # Plotly draws the markers a moment after the chart element appears: wait for them.
+    deadline = time.monotonic() + 60
+    while not (points := markers(plot)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert points, "the chart drew no markers within 60 s"
     by_subplot: dict[str, list[dict]] = {}
     for point in points:
         by_subplot.setdefault(point["subplot"], []).append(point)

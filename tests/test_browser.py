@@ -4,14 +4,14 @@ models with the mouse on the Overview, see them highlighted in the evaluation ta
 to the Geometry page, box-select samples, choose one, follow the link to the Attribution page and
 get its occlusion heat maps. Expected values come from the markers' drawn positions and the
 database, not from the app's code. Full-page screenshots of the three pages land in
-cache/screenshots/ and docs/screenshots/.
+cache/screenshots/ (the README shows copies of them in docs/screenshots/; tests never write
+tracked files).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -37,7 +37,7 @@ from browser_helpers import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = (ROOT / "cache" / "screenshots", ROOT / "docs" / "screenshots")
+SCREENSHOTS = ROOT / "cache" / "screenshots"
 PAGES = {"population": "Overview", "samples-geometry": "Geometry",
          "pixel-attribution": "Attribution"}  # url path -> page title, as in app/main.py
 DEFAULT_PAGE = "population"
@@ -104,11 +104,7 @@ def _image_shape(db: Path) -> tuple[int, int]:
 
 
 def _save(page, name: str) -> None:
-    first, *copies = (folder / f"{name}.png" for folder in SCREENSHOTS)
-    full_page_screenshot(page, first)
-    for copy in copies:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(first, copy)
+    full_page_screenshot(page, SCREENSHOTS / f"{name}.png")
 
 
 def _no_exception(page) -> None:
