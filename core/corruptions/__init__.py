@@ -63,7 +63,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 # Names and categories live in a light module, so that importing them does not load this one.
-from .corruption_names import CATEGORY, CORRUPTIONS
+from ..corruption_names import CATEGORY, CORRUPTIONS
 
 __all__ = ["CORRUPTIONS", "CATEGORY", "SEVERITIES", "CIFAR_PARAMETERS", "NON_MONOTONE_SEVERITIES",
            "corrupt", "generate_benchmark_set", "load_c_directory", "severity_block"]

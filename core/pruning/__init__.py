@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .train import fit
+from ..train import fit
 
 __all__ = [
     "PRUNERS",
