@@ -25,10 +25,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 extras="[test]"
 stamp=".venv/.rle-installed"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16)-$extras"
+want="$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)-$extras"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "[setup] installing the project and its dependencies into .venv (first time: a few minutes)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+  # requirements.lock pins every package to the versions tested (made by scripts/lock.py).
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".$extras"
   echo "$want" > "$stamp"
 fi
 
