@@ -184,7 +184,23 @@ def _load_image_folder(root: Path, split: str) -> Dataset:
     if len(shapes) != 1:
         raise DatasetError(f"ImageFolder {folder}: images have different sizes {sorted(shapes)}; "
                            "resize them to one size first.")
+    _check_same_classes(root, split, ds.classes)
     return Dataset(np.stack(arrays), np.asarray(ds.targets, dtype=np.int64), tuple(ds.classes))
+
+
+def _check_same_classes(root: Path, split: str, classes: list[str]) -> None:
+    """Label ids are positions in the sorted class list: train and test must list the same
+    classes, or the same id would name different classes in the two splits."""
+    other = root / ("test" if split == "train" else "train")
+    if not other.is_dir():
+        return
+    other_classes = sorted(p.name for p in other.iterdir() if p.is_dir())
+    if other_classes != list(classes):
+        only_here = sorted(set(classes) - set(other_classes))
+        only_there = sorted(set(other_classes) - set(classes))
+        raise DatasetError(
+            f"ImageFolder {root}: {root / split} and {other} must hold the same class folders. "
+            f"Only in {split}: {only_here or 'none'}; only in {other.name}: {only_there or 'none'}.")
 
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "imagefolder")

@@ -146,3 +146,15 @@ def test_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch):
     ds = load_dataset("fashion_mnist", split="test")
     assert ds.images.shape == (10_000, 28, 28) and np.bincount(ds.labels).tolist() == [1000] * 10
     assert ds.class_names[0] == "T-shirt/top"
+
+
+def test_image_folder_train_and_test_must_list_the_same_classes(tmp_path):
+    from PIL import Image
+
+    for split, classes in (("train", ("cat", "dog")), ("test", ("cat", "fox"))):
+        for cls in classes:
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / split / cls / "0.png")
+    with pytest.raises(DatasetError, match=r"same class folders. Only in test: \['fox'\]; "
+                                           r"only in train: \['dog'\]"):
+        load_dataset("imagefolder", split="test", root=tmp_path)
