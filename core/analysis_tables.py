@@ -1,13 +1,15 @@
 """Fill the analysis tables of the store from its models, benchmarks, evaluations, sample metrics
-and features (SPEC §2, §7), incrementally.
+and features (see docs/definitions.md), incrementally.
 
 Each table is written in one transaction (``core.store.replace_rows``). The fingerprint of the
 inputs it was computed from is kept in ``analysis_state``; a table whose inputs did not change is
-skipped. The heavy aggregation (robustness over every corrupted sample) runs in DuckDB.
+skipped. The store's queries (``core.store.analysis``) read the inputs — the heavy aggregation,
+robustness over every corrupted sample, runs in DuckDB — and ``core.analysis`` does the math.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,47 +20,25 @@ import numpy as np
 import pandas as pd
 
 from core import analysis
+from core.store import analysis as queries
 from core.store import replace_rows
 
 __all__ = ["ANALYSIS_VERSION", "update_analysis", "fingerprints"]
 
+logger = logging.getLogger(__name__)
+
 # Part of every fingerprint: bump it when a computation changes so every table is recomputed.
 ANALYSIS_VERSION = "1"
 
-_STATE_DDL = """CREATE TABLE IF NOT EXISTS analysis_state(name VARCHAR PRIMARY KEY,
-    fingerprint VARCHAR, seconds DOUBLE, updated_at TIMESTAMP)"""
-
-# What each input contributes to a fingerprint: the rows that identify its content. A
-# (model, benchmark) result is rewritten atomically with its evaluations row
-# (core.store.write_result), so that row — counts, accuracy, mean geometry — stands for its
-# sample metrics.
-_INPUT_ROWS = {
-    "models": "SELECT concat_ws('|', model_id, arch, dataset, method, ratio, retrained, seed, "
-              "feature_dim) AS r FROM models",
-    "benchmarks": "SELECT concat_ws('|', benchmark_id, dataset, corruption, severity) AS r "
-                  "FROM benchmarks",
-    "evaluations": "SELECT concat_ws('|', model_id, benchmark_id, n, accuracy, mean_angle, "
-                   "mean_l2, mean_margin, mean_prob) AS r FROM evaluations",
-    "features": "SELECT concat_ws('|', model_id, benchmark_id, count(*), sum(sample_id)) AS r "
-                "FROM features GROUP BY model_id, benchmark_id",
-}
-
-# Clean-data geometry of every model: its dataset's clean benchmark.
-_CLEAN_METRICS_SQL = """
-SELECT s.model_id, s.sample_id, s.pred, s.correct, s.angle, s.l2, s.margin, s.prob
-FROM sample_metrics AS s
-JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = 'clean'
-JOIN models AS m ON m.model_id = s.model_id AND m.dataset = b.dataset
-"""
-
 _RANDOM_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+# The pruning-vulnerability family that vulnerable samples are flagged by (see
+# docs/definitions.md, Vulnerable samples): magnitude pruning without retraining.
+_REFERENCE_FAMILY = {"method": "magnitude", "retrained": False}
 
 
 def fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """md5 of each input table's identifying rows (order-independent)."""
-    return {name: con.execute(
-        f"SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM ({sql})").fetchone()[0]
-        for name, sql in _INPUT_ROWS.items()}
+    return queries.input_fingerprints(con)
 
 
 @dataclass
@@ -68,23 +48,18 @@ class _Inputs:
 
     @cached_property
     def models(self) -> pd.DataFrame:
-        frame = self.con.execute("SELECT model_id, arch, dataset, method, ratio, retrained, seed, "
-                                 "feature_dim FROM models ORDER BY model_id").df()
-        return frame.astype({"retrained": bool})
+        return queries.analysis_models(self.con)
 
     @cached_property
     def clean_metrics(self) -> pd.DataFrame:
-        return self.con.execute(_CLEAN_METRICS_SQL + " ORDER BY s.model_id, s.sample_id").df()
+        return queries.clean_sample_metrics(self.con)
 
 
 # --------------------------------------------------------------------------- steps
 # Each step yields (table, frame) pairs; the time until a yield is that table's compute time.
 
 def _robustness(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
-    sql = analysis.ROBUSTNESS_SQL.format(
-        correct="sample_metrics",
-        corrupted="(SELECT benchmark_id FROM benchmarks WHERE corruption <> 'clean')")
-    yield "robustness", inputs.con.execute(sql).df()
+    yield "robustness", queries.store_robustness(inputs.con)
 
 
 def _pruning_vulnerability(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -94,38 +69,20 @@ def _pruning_vulnerability(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]
 
 def _correlations(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     # Reads the robustness and PV tables, which the earlier steps brought up to date.
-    robustness = inputs.con.execute("SELECT model_id, sample_id, robustness FROM robustness").df()
-    pv = inputs.con.execute("SELECT * FROM pruning_vulnerability").df().astype({"retrained": bool})
+    robustness = queries.robustness_rows(inputs.con)
+    pv = queries.pruning_vulnerability_rows(inputs.con)
     targets = robustness.merge(analysis.model_pv(pv, inputs.models),
                                on=["model_id", "sample_id"], how="outer")
     yield "correlations", analysis.correlations(inputs.clean_metrics, targets)
 
 
-def _model_features(con: duckdb.DuckDBPyConnection, benchmark_id: str,
-                    model_ids: list[str]) -> list[np.ndarray]:
-    """Features (n, m_i) of each model on the samples all of them have, in sample order."""
-    sql = """SELECT sample_id, feature FROM features WHERE benchmark_id = ? AND model_id = ?
-             AND sample_id IN (SELECT sample_id FROM features WHERE benchmark_id = ?
-                               GROUP BY sample_id HAVING count(*) = ?)
-             ORDER BY sample_id"""
-    out = []
-    for model_id in model_ids:
-        column = con.sql(sql, params=[benchmark_id, model_id, benchmark_id, len(model_ids)]
-                         ).to_arrow_table().column("feature").combine_chunks()
-        values = column.flatten().to_numpy(zero_copy_only=False)
-        out.append(values.reshape(len(column), -1).astype(np.float64))
-    return out
-
-
 def _cka(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     con = inputs.con
     frames = []
-    for (benchmark_id,) in con.execute(
-            "SELECT DISTINCT benchmark_id FROM features ORDER BY 1").fetchall():
-        model_ids = [r[0] for r in con.execute(
-            "SELECT DISTINCT model_id FROM features WHERE benchmark_id = ? ORDER BY 1",
-            [benchmark_id]).fetchall()]
-        matrix = analysis.linear_cka_matrix(_model_features(con, benchmark_id, model_ids))
+    for benchmark_id in queries.feature_benchmarks(con):
+        model_ids = queries.feature_models(con, benchmark_id)
+        matrix = analysis.linear_cka_matrix(
+            queries.common_sample_features(con, benchmark_id, model_ids))
         a, b = np.meshgrid(np.arange(len(model_ids)), np.arange(len(model_ids)), indexing="ij")
         ids = np.asarray(model_ids, dtype=object)
         frames.append(pd.DataFrame({"benchmark_id": benchmark_id, "model_a": ids[a.ravel()],
@@ -136,14 +93,13 @@ def _cka(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
 
 def _embeddings(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     con = inputs.con
-    metrics = con.execute("SELECT model_id, benchmark_id, sample_id, angle, margin, l2 "
-                          "FROM sample_metrics").df()
+    metrics = queries.sample_geometry(con)
     keys, matrix = analysis.geometry_vectors(metrics)
     del metrics
     xy = analysis.embed_umap(matrix, seed=0, n_epochs=200)
     frames = [keys.assign(x=xy[:, 0], y=xy[:, 1], space="geometry")]
     # The CKA baseline: classical MDS of 1 − CKA between models, per feature benchmark.
-    cka = con.execute("SELECT * FROM cka WHERE NOT isnan(cka)").df()
+    cka = queries.defined_cka(con)
     for benchmark_id, rows in cka.groupby("benchmark_id"):
         square = rows.pivot(index="model_a", columns="model_b", values="cka").dropna()
         square = square.loc[:, square.index]
@@ -154,9 +110,7 @@ def _embeddings(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
 
 
 def _benchmark_similarity(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
-    accuracy = inputs.con.execute(
-        "SELECT e.model_id, b.corruption, b.severity, e.accuracy FROM evaluations AS e "
-        "JOIN benchmarks AS b USING (benchmark_id)").df()
+    accuracy = queries.accuracy_by_corruption(inputs.con)
     yield "benchmark_similarity", analysis.benchmark_similarity(accuracy)
 
 
@@ -172,9 +126,7 @@ def _vulnerability(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     models, clean = inputs.models, inputs.clean_metrics
     dense = analysis.reference_dense_models(models).merge(clean, on="model_id")
     pie = analysis.pie_counts(clean, models)
-    pv = inputs.con.execute(
-        "SELECT arch, sample_id, pv, n_models FROM pruning_vulnerability "
-        "WHERE method = 'magnitude' AND NOT retrained").df()
+    pv = queries.family_pruning_vulnerability(inputs.con, **_REFERENCE_FAMILY)
     samples = analysis.vulnerable_samples(dense, pie, pv)
     yield "vulnerable_samples", samples
     yield "vulnerability_auc", analysis.vulnerability_auc(samples, dense)
@@ -199,22 +151,22 @@ def update_analysis(con: duckdb.DuckDBPyConnection, *, progress: bool = True) ->
 
     Args:
         con: writable connection to a store created by ``core.store.create_schema``.
-        progress: print one line per table (computed with its time, or skipped).
+        progress: log one INFO line per table (computed with its time, or skipped) on this
+            module's logger; ``False`` logs them at DEBUG.
 
     Returns:
         {table: seconds} for the tables recomputed in this call (compute + write); skipped tables
         are absent, so an unchanged database gives ``{}``.
     """
-    con.execute(_STATE_DDL)
+    level = logging.INFO if progress else logging.DEBUG
     current = fingerprints(con)
-    stored = dict(con.execute("SELECT name, fingerprint FROM analysis_state").fetchall())
+    stored = queries.stored_fingerprints(con)
     inputs = _Inputs(con)
     seconds: dict[str, float] = {}
     for step, tables, sources in _STEPS:
         fingerprint = "|".join([ANALYSIS_VERSION, *(current[s] for s in sources)])
         if all(stored.get(t) == fingerprint for t in tables):
-            if progress:
-                print(f"analysis: {', '.join(tables)} skipped (inputs unchanged)", flush=True)
+            logger.log(level, "analysis: %s skipped (inputs unchanged)", ", ".join(tables))
             continue
         start = time.perf_counter()
         for table, frame in step(inputs):
@@ -222,9 +174,7 @@ def update_analysis(con: duckdb.DuckDBPyConnection, *, progress: bool = True) ->
             seconds[table] = time.perf_counter() - start
             # Recorded after the table's own transaction: a crash in between only costs a
             # recomputation next time, never a stale table marked current.
-            con.execute("INSERT OR REPLACE INTO analysis_state VALUES (?, ?, ?, now())",
-                        [table, fingerprint, seconds[table]])
-            if progress:
-                print(f"analysis: {table} {len(frame)} rows in {seconds[table]:.1f} s", flush=True)
+            queries.record_fingerprint(con, table, fingerprint, seconds[table])
+            logger.log(level, "analysis: %s %d rows in %.1f s", table, len(frame), seconds[table])
             start = time.perf_counter()
     return seconds

@@ -1,0 +1,120 @@
+"""Transactional bulk writes: one unit of work (a model row, one (model, benchmark) result, one
+analysis table) is written in a single transaction, so an interrupted build never leaves half a
+result behind. Bulk data goes in through pandas/Arrow, never row by row.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ._transaction import transaction
+from .schema import check_columns
+
+__all__ = [
+    "transaction",
+    "insert_rows",
+    "replace_rows",
+    "upsert_model",
+    "write_result",
+    "metrics_table",
+]
+
+
+def _quoted(names) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table
+                  ) -> None:
+    # Table and column names are checked against the schema; values travel through the
+    # registered frame, never through the SQL text.
+    names = list(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
+    check_columns(table, names)
+    cols = _quoted(names)
+    con.register("_frame", frame)
+    try:
+        con.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM _frame')
+    finally:
+        con.unregister("_frame")
+
+
+def _delete_where(con: duckdb.DuckDBPyConnection, table: str,
+                  where: dict[str, object] | None) -> None:
+    check_columns(table, where or ())
+    if where is None:
+        con.execute(f'DELETE FROM "{table}"')
+        return
+    clause = " AND ".join(f'"{k}" = ?' for k in where)
+    con.execute(f'DELETE FROM "{table}" WHERE {clause}', list(where.values()))
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table
+                ) -> None:
+    """Append rows (inside the caller's transaction when there is one)."""
+    _insert_frame(con, table, frame)
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
+                 *, where: dict[str, object] | None = None) -> None:
+    """In one transaction delete the rows matching `where` (all rows when None) and insert `frame`."""
+    with transaction(con):
+        _delete_where(con, table, where)
+        if len(frame):
+            _insert_frame(con, table, frame)
+
+
+def upsert_model(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    """Insert or replace the ``models`` row of ``row['model_id']``."""
+    replace_rows(con, "models", pd.DataFrame([row]), where={"model_id": row["model_id"]})
+
+
+def write_result(con: duckdb.DuckDBPyConnection, model_id: str, benchmark_id: str,
+                 metrics: pa.Table, evaluation: dict,
+                 features: np.ndarray | None = None) -> None:
+    """Write one (model, benchmark) result — sample metrics, evaluation and optional features
+    (n, m) — atomically: after a crash either all of it is there or none of it."""
+    key = {"model_id": model_id, "benchmark_id": benchmark_id}
+    with transaction(con):
+        for table in ("sample_metrics", "evaluations", "features"):
+            _delete_where(con, table, key)
+        _insert_frame(con, "sample_metrics", metrics)
+        _insert_frame(con, "evaluations", pd.DataFrame([{**key, **evaluation}]))
+        if features is not None:
+            feats = np.ascontiguousarray(features, dtype=np.float32)
+            n, m = feats.shape
+            frame = pa.table({
+                "model_id": pa.array([model_id] * n, pa.string()),
+                "benchmark_id": pa.array([benchmark_id] * n, pa.string()),
+                "sample_id": metrics["sample_id"],
+                "feature": pa.ListArray.from_arrays(
+                    pa.array(np.arange(0, n * m + 1, m, dtype=np.int32)),
+                    pa.array(feats.reshape(-1)))})
+            _insert_frame(con, "features", frame)
+
+
+def metrics_table(model_id: str, benchmark_id: str, sample_ids, labels, geometry: dict
+                  ) -> pa.Table:
+    """Arrow table of `sample_metrics` rows for one (model, benchmark) from `compute_geometry`'s
+    output (tensors or arrays; ``angles`` is (N, C))."""
+    def arr(key):
+        value = geometry[key]
+        return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+    labels = np.asarray(labels)
+    pred = arr("pred")
+    angles = arr("angles").astype(np.float32)
+    n, c = angles.shape
+    return pa.table({
+        "model_id": pa.array([model_id] * n, pa.string()),
+        "benchmark_id": pa.array([benchmark_id] * n, pa.string()),
+        "sample_id": pa.array(np.asarray(sample_ids, dtype=np.int32)),
+        "label": pa.array(labels.astype(np.int16)),
+        "pred": pa.array(pred.astype(np.int16)),
+        "correct": pa.array(pred == labels),
+        **{k: pa.array(arr(k).astype(np.float32)) for k in ("angle", "l2", "margin", "prob",
+                                                              "confidence")},
+        "angles": pa.FixedSizeListArray.from_arrays(pa.array(angles.reshape(-1)), c),
+    })
