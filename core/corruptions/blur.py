@@ -1,8 +1,9 @@
 """Blur corruptions: gaussian, glass, defocus, motion, zoom.
 
-See docs/corruptions.md, Blur. Motion blur follows the ``imagecorruptions`` re-implementation
-(Gaussian weights over ``2·radius+1`` one-sided shifts along a random angle, edge pixels
-repeated), not the ImageMagick call of the reference script.
+See docs/corruptions.md, Severity parameters and Deviations from the reference script. Motion
+blur follows the ``imagecorruptions`` re-implementation (Gaussian weights over ``2·radius+1``
+one-sided shifts along a random angle, edge pixels repeated), not the ImageMagick call of the
+reference script.
 """
 
 from __future__ import annotations

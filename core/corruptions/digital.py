@@ -1,10 +1,10 @@
 """Digital corruptions: brightness, contrast, elastic transform, pixelate, JPEG, saturate.
 
-See docs/corruptions.md, Digital. Deviations from the reference script: elastic_transform
-scales its CIFAR parameters by ``min(H, W)`` (the script's 32) and warps bilinearly in floating
-point (OpenCV uses 1/32-pixel fixed point); pixelate applies PIL's BOX filters as float matrices
-(PIL rounds to uint8 between passes, so pixels may differ from PIL by one grey level). JPEG is a
-codec and runs image by image.
+See docs/corruptions.md, Severity parameters and Deviations from the reference script.
+elastic_transform scales its CIFAR parameters by ``min(H, W)`` (the script's 32) and warps
+bilinearly in floating point (OpenCV uses 1/32-pixel fixed point); pixelate applies PIL's BOX
+filters as float matrices (PIL rounds to uint8 between passes, so pixels may differ from PIL by
+one grey level). JPEG is a codec and runs image by image.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Noise corruptions: gaussian, shot (Poisson), impulse (salt and pepper), speckle.
 
-See docs/corruptions.md, Noise.
+See docs/corruptions.md, Severity parameters.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def shot_noise(x: Tensor, rate: float, rng: CounterRandom) -> Tensor:
 
 
 def impulse_noise(x: Tensor, amount: float, rng: CounterRandom) -> Tensor:
-    """skimage's 's&p' noise: each value flipped with probability ``amount``, half to 1, half to 0."""
+    """skimage's 's&p' noise: each value replaced with probability ``amount``, half of them by 1,
+    half by 0."""
     flipped = to_tensor(rng.uniform(0, x.shape[1:])) < amount
     salt = (to_tensor(rng.uniform(1, x.shape[1:])) < 0.5).float()
     return torch.where(flipped, salt, x)

@@ -44,10 +44,12 @@ NON_MONOTONE_SEVERITIES: dict[str, tuple[int, ...]] = {
     # The image weight drops (1 → 0.9 → 0.85 → 0.75) while the frost weight grows by 0.1, 0,
     # 0.05: on images brighter than the frost texture the change shrinks.
     "frost": (3, 4, 5),
-    # The random affine part (±0.08·32 → ±0.03·32 px) shrinks faster than the elastic part grows.
+    # The random affine part (±0.08·32 → ±0.03·32 px) shrinks faster than the elastic part
+    # grows.
     "elastic_transform": (2, 3, 4, 5),
     # Severity 4 switches from water (edges tinted turquoise) to sparser mud.
     "spatter": (4,),
-    # Severities 1-2 desaturate (S × 0.3, × 0.1); severity 3 saturates (S × 1.5), a smaller change.
+    # Severities 1-2 desaturate (S × 0.3, × 0.1); severity 3 saturates (S × 1.5), a smaller
+    # change.
     "saturate": (3,),
 }

@@ -1,10 +1,10 @@
 """Weather corruptions: snow, frost, fog, spatter.
 
-See docs/corruptions.md, Weather. Deviations from the reference script: frost scales a texture
-up just enough to cover images larger than the texture scaled by 0.2; spatter clips its liquid
-layer to [0, 255] before the uint8 cast (the script let it wrap) and treats an all-dry liquid
-layer as no spatter (the script divided 0 by 0). Spatter's edge map (Canny, distance transform,
-histogram equalisation: whole-image algorithms) runs image by image.
+See docs/corruptions.md, Severity parameters and Deviations from the reference script. Frost
+scales a texture up just enough to cover images larger than the texture scaled by 0.2; spatter
+clips its liquid layer to [0, 255] before the uint8 cast (the script let it wrap) and treats an
+all-dry liquid layer as no spatter (the script divided 0 by 0). Spatter's edge map (Canny,
+distance transform, histogram equalisation: whole-image algorithms) runs image by image.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def frost(x: Tensor, params: tuple, rng: CounterRandom) -> Tensor:
 
 
 def _plasma_fractal(rng: CounterRandom, size: int, decay: float) -> np.ndarray:
-    """Diamond-square height maps (n, size, size) in [0, 1], one per sample (``size`` a power of 2)."""
+    """Diamond-square height maps (n, size, size) in [0, 1], one per sample (``size`` a power
+    of 2)."""
     n = len(rng)
     heights = np.zeros((n, size, size), dtype=np.float32)
     step, wibble, stream = size, 100.0, 0
