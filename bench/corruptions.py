@@ -4,7 +4,8 @@ Workloads:
 1. CIFAR-like: N colour 32×32 images × 19 corruptions × 5 severities (default N = 10,000);
    the library corrupts a subset of ``--library-n`` images per corruption and severity.
 2. The demo: 1,000 grey 28×28 images × 95 sets (ours); the library needs >= 32 px, so it is timed
-   on the same images padded to 32×32 and stacked to 3 channels (as the SPEC's 45 s figure was).
+   on the same images padded to 32×32 and stacked to 3 channels (as the
+   reference 45 s figure for the library was; see docs/corruptions.md, Speed).
 
 Speeds are per image and severity; ratios are library time / our time (> 1: we are faster).
 The library runs on one core; ``--torch-threads`` (default 1) makes the comparison one core each.

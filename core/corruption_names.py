@@ -1,5 +1,5 @@
-"""Names and categories of the 19 corruption types (SPEC §4), importable without the heavy
-corruption code."""
+"""Names and categories of the 19 corruption types (see docs/corruptions.md, Corruption types and
+categories), importable without the heavy corruption code."""
 
 CORRUPTIONS = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
@@ -18,8 +18,10 @@ CATEGORY = {
 
 
 def category_of(corruption: str) -> str:
+    """The category of a corruption name, or "clean" for the clean benchmark."""
     return "clean" if corruption == "clean" else CATEGORY[corruption]
 
 
 def benchmark_id(corruption: str, severity: int) -> str:
+    """The benchmark's id: "clean", or "<corruption>-<severity>" such as "fog-3"."""
     return "clean" if corruption == "clean" else f"{corruption}-{severity}"

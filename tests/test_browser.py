@@ -46,6 +46,7 @@ _MISSING = chromium_or_reason()
 # CI installs Chromium (scripts/setup.sh --test), so there a missing browser is an error.
 pytestmark = pytest.mark.skipif(_MISSING is not None and not os.environ.get("CI"),
                                 reason=str(_MISSING))
+pytestmark = [pytestmark, pytest.mark.slow]
 
 _TABLE_BARS_JS = """gd => gd._fullData.filter(t => t.type === 'bar').flatMap(t =>
   Array.from(t.customdata, (cd, i) => ({

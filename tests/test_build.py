@@ -59,6 +59,7 @@ def test_second_run_does_nothing_and_says_so(tiny_db):
     assert tiny_db.stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_identical_tables(tiny_db, tmp_path):
     """Kill a fresh build (own cache) with SIGKILL at several random moments, rerun to the end,
     and compare every table with the uninterrupted build."""
@@ -143,6 +144,7 @@ severities = [1]
 """
 
 
+@pytest.mark.slow
 def test_paper_shaped_grid_with_vgg16_and_resnet18(tmp_path):
     """The `paper` preset's grid (both CIFAR-form architectures, every method, MPT with
     BatchNorm) at toy size: it builds, and every invariant holds."""

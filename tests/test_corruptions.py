@@ -18,15 +18,20 @@ from imagecorruptions.corruptions import _motion_blur as library_motion_blur
 from PIL import Image
 from scipy.ndimage import zoom as scipy_zoom
 
-from core import corruptions as C
 from core.corruptions import (CATEGORY, CIFAR_PARAMETERS, CORRUPTIONS, NON_MONOTONE_SEVERITIES,
                               SEVERITIES, corrupt, generate_benchmark_set, load_c_directory,
                               severity_block)
+from core.corruptions import apply, benchmark_sets
+from core.corruptions._ops import LUMA, motion_blur_batch
+from core.corruptions._random import CounterRandom
+from core.corruptions.apply import CORRUPTION_FUNCTIONS
+from core.corruptions.weather import spatter
 
 # Corruptions without randomness: their output cannot depend on the seed.
 SEED_FREE = {"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate",
              "jpeg_compression", "gaussian_blur", "saturate"}
-# A grey pixel has no saturation, and saturate only scales S at these severities (module doc).
+# A grey pixel has no saturation, and saturate only scales S at these severities
+# (see docs/corruptions.md, Grey images).
 GREY_UNCHANGED = {("saturate", 1), ("saturate", 2), ("saturate", 3)}
 # Per-channel algorithms whose random draws do not depend on the number of channels: a grey
 # image must give the first channel of its 3-channel copy.
@@ -111,7 +116,7 @@ def test_deterministic_and_independent_of_the_batch(corruption, severity):
 @pytest.mark.parametrize("corruption", ["glass_blur", "motion_blur", "frost", "shot_noise"])
 def test_internal_chunking_does_not_change_results(corruption, monkeypatch):
     whole = corrupt(COLOUR, corruption, 4)
-    monkeypatch.setattr(C, "_CHUNK_VALUES", 3 * 32 * 32 * 3)  # chunks of 3 images
+    monkeypatch.setattr(apply, "_CHUNK_VALUES", 3 * 32 * 32 * 3)  # chunks of 3 images
     np.testing.assert_array_equal(corrupt(COLOUR, corruption, 4), whole)
 
 
@@ -128,18 +133,18 @@ def test_grey_images_match_the_first_channel_of_their_rgb_copy(corruption):
 def test_no_nan_on_flat_extreme_images(corruption):
     """The float result, before rounding, is finite for black, white and mid-grey images."""
     flat = torch.stack([torch.full((3, 32, 32), v) for v in (0.0, 1.0, 0.5)])
-    rng = C._CounterRandom(0, corruption, 5, np.arange(3))
+    rng = CounterRandom(0, corruption, 5, np.arange(3))
     for severity in SEVERITIES:
-        out = C._CORRUPTION_FUNCTIONS[corruption](flat, CIFAR_PARAMETERS[corruption][severity - 1],
-                                                  rng)
+        out = CORRUPTION_FUNCTIONS[corruption](flat, CIFAR_PARAMETERS[corruption][severity - 1],
+                                               rng)
         assert torch.isfinite(out).all(), (corruption, severity)
 
 
 def test_spatter_without_any_liquid_leaves_the_image_unchanged():
     """An all-dry liquid layer made the reference divide 0 by 0 (NaN); here it is no spatter."""
     x = torch.rand(2, 3, 32, 32)
-    rng = C._CounterRandom(0, "spatter", 1, np.arange(2))
-    out = C._spatter(x, (0.0, 0.0, 0.7, 0.7, 0.5, 0), rng)
+    rng = CounterRandom(0, "spatter", 1, np.arange(2))
+    out = spatter(x, (0.0, 0.0, 0.7, 0.7, 0.5, 0), rng)
     torch.testing.assert_close(out, x)
 
 
@@ -255,8 +260,8 @@ def test_motion_blur_matches_the_library_kernel_at_any_angle():
     images = COLOUR.astype(np.float32)
     angles = np.linspace(-135, 45, len(images))
     for radius, sigma in [(6, 1), (9, 2.5), (14, 12)]:  # (14, 12): shifts reach the image size
-        ours = C._motion_blur_batch(torch.from_numpy(images).permute(0, 3, 1, 2), radius, sigma,
-                                    angles).permute(0, 2, 3, 1).numpy()
+        ours = motion_blur_batch(torch.from_numpy(images).permute(0, 3, 1, 2), radius, sigma,
+                                 angles).permute(0, 2, 3, 1).numpy()
         reference = np.stack([library_motion_blur(im, radius=radius, sigma=sigma, angle=a)
                               for im, a in zip(images, angles)])
         np.testing.assert_allclose(ours, reference, atol=1e-3)
@@ -265,7 +270,7 @@ def test_motion_blur_matches_the_library_kernel_at_any_angle():
 def test_saturate_darkens_grey_images_by_the_luma_of_the_added_red():
     for severity in (4, 5):
         added = CIFAR_PARAMETERS["saturate"][severity - 1][1]
-        expected = np.round(GREY * (1 - (1 - C._LUMA[0]) * added))
+        expected = np.round(GREY * (1 - (1 - LUMA[0]) * added))
         assert np.abs(corrupt(GREY, "saturate", severity) - expected).max() <= 1
 
 
@@ -330,8 +335,8 @@ def test_generation_reuses_valid_files_and_replaces_broken_ones(tmp_path, monkey
     expected = np.load(root / "contrast.npy")
     (root / "gaussian_noise.npy").write_bytes(b"truncated")
     made = []
-    real_corrupt = C.corrupt
-    monkeypatch.setattr(C, "corrupt", lambda images, name, *a, **k: made.append(name)
+    real_corrupt = benchmark_sets.corrupt
+    monkeypatch.setattr(benchmark_sets, "corrupt", lambda images, name, *a, **k: made.append(name)
                         or real_corrupt(images, name, *a, **k))
     generate_benchmark_set(GREY, sample_ids=ids, cache_dir=tmp_path, corruptions=SUBSET,
                            progress=False)
@@ -352,14 +357,14 @@ def test_generation_for_other_images_regenerates(tmp_path):
 
 
 def test_interrupted_generation_leaves_only_complete_files(tmp_path, monkeypatch):
-    real_corrupt = C.corrupt
+    real_corrupt = benchmark_sets.corrupt
 
     def fail_on_contrast(images, name, *args, **kwargs):
         if name == "contrast":
             raise KeyboardInterrupt
         return real_corrupt(images, name, *args, **kwargs)
 
-    monkeypatch.setattr(C, "corrupt", fail_on_contrast)
+    monkeypatch.setattr(benchmark_sets, "corrupt", fail_on_contrast)
     with pytest.raises(KeyboardInterrupt):
         generate_benchmark_set(GREY, sample_ids=np.arange(8), cache_dir=tmp_path,
                                corruptions=SUBSET, progress=False)

@@ -24,6 +24,7 @@ from test_build import snapshot  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").is_file(),
                                 reason="finds a node's processes through Linux /proc")
+pytestmark = [pytestmark, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY_CLI = (Path(sys.executable).with_name("ray") if Path(sys.executable).with_name("ray").is_file()
