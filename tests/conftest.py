@@ -76,3 +76,23 @@ def run_page(monkeypatch):
         return at.run()
 
     return run
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """What the pages' download buttons would serve, by file name (bytes or str).
+
+    A page passes its data as a function that Streamlit calls only on a click, which AppTest
+    cannot make; this fixture calls it as the button is drawn.
+    """
+    import streamlit as st
+
+    served: dict[str, bytes | str] = {}
+    draw = st.download_button
+
+    def download_button(label, data, file_name=None, *args, **kwargs):
+        served[file_name] = data() if callable(data) else data
+        return draw(label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", download_button)
+    return served

@@ -6,6 +6,7 @@ the page draws (the chart specs) against independent computations on the databas
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -249,3 +250,15 @@ def test_stale_and_unknown_ids_are_dropped_with_a_note(run, full_db):
 def test_missing_database_is_explained(run, tmp_path):
     at = run(tmp_path / "absent.duckdb")
     assert "No database" in at.info[0].value
+
+
+def test_downloads_serve_the_same_table_as_csv_and_parquet(run, full_db, downloads):
+    run(full_db, selected_samples=list(range(40)))
+    stems = {name.rsplit(".", 1)[0] for name in downloads}
+    assert stems == {"accuracy_table", "geometric_similarity", "correlations",
+                     "benchmark_redundancy", "dimension_angles", "vulnerable_samples_roc"}
+    for stem in stems:
+        from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
+        from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
+        assert len(from_parquet) > 0 and list(from_parquet.columns) == list(from_csv.columns)
+        pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False)
