@@ -332,6 +332,8 @@ def test_roc_curves_integrate_to_sklearn_auc():
                                                    known["geometric_score"]))
     one_class = samples.assign(pie=True, low_pv=pd.array([pd.NA] * len(samples), "boolean"))
     assert roc_curves(one_class).empty
+    with pytest.raises(ValueError, match="`samples` must have the columns geometric_score"):
+        roc_curves(samples.drop(columns="low_pv"))
 
 
 def test_roc_figure_and_reading_use_the_stored_auc():

@@ -1,10 +1,12 @@
 """AppTest tests of the Geometry page, checked against independent SQL on the synthetic DB."""
 
 import base64
+import io
 import json
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -279,6 +281,20 @@ def test_scatter_selection_sets_selected_samples_and_changes_the_overview_subset
     assert clean_bar(overview.subset_accuracy_bars(db, None, chosen), "subset_accuracy") == 0.0
     assert everything == pytest.approx(row.accuracy)  # the bar is this one model
     assert 0.0 < everything < 1.0
+
+
+def test_every_table_downloads_as_csv_and_parquet(synth_db, app, downloads):
+    at = app(synth_db, selected_samples=[3, 14], reference_benchmark="clean")
+    model = at.session_state["geometry_selected_models_0"]
+    stems = {name.rsplit(".", 1)[0] for name in downloads}
+    assert {f"geometry_{model}_clean", "geometry_comparison", "geometry_selected_samples"} <= stems
+    assert any(stem.startswith("geometry_class_0_clean_vs_") for stem in stems)
+    for stem in stems:
+        from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
+        from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
+        assert len(from_parquet) > 0
+        pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False, atol=1e-5)
+    assert len(pd.read_parquet(io.BytesIO(downloads["geometry_selected_samples.parquet"]))) == 2
 
 
 def test_placed_keeps_ids_unique_and_fills_earlier_positions():
