@@ -1,7 +1,9 @@
 """Pure selection handling shared by the pages: Plotly selection events → ids → highlight masks.
 
 Charts put ids in each point's ``customdata`` (first element when it is a list), so a selection
-event maps back to models, benchmarks or samples without relying on trace or point order.
+event maps back to models, benchmarks or samples without relying on trace or point order: a
+sample id on the Geometry scatters, (model_id, benchmark_id) on the similarity view, a `bar_key`
+on the evaluation table.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import numpy as np
+import pandas as pd
 
 
 def selected_customdata(event: Any, *, position: int = 0) -> list:
@@ -51,3 +54,41 @@ def highlight_mask(ids: Iterable, selected: Iterable) -> np.ndarray:
     """Boolean mask over ``ids``: True where the id is selected (all False when nothing is)."""
     chosen = set(selected)
     return np.fromiter((i in chosen for i in ids), dtype=bool)
+
+
+def bar_key(arch: str, method: str, retrained: bool, ratio: float, corruption: str) -> str:
+    """The id a bar of the evaluation table carries in its ``customdata`` (unique per bar)."""
+    return f"{arch}|{method}|{bool(retrained)}|{float(ratio):g}|{corruption}"
+
+
+def bar_keys(bars: pd.DataFrame) -> np.ndarray:
+    """`bar_key` of every row of ``bars`` (columns arch, method, retrained, ratio, corruption)."""
+    return np.array([bar_key(*row) for row in bars[["arch", "method", "retrained", "ratio",
+                                                    "corruption"]].itertuples(index=False)],
+                    dtype=object)
+
+
+def bar_selection(event: Any, bars: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(model ids, benchmark ids) of the bars picked in a selection event of the evaluation table,
+    in order of first appearance. ``bars`` are the table's bars (columns of `bar_keys` plus
+    model_ids and benchmark_ids, lists). Points without a known bar key (reference lines) are
+    ignored."""
+    keys = selected_customdata(event, position=0)
+    if not keys:
+        return [], []
+    bars = bars.reset_index(drop=True)
+    lookup = dict(zip(bar_keys(bars), bars.index))
+    models: dict[str, None] = {}
+    benchmarks: dict[str, None] = {}
+    for key in keys:
+        if key in lookup:
+            row = bars.loc[lookup[key]]
+            models.update(dict.fromkeys(row["model_ids"]))
+            benchmarks.update(dict.fromkeys(row["benchmark_ids"]))
+    return list(models), list(benchmarks)
+
+
+def point_selection(event: Any) -> list[str]:
+    """Model ids of the points picked in a selection event of the similarity figure (whose
+    ``customdata`` is (model_id, benchmark_id))."""
+    return [str(m) for m in selected_customdata(event, position=0)]

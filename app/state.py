@@ -1,4 +1,4 @@
-"""App-owned session-state keys shared across pages (SPEC §7).
+"""App-owned session-state keys shared across pages (see docs/definitions.md, Selections).
 
 Plotly widgets own their own keys (read-only); selections that travel between pages live here.
 """

@@ -6,8 +6,8 @@ Per page: the first render (caches cleared: connection, queries, figures), a rer
 changed, and a rerun after each selection change the page reacts to (session-state keys set the
 way a click on another page or chart would). Times are the median of ``--repeats`` runs; the
 baseline is an empty page run the same way in the same process, so each ratio says how much the
-page costs over AppTest's own overhead. Budgets (SPEC): a rerun after a selection change takes
-≤ 1 s on the demo-sized DB and ≤ 2 s on the 20M-row one.
+page costs over AppTest's own overhead. Budgets (see docs/definitions.md): a rerun after a
+selection change takes ≤ 1 s on the demo-sized DB and ≤ 2 s on the 20M-row one.
 
 Adding a page = one entry in ``PAGES``: its module and the selection changes to time.
 """

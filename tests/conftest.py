@@ -38,3 +38,61 @@ def tiny_db(tmp_path_factory):
     result = run_build(root / "tiny.duckdb", root / "cache")
     assert result.returncode == 0, result.stderr[-3000:]
     return root / "tiny.duckdb"
+
+
+# Seconds an AppTest run may take: a page's first run (imports, queries, figures) takes several
+# seconds on a loaded 2-core machine.
+PAGE_TIMEOUT = 120
+
+
+def _page_script(page: str) -> None:
+    # The body of this function is the AppTest script: it runs one page the way app/main.py does
+    # (state initialised, then the page's run()). AppTest.from_file("app/main.py") renders
+    # nothing on its second run: it mistakes the st.Page url path "overview" for the legacy
+    # multipage file app/pages/overview.py.
+    import importlib
+
+    from app.state import init_state
+
+    init_state()
+    importlib.import_module(f"app.pages.{page}").run()
+
+
+@pytest.fixture
+def run_page(monkeypatch):
+    """Run an app page under Streamlit's AppTest: ``run_page(page, db_path, **session_state)``.
+
+    ``page`` is a module of app/pages ("overview", "geometry", "attribution"); ``db_path`` is
+    the results database the app reads ($ROBUSTNESS_DB); keyword arguments preset session-state
+    keys (as a click on another page or chart would). Returns the AppTest after its first run.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    def run(page: str, db_path, **session_state):
+        monkeypatch.setenv("ROBUSTNESS_DB", str(db_path))
+        at = AppTest.from_function(_page_script, args=(page,), default_timeout=PAGE_TIMEOUT)
+        for key, value in session_state.items():
+            at.session_state[key] = value
+        return at.run()
+
+    return run
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """What the pages' download buttons would serve, by file name (bytes or str).
+
+    A page passes its data as a function that Streamlit calls only on a click, which AppTest
+    cannot make; this fixture calls it as the button is drawn.
+    """
+    import streamlit as st
+
+    served: dict[str, bytes | str] = {}
+    draw = st.download_button
+
+    def download_button(label, data, file_name=None, *args, **kwargs):
+        served[file_name] = data() if callable(data) else data
+        return draw(label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", download_button)
+    return served

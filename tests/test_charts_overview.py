@@ -1,4 +1,5 @@
-"""Pure figure builders and selection logic of the Overview page, without a browser."""
+"""Pure figure builders of the Overview page, the selection parsing of its charts and the ROC
+curves of its vulnerable-sample view, without a browser."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from scipy.sparse.csgraph import minimum_spanning_tree as scipy_mst
 from scipy.spatial.distance import cdist
 from sklearn.metrics import roc_auc_score
 
+from app import selection
 from app.charts import overview as charts
+from core.analysis.roc import roc_curves
 
 
 def _bars() -> pd.DataFrame:
@@ -63,19 +66,19 @@ def test_bar_highlight_needs_a_selected_model_and_benchmark():
 
 def test_bar_selection_maps_bar_keys_to_ids_in_order():
     bars = _bars()
-    key = charts.bar_key("lenet5", "magnitude", False, 0.5, "gaussian_noise")
-    other = charts.bar_key("vgg16", "snip", True, 0.5, "clean")
-    models, benchmarks = charts.bar_selection(_event([key, 1.0], [other, 2.0], ["unknown"]),
+    key = selection.bar_key("lenet5", "magnitude", False, 0.5, "gaussian_noise")
+    other = selection.bar_key("vgg16", "snip", True, 0.5, "clean")
+    models, benchmarks = selection.bar_selection(_event([key, 1.0], [other, 2.0], ["unknown"]),
                                               bars)
     assert models == ["lenet5-mag-0.5-s0", "lenet5-mag-0.5-s1", "vgg16-snip-0.5-rt"]
     assert benchmarks == ["gaussian_noise-1", "gaussian_noise-2", "clean"]
-    assert charts.bar_selection(None, bars) == ([], [])
-    assert charts.bar_selection(_event(), bars) == ([], [])
+    assert selection.bar_selection(None, bars) == ([], [])
+    assert selection.bar_selection(_event(), bars) == ([], [])
 
 
 def test_point_selection_reads_model_ids():
     event = _event(["m1", "clean"], ["m2", "clean"], ["m1", "gaussian_noise-1"])
-    assert charts.point_selection(event) == ["m1", "m2"]
+    assert selection.point_selection(event) == ["m1", "m2"]
 
 
 def test_with_subset_delta_is_subset_minus_whole():
@@ -105,7 +108,7 @@ def test_table_rows_blocks_reference_lines_and_keys():
     assert list(lenet.x) == pytest.approx([50, 90, block + 50, block + 90])
     assert list(lenet.y) == pytest.approx([85, 60, 65, 40])
     assert [c[0] for c in lenet.customdata] == [
-        charts.bar_key("lenet5", "magnitude", False, r, c)
+        selection.bar_key("lenet5", "magnitude", False, r, c)
         for c in ("clean", "gaussian_noise") for r in (0.5, 0.9)]
     assert [c[7] for c in lenet.customdata] == pytest.approx([90, 90, 70, 70])
     assert lenet.customdata[0][4] == 2  # two seeds behind the 0.5 bar
@@ -128,7 +131,7 @@ def test_table_highlights_selected_bars_and_dims_the_rest():
     for trace in _main_bars(fig):
         for key, width, opacity in zip([c[0] for c in trace.customdata],
                                        trace.marker.line.width, trace.marker.opacity):
-            chosen = key == charts.bar_key("lenet5", "magnitude", False, 0.9, "clean")
+            chosen = key == selection.bar_key("lenet5", "magnitude", False, 0.9, "clean")
             assert width == (1 if chosen else 0)
             assert opacity == (1.0 if chosen else charts.DIMMED_OPACITY)
 
@@ -320,7 +323,7 @@ def _vulnerable(n: int = 400, seed: int = 0) -> pd.DataFrame:
 
 def test_roc_curves_integrate_to_sklearn_auc():
     samples = _vulnerable()
-    curves = charts.roc_curves(samples)
+    curves = roc_curves(samples)
     assert set(curves["target"]) == {"pie", "low_pv"}
     for target, curve in curves.groupby("target"):
         known = samples[samples[target].notna()]
@@ -328,14 +331,16 @@ def test_roc_curves_integrate_to_sklearn_auc():
         assert area == pytest.approx(roc_auc_score(known[target].astype(bool),
                                                    known["geometric_score"]))
     one_class = samples.assign(pie=True, low_pv=pd.array([pd.NA] * len(samples), "boolean"))
-    assert charts.roc_curves(one_class).empty
+    assert roc_curves(one_class).empty
+    with pytest.raises(ValueError, match="`samples` must have the columns geometric_score"):
+        roc_curves(samples.drop(columns="low_pv"))
 
 
 def test_roc_figure_and_reading_use_the_stored_auc():
     auc = pd.DataFrame({"arch": "lenet5", "target": ["pie", "low_pv", "pie"],
                         "score": ["geometric", "geometric", "neg_margin"],
                         "auc": [0.81, 0.74, 0.86], "n_positive": [40, 120, 40], "n": 400})
-    fig = _valid(charts.roc_figure(charts.roc_curves(_vulnerable()), auc, arch="lenet5"))
+    fig = _valid(charts.roc_figure(roc_curves(_vulnerable()), auc, arch="lenet5"))
     names = [t.name for t in fig.data]
     assert any("AUC 0.81" in n for n in names) and any("AUC 0.74" in n for n in names)
     assert "chance (AUC 0.5)" in names

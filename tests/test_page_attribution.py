@@ -1,4 +1,5 @@
 import base64
+import io
 import json
 from pathlib import Path
 
@@ -62,25 +63,17 @@ def write_attribution_db(directory: Path) -> Path:
 
 
 @pytest.fixture
-def attribution_db(tmp_path, monkeypatch):
-    path = write_attribution_db(tmp_path)
-    monkeypatch.setenv("ROBUSTNESS_DB", str(path))
-    return path
+def attribution_db(tmp_path):
+    return write_attribution_db(tmp_path)
 
 
-def _page():
-    from app.pages import attribution
-    from app.state import init_state
+@pytest.fixture
+def app(run_page, attribution_db):
+    """``app(**state)``: the Attribution page on `attribution_db` after its first run."""
+    def run(**state) -> AppTest:
+        return run_page("attribution", attribution_db, **state)
 
-    init_state()
-    attribution.run()
-
-
-def _app(**state) -> AppTest:
-    at = AppTest.from_function(_page, default_timeout=60)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+    return run
 
 
 def _figure(at: AppTest) -> dict:
@@ -110,8 +103,8 @@ def _cache(path: Path) -> pd.DataFrame:
         con.close()
 
 
-def test_nothing_selected_explains_how_to_pick(attribution_db):
-    at = _app()
+def test_nothing_selected_explains_how_to_pick(app):
+    at = app()
     assert not at.exception
     assert "Geometry" in _texts(at, "info") and "sample id" in _texts(at, "info")
     assert not at.get("plotly_chart")
@@ -124,8 +117,8 @@ def test_nothing_selected_explains_how_to_pick(attribution_db):
     assert len(at.get("plotly_chart")) == 1
 
 
-def test_preset_selection_renders_grid_and_caches_correct_maps(attribution_db):
-    at = _app(selected_sample=0, selected_models=[DENSE, PRUNED[1]],
+def test_preset_selection_renders_grid_and_caches_correct_maps(app, attribution_db):
+    at = app(selected_sample=0, selected_models=[DENSE, PRUNED[1]],
               reference_benchmark="gaussian_noise-3")
     assert not at.exception
     assert at.selectbox[1].value == "gaussian_noise-3"
@@ -160,47 +153,72 @@ def test_preset_selection_renders_grid_and_caches_correct_maps(attribution_db):
     assert set(_cache(attribution_db)["window"]) == {4, 5}
 
 
-def test_revisit_reads_the_cache_file(attribution_db):
-    _app(selected_sample=1, selected_models=[DENSE])
+def test_cache_file_has_the_store_columns_then_pred_and_weights_key(app, attribution_db):
+    app(selected_sample=0, selected_models=[DENSE])
+
+    def columns(path: str, **connect) -> list[tuple[str, str]]:
+        con = duckdb.connect(path, **connect)
+        try:
+            return con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                               "WHERE table_name = 'attributions' ORDER BY ordinal_position"
+                               ).fetchall()
+        finally:
+            con.close()
+
+    stored = columns(str(attribution_db), read_only=True)
+    assert ("values", "FLOAT[]") in stored
+    assert columns(str(attribution_db) + ".attributions.duckdb") == stored + [
+        ("pred", "INTEGER"), ("weights_key", "VARCHAR")]
+
+
+def test_maps_download_as_csv_and_parquet(app, downloads):
+    app(selected_sample=1, selected_models=[DENSE])
+    from_csv = pd.read_csv(io.StringIO(downloads["attribution_clean_1.csv"]))
+    from_parquet = pd.read_parquet(io.BytesIO(downloads["attribution_clean_1.parquet"]))
+    assert len(from_csv) == (len(OCCLUSION_METRICS) + 1) * 28 * 28  # + saliency
+    pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False)
+
+
+def test_revisit_reads_the_cache_file(app, attribution_db):
+    app(selected_sample=1, selected_models=[DENSE])
     first = _cache(attribution_db)
-    at = _app(selected_sample=1, selected_models=[DENSE])  # a new session, same file
+    at = app(selected_sample=1, selected_models=[DENSE])  # a new session, same file
     assert not at.exception
     pd.testing.assert_frame_equal(_cache(attribution_db), first)
     assert len(_figure(at)["data"]) == 1 + len(OCCLUSION_METRICS) + 1
 
 
-def test_results_db_attributions_are_used_first(attribution_db):
+def test_results_db_attributions_are_used_first(app, attribution_db):
     values = np.linspace(-1, 1, 28 * 28, dtype=np.float32)
     con = duckdb.connect(str(attribution_db))
     for metric in OCCLUSION_METRICS:
         con.execute("INSERT INTO attributions VALUES (?, 'clean', 0, 4, 2, 0.0, ?, 28, 28, 0.5, ?)",
                     [DENSE, metric, values.tolist()])
     con.close()
-    at = _app(selected_sample=0, selected_models=[DENSE])
+    at = app(selected_sample=0, selected_models=[DENSE])
     assert not at.exception
     heatmaps = [t for t in _figure(at)["data"] if t["type"] == "heatmap"]
     np.testing.assert_allclose(_array(heatmaps[0]["z"]).reshape(-1), values)
     assert not Path(str(attribution_db) + ".attributions.duckdb").exists()  # nothing computed
 
 
-def test_model_without_checkpoint_and_stale_ids_get_messages(attribution_db):
-    at = _app(selected_sample=0, selected_models=[NO_CKPT, "gone-model", DENSE])
+def test_model_without_checkpoint_and_stale_ids_get_messages(app):
+    at = app(selected_sample=0, selected_models=[NO_CKPT, "gone-model", DENSE])
     assert not at.exception
     assert NO_CKPT in _texts(at, "warning") and "no checkpoint" in _texts(at, "warning")
     assert "gone-model" in _texts(at, "info")
     assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1  # only DENSE
 
 
-def test_sample_without_image_is_explained(attribution_db):
-    at = _app(selected_sample=5)
+def test_sample_without_image_is_explained(app):
+    at = app(selected_sample=5)
     assert not at.exception
     assert "Sample 5 has no stored image" in _texts(at, "info")
     assert at.selectbox[0].value is None and not at.get("plotly_chart")
 
 
-def test_synthetic_db_without_checkpoints(synth_db, monkeypatch):
-    monkeypatch.setenv("ROBUSTNESS_DB", str(synth_db))
-    at = _app(selected_sample=0)
+def test_synthetic_db_without_checkpoints(synth_db, run_page):
+    at = run_page("attribution", synth_db, selected_sample=0)
     assert not at.exception
     assert "checkpoint" in _texts(at, "info")
     assert not at.get("plotly_chart")

@@ -1,33 +1,28 @@
 """AppTest tests of the Geometry page, checked against independent SQL on the synthetic DB."""
 
 import base64
+import io
 import json
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.pages import geometry as page
-from app.pages.geometry import placed
+from app.widgets import placed
 
 
-def _script():
-    from app.pages import geometry
-    from app.state import init_state
+@pytest.fixture
+def app(run_page):
+    """``app(db_path, **preset)``: the Geometry page after its first run, without exception."""
+    def run(db_path, **preset) -> AppTest:
+        at = run_page("geometry", db_path, **preset)
+        assert not at.exception, at.exception
+        return at
 
-    init_state()
-    geometry.run()
-
-
-def _app(db_path, monkeypatch, **preset) -> AppTest:
-    monkeypatch.setenv("ROBUSTNESS_DB", str(db_path))
-    at = AppTest.from_function(_script, default_timeout=60)
-    for key, value in preset.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return run
 
 
 def _query(db_path, sql, params=()):
@@ -62,8 +57,8 @@ def _lowest_clean_accuracy_model(db_path):
                            "'clean' ORDER BY accuracy, model_id LIMIT 1").iloc[0]
 
 
-def test_empty_selections_explain_and_default_to_dense_and_clean(synth_db, monkeypatch):
-    at = _app(synth_db, monkeypatch)
+def test_empty_selections_explain_and_default_to_dense_and_clean(synth_db, app):
+    at = app(synth_db)
     infos = " ".join(_texts(at.info))
     assert "No model is selected" in infos and "No benchmark is selected" in infos
     assert "No samples are selected" in infos
@@ -81,11 +76,11 @@ def test_empty_selections_explain_and_default_to_dense_and_clean(synth_db, monke
     assert at.selectbox(key="geometry_selected_models_0").value == other
 
 
-def test_local_view_panels_and_comparison_counts_match_sql(synth_db, monkeypatch):
+def test_local_view_panels_and_comparison_counts_match_sql(synth_db, app):
     model_a = _lowest_clean_accuracy_model(synth_db).model_id
     model_b = _query(synth_db, "SELECT model_id FROM models WHERE method = 'dense' LIMIT 1"
                      ).model_id[0]
-    at = _app(synth_db, monkeypatch, selected_models=[model_a, model_b],
+    at = app(synth_db, selected_models=[model_a, model_b],
               selected_benchmarks=["clean"], selected_class=3)
     spec = _spec(at, "geometry_local_scatter")
     accuracy = _query(synth_db, "SELECT label, avg(correct::DOUBLE) AS acc FROM sample_metrics "
@@ -120,11 +115,11 @@ def test_local_view_panels_and_comparison_counts_match_sql(synth_db, monkeypatch
         at, "geometry_class_distributions")["layout"]["title"]["text"]
 
 
-def test_benchmark_comparison_mode_counts_reference_vs_compared(synth_db, monkeypatch):
+def test_benchmark_comparison_mode_counts_reference_vs_compared(synth_db, app):
     model = _lowest_clean_accuracy_model(synth_db).model_id
     compared = _query(synth_db, "SELECT benchmark_id FROM benchmarks WHERE corruption <> 'clean' "
                                 "ORDER BY benchmark_id DESC LIMIT 1").benchmark_id[0]
-    at = _app(synth_db, monkeypatch, selected_models=[model], reference_benchmark="clean",
+    at = app(synth_db, selected_models=[model], reference_benchmark="clean",
               compared_benchmark=compared)
     at.radio(key="geometry_compare_mode").set_value(page._COMPARE_BENCHMARKS).run()
     assert not at.exception
@@ -137,11 +132,11 @@ def test_benchmark_comparison_mode_counts_reference_vs_compared(synth_db, monkey
     assert compared in _spec(at, "geometry_compare_scatter")["layout"]["title"]["text"]
 
 
-def test_global_view_draws_one_line_per_sample_and_n_plus_3_axes(synth_db, monkeypatch):
+def test_global_view_draws_one_line_per_sample_and_n_plus_3_axes(synth_db, app):
     model = _lowest_clean_accuracy_model(synth_db).model_id
     compared = _query(synth_db, "SELECT benchmark_id FROM benchmarks WHERE corruption <> 'clean' "
                                 "ORDER BY benchmark_id LIMIT 1").benchmark_id[0]
-    at = _app(synth_db, monkeypatch, selected_models=[model], selected_class=2,
+    at = app(synth_db, selected_models=[model], selected_class=2,
               reference_benchmark="clean", compared_benchmark=compared)
     trace = _spec(at, "geometry_parcoords")["data"][0]
     assert trace["type"] == "parcoords"
@@ -162,9 +157,9 @@ def test_global_view_draws_one_line_per_sample_and_n_plus_3_axes(synth_db, monke
     assert len({t["xaxis"] for t in densities["data"]}) == 13
 
 
-def test_parallel_coordinates_sample_is_stratified_and_announced(synth_db, monkeypatch):
+def test_parallel_coordinates_sample_is_stratified_and_announced(synth_db, app, monkeypatch):
     monkeypatch.setattr(page, "MAX_LINES", 25)
-    at = _app(synth_db, monkeypatch, selected_class=1, reference_benchmark="clean")
+    at = app(synth_db, selected_class=1, reference_benchmark="clean")
     trace = _spec(at, "geometry_parcoords")["data"][0]
     assert len(_decoded(trace["line"]["color"])) == 25
     total = _query(synth_db, "SELECT count(*) AS n FROM sample_metrics WHERE model_id = ? AND "
@@ -183,9 +178,9 @@ def many_classes_db(tmp_path_factory):
                               progress=False)
 
 
-def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, monkeypatch):
+def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, app, monkeypatch):
     monkeypatch.setattr(page, "MAX_PANELS", 6)
-    at = _app(many_classes_db, monkeypatch, selected_class=4)
+    at = app(many_classes_db, selected_class=4)
     # Scatter panels: the selected class, then the five lowest accuracies.
     accuracy = _query(many_classes_db, "SELECT label, avg(correct::DOUBLE) AS acc FROM "
                                        "sample_metrics WHERE model_id = ? AND benchmark_id = "
@@ -208,9 +203,9 @@ def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, monke
     assert "changes most" in " ".join(_texts(at.caption))
 
 
-def test_samples_show_thumbnails_and_link_the_chosen_sample(synth_db, monkeypatch):
+def test_samples_show_thumbnails_and_link_the_chosen_sample(synth_db, app):
     ids = [3, 14, 15, 92, 10_000_000, "not-an-id"]
-    at = _app(synth_db, monkeypatch, selected_samples=ids)
+    at = app(synth_db, selected_samples=ids)
     assert not at.exception
     assert "2 of the 6 selected samples have no result" in " ".join(_texts(at.info))
     assert len(at.get("image")) == 4  # images are stored for clean
@@ -223,8 +218,8 @@ def test_samples_show_thumbnails_and_link_the_chosen_sample(synth_db, monkeypatc
     assert links[0].proto.page == "pixel-attribution"  # the Attribution page's URL
 
 
-def test_stale_selections_are_dropped_with_a_note(synth_db, monkeypatch):
-    at = _app(synth_db, monkeypatch, selected_models=["no-such-model"],
+def test_stale_selections_are_dropped_with_a_note(synth_db, app):
+    at = app(synth_db, selected_models=["no-such-model"],
               selected_benchmarks=["no-such-benchmark"], reference_benchmark="gone",
               selected_class=99)
     infos = " ".join(_texts(at.info))
@@ -234,15 +229,15 @@ def test_stale_selections_are_dropped_with_a_note(synth_db, monkeypatch):
     assert at.selectbox(key="geometry_selected_class").value == 0
 
 
-def test_missing_or_empty_database_explains(tmp_path, monkeypatch):
-    at = _app(tmp_path / "absent.duckdb", monkeypatch)
+def test_missing_or_empty_database_explains(tmp_path, app):
+    at = app(tmp_path / "absent.duckdb")
     assert "No database" in " ".join(_texts(at.info))
     from core import store
 
     path = tmp_path / "empty.duckdb"
     with store.connect(path) as con:
         store.create_schema(con, num_classes=10)
-    at = _app(path, monkeypatch)
+    at = app(path)
     assert "no per-sample metrics yet" in " ".join(_texts(at.info))
 
 
@@ -259,12 +254,12 @@ def _select(at, chart_key, ids):
 
 
 def test_scatter_selection_sets_selected_samples_and_changes_the_overview_subset(
-        synth_db, monkeypatch):
+        synth_db, app):
     from app.db import current_db
     from app.queries import overview
 
     row = _lowest_clean_accuracy_model(synth_db)
-    at = _app(synth_db, monkeypatch, selected_models=[row.model_id])
+    at = app(synth_db, selected_models=[row.model_id])
     spec = _spec(at, "geometry_local_scatter")
     misclassified = [int(i) for t in spec["data"] if t["name"] == "incorrect"
                      for i in _decoded(t["customdata"]).reshape(-1, 4)[:, 0]]
@@ -286,6 +281,20 @@ def test_scatter_selection_sets_selected_samples_and_changes_the_overview_subset
     assert clean_bar(overview.subset_accuracy_bars(db, None, chosen), "subset_accuracy") == 0.0
     assert everything == pytest.approx(row.accuracy)  # the bar is this one model
     assert 0.0 < everything < 1.0
+
+
+def test_every_table_downloads_as_csv_and_parquet(synth_db, app, downloads):
+    at = app(synth_db, selected_samples=[3, 14], reference_benchmark="clean")
+    model = at.session_state["geometry_selected_models_0"]
+    stems = {name.rsplit(".", 1)[0] for name in downloads}
+    assert {f"geometry_{model}_clean", "geometry_comparison", "geometry_selected_samples"} <= stems
+    assert any(stem.startswith("geometry_class_0_clean_vs_") for stem in stems)
+    for stem in stems:
+        from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
+        from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
+        assert len(from_parquet) > 0
+        pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False, atol=1e-5)
+    assert len(pd.read_parquet(io.BytesIO(downloads["geometry_selected_samples.parquet"]))) == 2
 
 
 def test_placed_keeps_ids_unique_and_fills_earlier_positions():

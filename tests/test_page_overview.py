@@ -6,6 +6,7 @@ the page draws (the chart specs) against independent computations on the databas
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -17,15 +18,6 @@ from streamlit.testing.v1 import AppTest
 
 from core import store
 
-# AppTest.from_file("app/main.py") renders nothing on its second run (it mistakes the st.Page url
-# path "overview" for the old pages/ directory's app/pages/overview.py), so the page runs here
-# the way main.py runs it: state initialised, then the page function.
-SCRIPT = """
-from app.state import init_state
-init_state()
-from app.pages import overview
-overview.run()
-"""
 ANALYSIS_TABLES = ("embeddings", "correlations", "benchmark_similarity", "dimension_angles",
                    "vulnerable_samples", "vulnerability_auc", "robustness",
                    "pruning_vulnerability", "cka")
@@ -96,15 +88,16 @@ def dropped_db(synth_db, tmp_path_factory):
     return path
 
 
-def _run(monkeypatch, path, **state) -> AppTest:
-    monkeypatch.setenv("ROBUSTNESS_DB", str(path))
-    at = AppTest.from_string(SCRIPT, default_timeout=60)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    assert not at.error
-    return at
+@pytest.fixture
+def run(run_page):
+    """``run(db_path, **state)``: the Overview after its first run, without exception or error."""
+    def run_overview(path, **state) -> AppTest:
+        at = run_page("overview", path, **state)
+        assert not at.exception, at.exception
+        assert not at.error
+        return at
+
+    return run_overview
 
 
 def _specs(at: AppTest) -> dict[str, dict]:
@@ -123,8 +116,8 @@ def _group_members(path) -> dict[tuple, set[str]]:
             for (a, m, r, q), g in models.groupby(["arch", "method", "retrained", "ratio"])}
 
 
-def test_renders_every_chart_with_nothing_selected(monkeypatch, full_db):
-    at = _run(monkeypatch, full_db)
+def test_renders_every_chart_with_nothing_selected(run, full_db):
+    at = run(full_db)
     specs = _specs(at)
     assert set(specs) == {"overview_table", "overview_similarity", "overview_correlations",
                           "overview_redundancy", "overview_dimension", "overview_roc"}
@@ -132,15 +125,17 @@ def test_renders_every_chart_with_nothing_selected(monkeypatch, full_db):
     assert bars and all(w == 0 for t in bars for w in t["marker"]["line"]["width"])
     assert all(o == 1 for t in bars for o in t["marker"]["opacity"])
     assert not any(t["name"] == "selected models" for t in specs["overview_similarity"]["data"])
-    assert len(at.get("download_button")) == 6
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert len(downloads) == 12  # each of the six views offers CSV and Parquet
+    assert sum(label.endswith("(CSV)") for label in downloads) == 6
     assert not at.info
 
 
-def test_selected_models_and_benchmarks_are_highlighted(monkeypatch, full_db):
+def test_selected_models_and_benchmarks_are_highlighted(run, full_db):
     members = _group_members(full_db)
     pruned = sorted(m for ids in members.values() for m in ids if "-dense-" not in m)
     chosen = [pruned[0], pruned[7]]
-    at = _run(monkeypatch, full_db, selected_models=chosen, selected_benchmarks=["clean"])
+    at = run(full_db, selected_models=chosen, selected_benchmarks=["clean"])
     specs = _specs(at)
     seen = 0
     for trace in _main_bars(specs["overview_table"]):
@@ -159,9 +154,9 @@ def test_selected_models_and_benchmarks_are_highlighted(monkeypatch, full_db):
     assert at.multiselect(key="overview_similarity_benchmarks").value == ["clean"]
 
 
-def test_selected_samples_give_subset_bars_with_gain_and_loss(monkeypatch, full_db):
+def test_selected_samples_give_subset_bars_with_gain_and_loss(run, full_db):
     samples = list(range(0, 60))
-    at = _run(monkeypatch, full_db, selected_samples=samples)
+    at = run(full_db, selected_samples=samples)
     spec = _specs(at)["overview_table"]
     with duckdb.connect(str(full_db), read_only=True) as con:
         subset = con.execute(
@@ -196,8 +191,8 @@ def test_selected_samples_give_subset_bars_with_gain_and_loss(monkeypatch, full_
     assert {"gain on selected samples", "loss on selected samples"} <= names
 
 
-def test_top_k_button_selects_the_highest_geometric_scores(monkeypatch, full_db):
-    at = _run(monkeypatch, full_db)
+def test_top_k_button_selects_the_highest_geometric_scores(run, full_db):
+    at = run(full_db)
     arch = at.selectbox(key="overview_vulnerable_arch").value
     at.number_input(key="overview_top_k").set_value(12)
     at.button(key="overview_select_top").click().run()
@@ -210,8 +205,8 @@ def test_top_k_button_selects_the_highest_geometric_scores(monkeypatch, full_db)
     assert any(t.get("width") == 3 for t in _specs(at)["overview_table"]["data"])
 
 
-def test_readings_quote_the_numbers(monkeypatch, full_db):
-    at = _run(monkeypatch, full_db)
+def test_readings_quote_the_numbers(run, full_db):
+    at = run(full_db)
     text = " ".join(m.value for m in at.markdown)
     assert "angle at r = −0.62 (strong)" in text and "l2 at r = 0.08 (weak)" in text
     assert "margin at r = 0.35 (moderate)" in text
@@ -219,8 +214,8 @@ def test_readings_quote_the_numbers(monkeypatch, full_db):
     assert "AUC 0.75 for PIEs" in text
 
 
-def test_cka_toggle_adds_a_second_placement(monkeypatch, full_db):
-    at = _run(monkeypatch, full_db, selected_benchmarks=["clean", "gaussian_noise-1"])
+def test_cka_toggle_adds_a_second_placement(run, full_db):
+    at = run(full_db, selected_benchmarks=["clean", "gaussian_noise-1"])
     at.toggle(key="overview_with_cka").set_value(True).run()
     assert not at.exception
     layout = _specs(at)["overview_similarity"]["layout"]
@@ -232,8 +227,8 @@ def test_cka_toggle_adds_a_second_placement(monkeypatch, full_db):
 
 
 @pytest.mark.parametrize("which", ["empty", "dropped"])
-def test_missing_analysis_tables_are_explained(monkeypatch, synth_db, dropped_db, which):
-    at = _run(monkeypatch, synth_db if which == "empty" else dropped_db,
+def test_missing_analysis_tables_are_explained(run, synth_db, dropped_db, which):
+    at = run(synth_db if which == "empty" else dropped_db,
               selected_models=["lenet5-magnitude-r0.1-s0"])
     assert set(_specs(at)) == {"overview_table"}
     messages = " ".join(i.value for i in at.info)
@@ -242,8 +237,8 @@ def test_missing_analysis_tables_are_explained(monkeypatch, synth_db, dropped_db
         assert what in messages
 
 
-def test_stale_and_unknown_ids_are_dropped_with_a_note(monkeypatch, full_db):
-    at = _run(monkeypatch, full_db, selected_models=["not-a-model"],
+def test_stale_and_unknown_ids_are_dropped_with_a_note(run, full_db):
+    at = run(full_db, selected_models=["not-a-model"],
               selected_benchmarks=["clean", "no-such-benchmark"], selected_samples=[10 ** 9])
     assert at.session_state["selected_models"] == []
     assert at.session_state["selected_benchmarks"] == ["clean"]
@@ -252,6 +247,18 @@ def test_stale_and_unknown_ids_are_dropped_with_a_note(monkeypatch, full_db):
     assert "None of the 1 selected samples" in messages
 
 
-def test_missing_database_is_explained(monkeypatch, tmp_path):
-    at = _run(monkeypatch, tmp_path / "absent.duckdb")
+def test_missing_database_is_explained(run, tmp_path):
+    at = run(tmp_path / "absent.duckdb")
     assert "No database" in at.info[0].value
+
+
+def test_downloads_serve_the_same_table_as_csv_and_parquet(run, full_db, downloads):
+    run(full_db, selected_samples=list(range(40)))
+    stems = {name.rsplit(".", 1)[0] for name in downloads}
+    assert stems == {"accuracy_table", "geometric_similarity", "correlations",
+                     "benchmark_redundancy", "dimension_angles", "vulnerable_samples_roc"}
+    for stem in stems:
+        from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
+        from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
+        assert len(from_parquet) > 0 and list(from_parquet.columns) == list(from_csv.columns)
+        pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False)

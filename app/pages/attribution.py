@@ -1,5 +1,5 @@
-"""Attribution (SPEC §1, level 3): for one sample, occlusion maps of how each pixel region changes
-the angle, L2, margin and probability, side by side across models."""
+"""Attribution: for one sample, occlusion maps of how each pixel region changes the angle, L2,
+margin and probability, side by side across models (see docs/definitions.md, Attribution)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import state, widgets
 from app.charts import attribution as charts
 from app.db import current_db
 from app.queries import attribution as qa
 from app.queries import common
+from app.queries.attribution import OcclusionKey
+from app.services import attribution as maps
 
 MAX_MODELS = 8
 DEFAULT_RATIOS = (0.5, 0.7, 0.9)
@@ -24,8 +26,7 @@ def run() -> None:
                "patches covering that pixel. Blue: hiding the region increases the metric; red: "
                "it decreases it.")
     db = current_db()
-    if not db.exists:
-        st.info("No database yet. Build one with `python -m core build --preset demo`.")
+    if not widgets.database_ready(db):
         return
     sample_ids = qa.image_sample_ids(db)
     if not sample_ids:
@@ -45,7 +46,7 @@ def run() -> None:
         st.info("Choose at least one model above (rows of the grid).")
         return
 
-    key = qa.OcclusionKey(benchmark_id, sample_id, window, stride, baseline)
+    key = OcclusionKey(benchmark_id, sample_id, window, stride, baseline)
     rows, problems = _occlusion_rows(db, model_ids, key, image, label)
     saliency = _saliency(db, rows, key, image.shape[:2], problems) if with_saliency else None
     for problem in problems:
@@ -63,9 +64,9 @@ def run() -> None:
     st.caption("Titles give each metric's value on the unoccluded image; ✓/✗ marks whether the "
                "model classifies it correctly. Each metric column shares one colour range "
                "(symmetric around 0) across models.")
-    st.download_button(
-        "Download maps (CSV)", file_name=f"attribution_{benchmark_id}_{sample_id}.csv",
-        mime="text/csv", data=lambda: charts.maps_frame(rows, saliency).to_csv(index=False))
+    widgets.download_buttons(lambda: charts.maps_frame(rows, saliency), label="Download maps",
+                             file_stem=f"attribution_{benchmark_id}_{sample_id}",
+                             key="attribution_maps")
 
 
 def _pick_sample(sample_ids: list[int]) -> int | None:
@@ -139,11 +140,8 @@ def default_models(models: pd.DataFrame, usable: pd.Series) -> list[str]:
 
 def _pick_models(db) -> list[str]:
     models = common.models(db)
-    usable = qa.has_checkpoint(db, models)
-    known, unknown = state.keep_known(state.get_list("selected_models"), models["model_id"])
-    if unknown:
-        st.info(f"{len(unknown)} selected model(s) are not in this database and are left out: "
-                f"{', '.join(map(str, unknown[:5]))}.")
+    usable = maps.has_checkpoint(db, models)
+    known = widgets.note_stale("selected_models", models["model_id"], "model")
     if len(known) > MAX_MODELS:
         st.caption(f"Showing the first {MAX_MODELS} of the {len(known)} selected models.")
     if not usable.any():
@@ -159,11 +157,11 @@ def _pick_models(db) -> list[str]:
         help="Defaults to the models selected on the other pages.")
 
 
-def _occlusion_rows(db, model_ids: list[str], key: qa.OcclusionKey, image: np.ndarray,
+def _occlusion_rows(db, model_ids: list[str], key: OcclusionKey, image: np.ndarray,
                     label: int) -> tuple[list[charts.AttributionRow], list[str]]:
     """Rows in ``model_ids`` order — cached ones at once, the others computed with a progress
     bar — and a message per model that could not be computed."""
-    found = qa.cached_rows(db, model_ids, key)
+    found = maps.cached_rows(db, model_ids, key)
     missing = [m for m in model_ids if m not in found]
     problems = []
     if missing:
@@ -172,24 +170,24 @@ def _occlusion_rows(db, model_ids: list[str], key: qa.OcclusionKey, image: np.nd
             bar.progress(i / len(missing), text=f"Computing occlusion maps of {model_id} "
                                                 f"({i + 1} of {len(missing)})")
             try:
-                found[model_id] = qa.compute_row(db, model_id, key, image, label)
-            except qa.CheckpointError as exc:
+                found[model_id] = maps.compute_row(db, model_id, key, image, label)
+            except maps.CheckpointError as exc:
                 problems.append(str(exc))
         bar.empty()
-        note = qa.cache_store(db.path).note if any(m in found for m in missing) else ""
+        note = maps.cache_note(db) if any(m in found for m in missing) else ""
         if note:
             st.caption(note)
     return [found[m] for m in model_ids if m in found], problems
 
 
-def _saliency(db, rows, key: qa.OcclusionKey, size: tuple[int, int], problems: list[str]
+def _saliency(db, rows, key: OcclusionKey, size: tuple[int, int], problems: list[str]
               ) -> dict[str, np.ndarray]:
-    maps = {}
+    saliency = {}
     for row in rows:
         try:
-            maps[row.model_id] = qa.saliency_map(db, row.model_id, key.benchmark_id,
-                                                 key.sample_id)
-        except qa.CheckpointError as exc:
+            saliency[row.model_id] = maps.saliency_map(db, row.model_id, key.benchmark_id,
+                                                       key.sample_id)
+        except maps.CheckpointError as exc:
             problems.append(f"No saliency map: {exc}")
-            maps[row.model_id] = np.full(size, np.nan, dtype=np.float32)
-    return maps
+            saliency[row.model_id] = np.full(size, np.nan, dtype=np.float32)
+    return saliency

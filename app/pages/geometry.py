@@ -2,21 +2,20 @@
 angles to every class direction (reference vs compared benchmark), and thumbnails of the selected
 samples.
 
-The page reads the app-owned selection keys (SPEC §7) and writes back what is chosen here: the
-selectboxes write the model, benchmarks and class, a box/lasso selection on a scatter writes
-``selected_samples``, and the sample chooser writes ``selected_sample``.
+The page reads the app-owned selection keys (see docs/definitions.md, Selections) and writes back
+what is chosen here: the selectboxes write the model, benchmarks and class, a box/lasso selection
+on a scatter writes ``selected_samples``, and the sample chooser writes ``selected_sample``.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import state, widgets
 from app.charts import geometry as charts
 from app.compare import (
     CATEGORIES,
@@ -31,7 +30,6 @@ from app.db import DbRef, current_db
 from app.pages import page as app_page
 from app.queries import common
 from app.queries import geometry as q
-from app.selection import selected_customdata
 
 MAX_PANELS = 20  # per-class scatter panels shown at most
 MAX_ALL_AXES = 10  # up to this many classes every class direction gets an axis
@@ -39,9 +37,11 @@ MAX_LINES = 3000  # parallel-coordinate lines at most (stratified sample beyond)
 MAX_THUMBNAILS = 40
 THUMBNAIL_COLUMNS = 8
 THUMBNAIL_PIXELS = 96
-_SCATTER_SELECTION = ("points", "box", "lasso")
 _COMPARE_MODELS = "two models, one benchmark"
 _COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
+# Pickers of the page's selectboxes: their widget keys start with "geometry_".
+_list_picker = functools.partial(widgets.list_picker, key_prefix="geometry")
+_scalar_picker = functools.partial(widgets.scalar_picker, key_prefix="geometry")
 
 
 def run() -> None:
@@ -50,9 +50,7 @@ def run() -> None:
                "directions of the last layer: angle to the true class (°), L2 norm, margin and "
                "probability — per class, between models, and between benchmarks.")
     db = current_db()
-    if not db.exists:
-        st.info(f"No database at `{db.path}` yet. Build one with "
-                "`python -m core build --preset demo`.")
+    if not widgets.database_ready(db):
         return
     if not q.has_sample_metrics(db):
         st.info("The database has no per-sample metrics yet (table `sample_metrics` is empty): "
@@ -89,8 +87,9 @@ def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: l
     dense = models.loc[models["method"] == "dense", "model_id"]
     default_model = dense.iloc[0] if not dense.empty else model_ids[0]
     default_benchmark = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
-    _note_empty_or_stale("selected_models", model_ids, "model", default_model)
-    _note_empty_or_stale("selected_benchmarks", benchmark_ids, "benchmark", default_benchmark)
+    widgets.note_stale_or_empty("selected_models", model_ids, "model", default_model)
+    widgets.note_stale_or_empty("selected_benchmarks", benchmark_ids, "benchmark",
+                                default_benchmark)
     model_col, benchmark_col, class_col = st.columns(3)
     with model_col:
         model_id = _list_picker("Model", model_ids, state_key="selected_models", position=0,
@@ -120,89 +119,6 @@ def _choose_reference_compared(benchmark_ids: list[str]) -> tuple[str, str]:
     return reference, compared
 
 
-def _note_empty_or_stale(state_key: str, known: list, noun: str, default) -> None:
-    values, unknown = state.keep_known(state.get_list(state_key), known)
-    if unknown:
-        st.info(f"Ignoring {len(unknown)} selected {noun}(s) not in this database: "
-                f"{', '.join(map(str, unknown[:5]))}{' …' if len(unknown) > 5 else ''}.")
-    if not values:
-        st.info(f"No {noun} is selected (choose on the Overview or below): showing `{default}`.")
-
-
-def _list_picker(label: str, options: list, *, state_key: str, position: int, default,
-                 shown: Sequence = ()) -> str:
-    """A selectbox showing element ``position`` of the list key ``state_key`` (``default`` when
-    the list is shorter); choosing writes the value at that position. ``shown`` are the values
-    displayed for the earlier positions, written too when the list was shorter."""
-    values, _ = state.keep_known(state.get_list(state_key), options)
-    value = values[position] if len(values) > position else default
-    widget_key = f"geometry_{state_key}_{position}"
-    st.session_state[widget_key] = value
-    st.selectbox(label, options, key=widget_key, on_change=_write_list_choice,
-                 args=(widget_key, state_key, position, tuple(options), tuple(shown)))
-    return value
-
-
-def _write_list_choice(widget_key: str, state_key: str, position: int, options: tuple,
-                       shown: tuple) -> None:
-    values, _ = state.keep_known(state.get_list(state_key), options)
-    state.set_value(state_key, placed(values, position, st.session_state[widget_key], shown))
-
-
-def placed(values: Sequence, position: int, choice, shown: Sequence = ()) -> list:
-    """``values`` with ``choice`` at ``position``: a choice already elsewhere in the list swaps
-    places with the value it replaces (no duplicates); a list shorter than ``position`` is first
-    filled from ``shown`` (the values displayed for the earlier positions)."""
-    values = list(values)
-    while len(values) < position:
-        values.append(shown[len(values)])
-    if choice in values:
-        previous = values.index(choice)
-        if previous == position:
-            return values
-        if position < len(values):
-            values[previous] = values[position]
-        else:
-            del values[previous]
-    if position < len(values):
-        values[position] = choice
-    else:
-        values.append(choice)
-    return values
-
-
-def _scalar_picker(label: str, options: list, *, state_key: str, default,
-                   format_func: Callable = str):
-    value = state.get(state_key)
-    if value not in options:
-        if value is not None:
-            st.info(f"Ignoring `{state_key}` = `{value}`: not in this database.")
-        value = default
-    widget_key = f"geometry_{state_key}"
-    st.session_state[widget_key] = value
-    st.selectbox(label, options, key=widget_key, format_func=format_func,
-                 on_change=_write_scalar_choice, args=(widget_key, state_key))
-    return value
-
-
-def _write_scalar_choice(widget_key: str, state_key: str) -> None:
-    state.set_value(state_key, st.session_state[widget_key])
-
-
-def _write_selected_samples(chart_key: str) -> None:
-    state.set_value("selected_samples", selected_customdata(st.session_state.get(chart_key)))
-
-
-def _selectable_chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, width="stretch", selection_mode=_SCATTER_SELECTION,
-                    on_select=functools.partial(_write_selected_samples, key))
-
-
-def _csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
-    st.download_button(label, data=lambda: frame.to_csv(index=False), file_name=file_name,
-                       mime="text/csv", key=key, on_click="ignore")
-
-
 # --- Local view -------------------------------------------------------------------------------
 
 def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: str,
@@ -216,13 +132,14 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
         if len(classes) < len(class_names):
             st.caption(f"Showing {len(classes)} of {len(class_names)} classes: the selected class "
                        "and the classes with the lowest accuracy.")
-        _selectable_chart(charts.class_panels(
+        widgets.sample_selecting_chart(charts.class_panels(
             frame, class_names, classes, title=f"{model_id} on {benchmark_id}: grey correct, "
-                                               "red misclassified"), "geometry_local_scatter")
+                                               "red misclassified"), key="geometry_local_scatter")
         st.caption("Box- or lasso-select points (or click one) to make them the selected samples "
                    "— see the Samples tab; the Overview uses them too.")
-        _csv_button("Download these samples (CSV)", frame,
-                    f"geometry_{model_id}_{benchmark_id}.csv", "geometry_local_csv")
+        widgets.download_buttons(frame, label="Download these samples",
+                                 file_stem=f"geometry_{model_id}_{benchmark_id}",
+                                 key="geometry_local")
         members = frame[frame["label"] == class_index]
         st.subheader(f"Margin and probability: {class_names[class_index]}")
         if members.empty:
@@ -275,11 +192,12 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
     for column, category in zip(st.columns(len(CATEGORIES)), CATEGORIES):
         column.metric(category, f"{counts[category]:,}", help=f"of {len(paired):,} samples")
     label_a, label_b = f"{a[0]} on {a[1]}", f"{b[0]} on {b[1]}"
-    _selectable_chart(charts.comparison_scatter(paired, codes, counts, label_a=label_a,
-                                                label_b=label_b), "geometry_compare_scatter")
-    _csv_button("Download the per-sample changes (CSV)",
-                paired.assign(category=np.asarray(CATEGORIES)[codes]),
-                "geometry_comparison.csv", "geometry_compare_csv")
+    widgets.sample_selecting_chart(
+        charts.comparison_scatter(paired, codes, counts, label_a=label_a, label_b=label_b),
+        key="geometry_compare_scatter")
+    widgets.download_buttons(paired.assign(category=np.asarray(CATEGORIES)[codes]),
+                             label="Download the per-sample changes",
+                             file_stem="geometry_comparison", key="geometry_compare")
 
 
 # --- Global view ------------------------------------------------------------------------------
@@ -318,10 +236,10 @@ def _global_view(db: DbRef, model_id: str, class_index: int, class_names: list[s
                                           compared=compared),
                     width="stretch", key="geometry_densities")
     angle_columns = pd.DataFrame(angles, columns=[f"angle_to_{c}" for c in class_names])
-    _csv_button("Download this class's samples with all angles (CSV)",
-                pd.concat([frame, angle_columns], axis=1),
-                f"geometry_class_{class_index}_{reference}_vs_{compared}.csv",
-                "geometry_global_csv")
+    widgets.download_buttons(pd.concat([frame, angle_columns], axis=1),
+                             label="Download this class's samples with all angles",
+                             file_stem=f"geometry_class_{class_index}_{reference}_vs_{compared}",
+                             key="geometry_global")
 
 
 def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_classes: int,
@@ -372,8 +290,8 @@ def _samples(db: DbRef, model_id: str, benchmark_id: str, class_names: list[str]
     if sources - {benchmark_id}:
         st.caption(f"Images of `{benchmark_id}` are not stored: showing the clean images.")
     _thumbnail_grid(shown, images.set_index("sample_id"), class_names)
-    _csv_button("Download the selected samples (CSV)", details, "geometry_selected_samples.csv",
-                "geometry_samples_csv")
+    widgets.download_buttons(details, label="Download the selected samples",
+                             file_stem="geometry_selected_samples", key="geometry_samples")
     _choose_sample(shown, class_names)
 
 
@@ -408,7 +326,7 @@ def _choose_sample(shown: pd.DataFrame, class_names: list[str]) -> None:
     chooser.selectbox("Sample to explain", options, key="geometry_selected_sample",
                       placeholder="Choose a sample", index=None,
                       format_func=lambda i: f"#{i} ({class_names[labels[i]]})",
-                      on_change=_write_scalar_choice,
+                      on_change=widgets.write_choice,
                       args=("geometry_selected_sample", "selected_sample"))
     if current is not None:
         link.page_link(app_page("attribution"),

@@ -10,11 +10,13 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import state, widgets
 from app.charts import overview as charts
 from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import overview as q
+from app.selection import bar_selection, point_selection
+from core.analysis.roc import roc_curves
 
 _AVERAGE = "average of all"
 _TABLE_KEY = "overview_table"
@@ -27,41 +29,28 @@ def run() -> None:
     st.caption("Pruning methods × architectures × corruption benchmarks: accuracy, how alike the "
                "models' last-layer geometry is, and what the population-level analysis says.")
     db = current_db()
-    if not db.exists:
-        st.info(f"No database at `{db.path}` yet. Build one with "
-                "`python -m core build --preset demo`.")
+    if not widgets.database_ready(db):
         return
     if not (db.has_table("evaluations") and db.has_table("models")
             and db.has_table("benchmarks")):
         st.info("This database has no evaluation tables; rebuild it with `python -m core build`.")
         return
-    _drop_stale_selections(db)
+    # Ids left over from another database are dropped with a note, never an error.
+    widgets.drop_stale_selections({"selected_models": common.models(db)["model_id"],
+                                   "selected_benchmarks": common.benchmarks(db)["benchmark_id"]})
     _evaluation_table(db)
     _similarity_view(db)
     _insights(db)
 
 
-def _drop_stale_selections(db: DbRef) -> None:
-    """Ids left over from another database are dropped with a note, never an error."""
-    known = {"selected_models": common.models(db)["model_id"],
-             "selected_benchmarks": common.benchmarks(db)["benchmark_id"]}
-    for key, ids in known.items():
-        kept, unknown = state.keep_known(state.get_list(key), ids)
-        if unknown:
-            state.set_value(key, kept)
-            st.info(f"Dropped {len(unknown)} {key.replace('_', ' ')} not in this database "
-                    f"(e.g. `{unknown[0]}`).")
-
-
-def _download(frame: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download data (CSV)", data=lambda: frame.to_csv(index=False),
-                       file_name=f"{name}.csv", mime="text/csv", key=key, on_click="ignore")
+def _download(frame: pd.DataFrame, file_stem: str, key: str) -> None:
+    widgets.download_buttons(frame, label="Download data", file_stem=file_stem, key=key)
 
 
 # --------------------------------------------------------------------------- evaluation table
 
 def _on_table_select(bars: pd.DataFrame) -> None:
-    models, benchmarks = charts.bar_selection(st.session_state[_TABLE_KEY], bars)
+    models, benchmarks = bar_selection(st.session_state[_TABLE_KEY], bars)
     state.set_value("selected_models", models)
     state.set_value("selected_benchmarks", benchmarks)
 
@@ -101,13 +90,13 @@ def _evaluation_table(db: DbRef) -> None:
     st.caption("Click or box-select bars to select their models and benchmarks (shift adds); "
                "double-click empty space to clear. Dashed line: the dense model of the row's "
                "architecture.")
-    _download(charts.table_csv_frame(bars), "accuracy_table", "overview_table_csv")
+    _download(charts.table_csv_frame(bars), "accuracy_table", "overview_table")
 
 
 # --------------------------------------------------------------------------- similarity view
 
 def _on_points_select() -> None:
-    state.set_value("selected_models", charts.point_selection(st.session_state[_SIMILARITY_KEY]))
+    state.set_value("selected_models", point_selection(st.session_state[_SIMILARITY_KEY]))
 
 
 def _on_benchmarks_change(options: list[str]) -> None:
@@ -153,8 +142,7 @@ def _similarity_view(db: DbRef) -> None:
     frames = [points.assign(space="geometry")]
     if cka_points is not None:
         frames.append(cka_points.assign(space="cka"))
-    _download(pd.concat(frames, ignore_index=True), "geometric_similarity",
-              "overview_similarity_csv")
+    _download(pd.concat(frames, ignore_index=True), "geometric_similarity", "overview_similarity")
 
 
 # --------------------------------------------------------------------------- insights
@@ -190,7 +178,7 @@ def _correlations(db: DbRef) -> None:
     if note:
         st.caption(note)
     st.markdown(charts.correlation_reading(corr, shown))
-    _download(corr[corr["model_id"].isin(shown)], "correlations", "overview_correlations_csv")
+    _download(corr[corr["model_id"].isin(shown)], "correlations", "overview_correlations")
 
 
 def _redundancy(db: DbRef) -> None:
@@ -206,7 +194,7 @@ def _redundancy(db: DbRef) -> None:
                     key="overview_redundancy", config=charts.plotly_config("benchmark_redundancy"))
     st.markdown(charts.redundancy_reading(similarity, measure=measure))
     _download(similarity[similarity["measure"] == measure], "benchmark_redundancy",
-              "overview_redundancy_csv")
+              "overview_redundancy")
 
 
 def _dimension(db: DbRef) -> None:
@@ -217,7 +205,7 @@ def _dimension(db: DbRef) -> None:
     st.plotly_chart(charts.dimension_figure(dims), key="overview_dimension",
                     config=charts.plotly_config("dimension_angles"))
     st.markdown(charts.dimension_reading(dims))
-    _download(dims, "dimension_angles", "overview_dimension_csv")
+    _download(dims, "dimension_angles", "overview_dimension")
 
 
 def _select_top(samples: pd.DataFrame) -> None:
@@ -233,7 +221,7 @@ def _vulnerable(db: DbRef) -> None:
     arch = st.selectbox("Architecture", archs, key="overview_vulnerable_arch")
     samples = q.vulnerable_samples(db, arch)
     auc = q.vulnerability_auc(db)
-    curves = charts.roc_curves(samples)
+    curves = roc_curves(samples)
     if curves.empty:
         st.info(f"No ROC curve for {arch}: the PIE and low-PV flags need both flagged and "
                 "unflagged samples.")
@@ -251,4 +239,4 @@ def _vulnerable(db: DbRef) -> None:
     selected = state.get_list("selected_samples")
     if selected:
         st.caption(f"{len(selected)} samples selected.")
-    _download(curves, "vulnerable_samples_roc", "overview_roc_csv")
+    _download(curves, "vulnerable_samples_roc", "overview_roc")

@@ -1,0 +1,164 @@
+"""Figures of the Overview's insights: correlation heat maps, benchmark redundancy, curse of
+dimensionality and the ROC curves of the vulnerable-sample finder (their prose is in
+`readings`)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.charts.overview._shared import (
+    MEASURE_LABELS,
+    METHOD_COLOURS,
+    TARGET_LABELS,
+    geometric_auc,
+    ordered,
+)
+
+__all__ = ["correlation_models", "correlation_figure", "redundancy_figure", "dimension_figure",
+           "roc_figure", "top_flagged"]
+
+
+def correlation_models(available: Sequence[str], selected: Iterable[str], *, limit: int = 24
+                       ) -> tuple[list[str], str | None]:
+    """Models whose correlations the heat map shows: the selected ones that have correlations,
+    else the first ``limit`` available (dense first); with a note when some are left out."""
+    chosen = [m for m in available if m in set(selected)] or list(available)
+    if len(chosen) <= limit:
+        return chosen, None
+    return chosen[:limit], (f"Showing {limit} of {len(chosen)} models; select models in the "
+                            "table or the similarity view to choose which.")
+
+
+def correlation_figure(corr: pd.DataFrame, model_ids: Sequence[str]) -> go.Figure:
+    """Annotated heat maps of Pearson r, one per target (robustness, PV): rows = models, columns =
+    clean-data metrics (angle, l2, margin)."""
+    corr = corr[corr["model_id"].isin(model_ids)]
+    targets = ordered(corr["target"], ("robustness", "pv"))
+    metrics = ordered(corr["metric"], ("angle", "l2", "margin"))
+    fig = go.Figure()
+    width = 1 / max(len(targets), 1)
+    for k, target in enumerate(targets):
+        table = (corr[corr["target"] == target]
+                 .pivot_table(index="model_id", columns="metric", values="pearson", dropna=False)
+                 .reindex(index=list(model_ids), columns=metrics))
+        suffix = "" if k == 0 else str(k + 1)
+        fig.add_trace(go.Heatmap(
+            z=table.to_numpy(), x=metrics, y=list(model_ids), coloraxis="coloraxis",
+            texttemplate="%{z:.2f}", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+            name=TARGET_LABELS.get(target, target),
+            hovertemplate="%{y}<br>" + target + " vs %{x}: r = %{z:.3f}<extra></extra>"))
+        domain = [k * width + (0.12 if k else 0), (k + 1) * width - 0.02]
+        fig.layout[f"xaxis{suffix}"] = dict(
+            domain=domain, anchor=f"y{suffix}",
+            title=dict(text=f"clean-data metric<br>vs {target}"))
+        fig.layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}", autorange="reversed",
+                                            showticklabels=k == 0,
+                                            title=dict(text="model" if k == 0 else ""))
+        # Centred over its panel: Plotly's default xanchor ("auto") left-aligns a title left
+        # of a third of the width and right-aligns one beyond two thirds, so they overlapped.
+        fig.add_annotation(text=f"<b>{TARGET_LABELS.get(target, target)}</b>",
+                           x=sum(domain) / 2, y=1.0, xref="paper", yref="paper",
+                           xanchor="center", yanchor="bottom", showarrow=False)
+    fig.update_layout(
+        title=dict(text="Correlation of per-sample robustness and PV with clean last-layer "
+                        "geometry", x=0, xanchor="left"),
+        coloraxis=dict(colorscale="RdBu", cmin=-1, cmax=1,
+                       colorbar=dict(title=dict(text="Pearson r<br>(unitless)"), dtick=1)),
+        height=160 + 22 * len(model_ids), margin=dict(l=10, r=10, t=80, b=70))
+    return fig
+
+
+def redundancy_figure(similarity: pd.DataFrame, *, measure: str, top: int = 15) -> go.Figure:
+    """Horizontal bars of the ``top`` most similar corruption pairs under ``measure``."""
+    rows = similarity[similarity["measure"] == measure].sort_values(
+        ["rank", "similarity"], ascending=[True, False]).head(top)
+    labels = [f"{a} ~ {b}" for a, b in zip(rows["corruption_a"], rows["corruption_b"])]
+    label = MEASURE_LABELS.get(measure, measure)
+    fig = go.Figure(go.Bar(
+        x=rows["similarity"], y=labels, orientation="h", name=label,
+        marker_color=METHOD_COLOURS["magnitude"], customdata=rows["rank"],
+        text=[f"{s:.2f}" for s in rows["similarity"]], textposition="inside",
+        hovertemplate="%{y}<br>rank %{customdata}: %{x:.3f}<extra></extra>"))
+    fig.update_layout(
+        title=dict(text=f"Most redundant corruption pairs (top {len(rows)}, rank 1 = most "
+                        "similar)", x=0, xanchor="left"),
+        xaxis=dict(title=dict(text=f"{label} across models × severities (unitless)"),
+                   range=[min(0.0, float(rows["similarity"].min())) if len(rows) else 0, 1]),
+        yaxis=dict(title=dict(text="corruption pair"), autorange="reversed"),
+        showlegend=True, legend=dict(orientation="h", y=-0.25),
+        height=200 + 24 * len(rows), margin=dict(l=10, r=10, t=60, b=90))
+    return fig
+
+
+def dimension_figure(dims: pd.DataFrame) -> go.Figure:
+    """Mean ± std angle (degrees) against feature dimension: a band for random Gaussian vectors,
+    error bars for each trained model (angle of clean features to the true class direction)."""
+    fig = go.Figure()
+    random = dims[dims["kind"] == "random"].groupby("dim", as_index=False)[["mean", "std"]].mean()
+    if len(random):
+        fig.add_trace(go.Scatter(x=random["dim"], y=random["mean"] + random["std"], mode="lines",
+                                 line=dict(width=0), showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=random["dim"], y=random["mean"] - random["std"], mode="lines",
+                                 line=dict(width=0), fill="tonexty",
+                                 fillcolor="rgba(140,140,140,0.3)", name="random: ± 1 std",
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=random["dim"], y=random["mean"], mode="lines+markers", name="random vectors: mean",
+            line=dict(color=METHOD_COLOURS["random"]), customdata=random["std"],
+            hovertemplate="d = %{x}<br>%{y:.1f}° ± %{customdata:.1f}°<extra>random</extra>"))
+    trained = dims[dims["kind"] == "trained"]
+    if len(trained):
+        fig.add_trace(go.Scatter(
+            x=trained["dim"], y=trained["mean"], mode="markers",
+            error_y=dict(type="data", array=trained["std"], thickness=1),
+            name="trained models: angle to true class (mean ± std)",
+            marker=dict(color=METHOD_COLOURS["magnitude"], size=8),
+            customdata=np.column_stack([trained["model_id"].astype(str), trained["std"]]),
+            hovertemplate=("%{customdata[0]}<br>d = %{x}<br>%{y:.1f}° ± %{customdata[1]:.1f}°"
+                           "<extra>trained</extra>")))
+    fig.update_layout(
+        title=dict(text="Curse of dimensionality: angles concentrate near 90° as the dimension "
+                        "grows", x=0, xanchor="left"),
+        xaxis=dict(type="log", title=dict(text="feature dimension (count, log scale)")),
+        yaxis=dict(title=dict(text="angle (degrees)"), range=[0, 180]),
+        showlegend=True, legend=dict(orientation="h", y=-0.25), height=420,
+        margin=dict(l=10, r=10, t=60, b=100))
+    return fig
+
+
+def roc_figure(curves: pd.DataFrame, auc: pd.DataFrame, *, arch: str) -> go.Figure:
+    """ROC curves of the geometric score against PIE and low PV, AUCs from ``vulnerability_auc``
+    in the legend, and the chance diagonal."""
+    fig = go.Figure()
+    colours = {"pie": METHOD_COLOURS["magnitude"], "low_pv": METHOD_COLOURS["snip"]}
+    for target, curve in curves.groupby("target", sort=False):
+        value = geometric_auc(auc, arch, target)
+        fig.add_trace(go.Scatter(
+            x=curve["fpr"], y=curve["tpr"], mode="lines",
+            name=f"{TARGET_LABELS.get(target, target)} — AUC {value:.2f}" if np.isfinite(value)
+            else f"{TARGET_LABELS.get(target, target)} — AUC n/a",
+            line=dict(color=colours.get(target), width=2), customdata=curve["threshold"],
+            hovertemplate="FPR %{x:.2f}, TPR %{y:.2f}<br>score ≥ %{customdata:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance (AUC 0.5)",
+                             line=dict(color="#999999", dash="dot"), hoverinfo="skip"))
+    fig.update_layout(
+        title=dict(text=f"Vulnerable-sample finder ({arch}): geometric score of the dense model",
+                   x=0, xanchor="left"),
+        xaxis=dict(title=dict(text="false positive rate (fraction)"), range=[0, 1]),
+        yaxis=dict(title=dict(text="true positive rate (fraction)"), range=[0, 1]),
+        showlegend=True, legend=dict(orientation="h", y=-0.25), height=440,
+        margin=dict(l=10, r=10, t=60, b=100))
+    return fig
+
+
+def top_flagged(samples: pd.DataFrame, k: int) -> list[int]:
+    """The ``k`` samples with the largest geometric score (ties: smaller sample id first)."""
+    if k < 1:
+        raise ValueError(f"`k` must be >= 1. Got {k} instead.")
+    ranked = samples.dropna(subset=["geometric_score"]).sort_values(
+        ["geometric_score", "sample_id"], ascending=[False, True])
+    return [int(s) for s in ranked["sample_id"].head(k)]

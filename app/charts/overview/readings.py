@@ -1,0 +1,95 @@
+"""One- or two-sentence readings of the insight figures' numbers, as the page prints them under
+each figure."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from app.charts.overview._shared import geometric_auc, ordered
+
+__all__ = ["strength", "correlation_reading", "redundancy_reading", "dimension_reading",
+           "roc_reading"]
+
+
+def strength(r: float) -> str:
+    """Verbal strength of a correlation: strong (|r| ≥ 0.5), moderate (≥ 0.3), weak."""
+    size = abs(r)
+    return "strong" if size >= 0.5 else "moderate" if size >= 0.3 else "weak"
+
+
+def _r(value: float) -> str:
+    return f"{value:.2f}".replace("-", "−")
+
+
+def correlation_reading(corr: pd.DataFrame, model_ids: Sequence[str]) -> str:
+    """One sentence per target from the mean Pearson r over the shown models, metrics ordered by
+    the size of the correlation."""
+    corr = corr[corr["model_id"].isin(model_ids)]
+    means = corr.groupby(["target", "metric"])["pearson"].mean().dropna()
+    sentences = []
+    for target in ordered(means.index.get_level_values("target"), ("robustness", "pv")):
+        values = means.loc[target].sort_values(key=np.abs, ascending=False)
+        parts = [f"{metric} at r = {_r(r)} ({strength(r)})" for metric, r in values.items()]
+        name = "Robustness" if target == "robustness" else "PV" if target == "pv" else target
+        sentences.append(f"{name} correlates with " + ", ".join(parts) + ".")
+    n = corr["model_id"].nunique()
+    scope = "the shown model" if n == 1 else f"the mean over {n} shown models"
+    return (" ".join(sentences) + f" (Pearson r, {scope}.)") if sentences else ""
+
+
+def redundancy_reading(similarity: pd.DataFrame, *, measure: str) -> str:
+    rows = similarity[similarity["measure"] == measure].sort_values(
+        ["rank", "similarity"], ascending=[True, False])
+    if rows.empty:
+        return ""
+    pairs = [f"{a} ~ {b} (r = {_r(s)})" for a, b, s in
+             rows[["corruption_a", "corruption_b", "similarity"]].head(2).itertuples(index=False)]
+    last = rows.iloc[-1]
+    high = int((rows["similarity"] >= 0.9).sum())
+    return (f"Most redundant: {' and '.join(pairs)}; least alike: {last.corruption_a} ~ "
+            f"{last.corruption_b} (r = {_r(last.similarity)}). {high} of {len(rows)} pairs have "
+            "r ≥ 0.9 — one benchmark of such a pair adds little beyond the other.")
+
+
+def dimension_reading(dims: pd.DataFrame) -> str:
+    sentences = []
+    random = dims[dims["kind"] == "random"].groupby("dim")[["mean", "std"]].mean().sort_index()
+    if len(random):
+        lo, hi = random.iloc[0], random.iloc[-1]
+        sentences.append(
+            f"Random directions: {lo['mean']:.1f}° ± {lo['std']:.1f}° at d = {random.index[0]}"
+            + (f", narrowing to {hi['mean']:.1f}° ± {hi['std']:.1f}° at d = {random.index[-1]}."
+               if len(random) > 1 else "."))
+    trained = dims[dims["kind"] == "trained"]
+    if len(trained):
+        sentences.append(
+            f"Trained models' clean features sit {trained['mean'].mean():.1f}° from their true "
+            f"class direction on average (model means {trained['mean'].min():.1f}–"
+            f"{trained['mean'].max():.1f}°, {len(trained)} models), well below the 90° of "
+            "unrelated directions." if trained["mean"].mean() < 80 else
+            f"Trained models' clean features sit {trained['mean'].mean():.1f}° from their true "
+            f"class direction on average ({len(trained)} models) — close to the 90° of unrelated "
+            "directions.")
+    return " ".join(sentences)
+
+
+def roc_reading(auc: pd.DataFrame, *, arch: str) -> str:
+    rows = auc[auc["arch"] == arch].dropna(subset=["auc"])
+    parts = []
+    for target in ("pie", "low_pv"):
+        value = geometric_auc(rows, arch, target)
+        if np.isfinite(value):
+            row = rows[(rows["target"] == target) & (rows["score"] == "geometric")].iloc[0]
+            name = "PIEs" if target == "pie" else "low-PV samples"
+            parts.append(f"AUC {value:.2f} for {name} ({int(row.n_positive)} of {int(row.n)})")
+    if not parts:
+        return ""
+    text = "The geometric score finds " + " and ".join(parts) + " (0.5 = chance)."
+    best = rows[rows["target"] == "pie"].sort_values("auc", ascending=False).head(1)
+    if len(best) and best["score"].iat[0] != "geometric":
+        text += (f" For PIEs the single score {best['score'].iat[0]} does better "
+                 f"(AUC {best['auc'].iat[0]:.2f}).")
+    return text

@@ -1,0 +1,160 @@
+"""Occlusion and saliency maps of the Attribution page: models loaded from their checkpoints, maps
+read from the results database, else from the page's cache file, else computed (occlusion and
+gradient saliency of core.attribution) and added to that cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from torch import nn
+
+from app.charts.attribution import AttributionRow
+from app.db import DbRef
+from app.queries import attribution as qa
+from app.queries import common
+from app.queries.attribution import OcclusionKey
+from app.services.attribution_cache import attribution_cache, cache_table
+from core.attribution import OCCLUSION_METRICS, gradient_saliency, occlusion
+from core.models import model_from_config
+from core.train import to_input
+
+__all__ = [
+    "CheckpointError",
+    "checkpoint_file",
+    "has_checkpoint",
+    "load_model",
+    "cached_rows",
+    "compute_row",
+    "cache_note",
+    "saliency_map",
+]
+
+
+class CheckpointError(RuntimeError):
+    """A model's maps cannot be computed: no checkpoint, or one that does not load or run."""
+
+
+# --- models ----------------------------------------------------------------------------------
+
+def checkpoint_file(db: DbRef, checkpoint) -> Path | None:
+    """A ``models.checkpoint`` value as a path (relative ones are beside the DB file)."""
+    if checkpoint is None or pd.isna(checkpoint) or not str(checkpoint).strip():
+        return None
+    path = Path(str(checkpoint))
+    return path if path.is_absolute() else Path(db.path).resolve().parent / path
+
+
+def _weights_key(path: Path | None) -> str | None:
+    """The checkpoint file's identity (path, modification time, size), None when absent."""
+    try:
+        stat = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if stat is None else f"{path}:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def _model_row(db: DbRef, model_id: str) -> pd.Series:
+    rows = common.models(db).set_index("model_id")
+    if model_id not in rows.index:
+        raise CheckpointError(f"Model {model_id} is not in this database.")
+    return rows.loc[model_id]
+
+
+def has_checkpoint(db: DbRef, models: pd.DataFrame) -> pd.Series:
+    """Boolean per row of ``models``: a checkpoint file is recorded and exists."""
+    if "checkpoint" not in models:
+        return pd.Series(False, index=models.index)
+    return models["checkpoint"].map(
+        lambda c: (path := checkpoint_file(db, c)) is not None and path.is_file())
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def load_model(db: DbRef, model_id: str) -> nn.Module:
+    """The model in eval mode, built from ``arch_config`` with its checkpoint (weights_only)."""
+    row = _model_row(db, model_id)
+    path = checkpoint_file(db, row.get("checkpoint"))
+    if path is None or not row.get("arch_config"):
+        raise CheckpointError(f"{model_id} has no checkpoint in this database (synthetic "
+                              "databases carry none), so its maps cannot be computed.")
+    try:
+        return model_from_config(row["arch_config"], weights=path).eval()
+    except (FileNotFoundError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{model_id}: cannot load its checkpoint — {exc}") from exc
+
+
+# --- occlusion maps --------------------------------------------------------------------------
+
+def _rows_from_frame(frame: pd.DataFrame) -> dict[str, AttributionRow]:
+    """Rows of maps (one per (model, metric), as stored) → one `AttributionRow` per model that
+    has every metric of `OCCLUSION_METRICS`."""
+    rows = {}
+    for model_id, group in frame.groupby("model_id", sort=False):
+        if set(group["metric"]) < set(OCCLUSION_METRICS):
+            continue  # incomplete: recompute
+        maps, base = {}, {}
+        for r in group.itertuples(index=False):
+            maps[r.metric] = np.asarray(r.values, dtype=np.float32).reshape(r.height, r.width)
+            base[r.metric] = float(r.base_value)
+        pred = group["pred"].iloc[0] if "pred" in group else None
+        rows[model_id] = AttributionRow(model_id, maps, base,
+                                        None if pred is None or pd.isna(pred) else int(pred))
+    return rows
+
+
+def cached_rows(db: DbRef, model_ids: list[str], key: OcclusionKey
+                ) -> dict[str, AttributionRow]:
+    """Maps already available for ``model_ids``: the results DB's own first, then the cache
+    file's (only those computed from the checkpoint file as it is now)."""
+    found: dict[str, AttributionRow] = {}
+    if qa.has_stored_attributions(db):
+        found = _rows_from_frame(qa.stored_attributions(db, key, tuple(model_ids)))
+        preds = qa.stored_predictions(db, tuple(found), key.benchmark_id, key.sample_id)
+        found = {m: AttributionRow(m, r.maps, r.base, preds.get(m)) for m, r in found.items()}
+    rest = [m for m in model_ids if m not in found]
+    if rest:
+        models = common.models(db).set_index("model_id")
+        current = {m: _weights_key(checkpoint_file(db, models.loc[m].get("checkpoint")))
+                   for m in rest if m in models.index}
+        if not any(current.values()):
+            return found  # nothing computable, so nothing cached (and no cache file to open)
+        frame = attribution_cache(db.path).read(key, rest)
+        frame = frame[frame["weights_key"] == frame["model_id"].map(current)]
+        found.update(_rows_from_frame(frame))
+    return found
+
+
+def compute_row(db: DbRef, model_id: str, key: OcclusionKey, image: np.ndarray, label: int
+                ) -> AttributionRow:
+    """Compute one model's maps on ``image`` (uint8 H×W×C) and save them to the cache file."""
+    model = load_model(db, model_id)
+    x = to_input(image[None])[0]
+    try:
+        maps, base = occlusion(model, x, label, window=key.window, stride=key.stride,
+                               baseline=key.baseline, return_base=True)
+    except (RuntimeError, ValueError) as exc:  # e.g. the image does not fit the architecture
+        raise CheckpointError(f"{model_id}: occlusion failed — {exc}") from exc
+    path = checkpoint_file(db, _model_row(db, model_id).get("checkpoint"))
+    attribution_cache(db.path).replace(key, model_id, cache_table(model_id, key, maps, base,
+                                                                  _weights_key(path)))
+    return AttributionRow(model_id, maps, {m: base[m] for m in OCCLUSION_METRICS}, base["pred"])
+
+
+def cache_note(db: DbRef) -> str:
+    """Why computed maps are not saved to the cache file (empty when they are)."""
+    return attribution_cache(db.path).note
+
+
+# --- saliency --------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def saliency_map(db: DbRef, model_id: str, benchmark_id: str, sample_id: int) -> np.ndarray:
+    """|∂ prob(label) / ∂ pixel| (H, W), max over channels, of one model on one stored image."""
+    stored = qa.sample_image(db, benchmark_id, sample_id)
+    if stored is None:
+        raise CheckpointError(f"No image of sample {sample_id} in {benchmark_id}.")
+    image, label = stored
+    return gradient_saliency(load_model(db, model_id), to_input(image[None])[0], label)

@@ -1,0 +1,180 @@
+"""Streamlit pieces the pages share: the database guard, the CSV/Parquet download buttons, the
+notes on stale or empty selections, and the pickers synchronised with the app-owned selection
+keys of `app.state`.
+
+Pickers own a widget key of their own and write the app-owned key in their ``on_change``
+callback: the app-owned key is the truth (other pages and charts write it too), the widget only
+shows it.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import Callable, Iterable, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from app.db import DbRef
+from app.selection import selected_customdata
+
+__all__ = [
+    "NO_DATABASE",
+    "SCATTER_SELECTION",
+    "database_ready",
+    "download_buttons",
+    "note_stale",
+    "note_stale_or_empty",
+    "drop_stale_selections",
+    "list_picker",
+    "scalar_picker",
+    "placed",
+    "write_choice",
+    "sample_selecting_chart",
+]
+
+NO_DATABASE = "No database at `{path}` yet. Build one with `python -m core build --preset demo`."
+# Selection tools of the per-sample scatters: a click, a box or a lasso selects samples.
+SCATTER_SELECTION = ("points", "box", "lasso")
+
+
+def database_ready(db: DbRef) -> bool:
+    """True when ``db`` exists; otherwise says how to build one and returns False."""
+    if db.exists:
+        return True
+    st.info(NO_DATABASE.format(path=db.path))
+    return False
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def download_buttons(data: pd.DataFrame | Callable[[], pd.DataFrame], *, label: str,
+                     file_stem: str, key: str) -> None:
+    """Two buttons side by side downloading ``data`` as ``<file_stem>.csv`` and
+    ``<file_stem>.parquet``. ``data`` may be a function returning the frame: it then runs only
+    when a button is clicked. Widget keys are ``<key>_csv`` and ``<key>_parquet``; a click does
+    not rerun the page."""
+    frame = data if callable(data) else (lambda: data)
+    with st.container(horizontal=True):
+        st.download_button(f"{label} (CSV)", data=lambda: frame().to_csv(index=False),
+                           file_name=f"{file_stem}.csv", mime="text/csv", key=f"{key}_csv",
+                           on_click="ignore")
+        st.download_button(f"{label} (Parquet)", data=lambda: _parquet_bytes(frame()),
+                           file_name=f"{file_stem}.parquet",
+                           mime="application/vnd.apache.parquet", key=f"{key}_parquet",
+                           on_click="ignore")
+
+
+# --- stale or empty selections ----------------------------------------------------------------
+
+def note_stale(state_key: str, known: Iterable, noun: str) -> list:
+    """The values of the list key ``state_key`` that are in ``known``; the others (left over from
+    another database) are ignored with a note, never an error."""
+    values, unknown = state.keep_known(state.get_list(state_key), known)
+    if unknown:
+        st.info(f"Ignoring {len(unknown)} selected {noun}(s) not in this database: "
+                f"{', '.join(map(str, unknown[:5]))}{' …' if len(unknown) > 5 else ''}.")
+    return values
+
+
+def note_stale_or_empty(state_key: str, known: Iterable, noun: str, default) -> None:
+    """`note_stale`, and a note that ``default`` is shown when no known value is selected."""
+    if not note_stale(state_key, known, noun):
+        st.info(f"No {noun} is selected (choose on the Overview or below): showing `{default}`.")
+
+
+def drop_stale_selections(known: dict[str, Iterable]) -> None:
+    """Remove from each list key of ``known`` (state key → the ids this database has) the ids it
+    does not have, with a note."""
+    for key, ids in known.items():
+        kept, unknown = state.keep_known(state.get_list(key), ids)
+        if unknown:
+            state.set_value(key, kept)
+            st.info(f"Dropped {len(unknown)} {key.replace('_', ' ')} not in this database "
+                    f"(e.g. `{unknown[0]}`).")
+
+
+# --- pickers synchronised with the app-owned keys ---------------------------------------------
+
+def list_picker(label: str, options: list, *, state_key: str, position: int, default,
+                key_prefix: str, shown: Sequence = ()):
+    """A selectbox showing element ``position`` of the list key ``state_key`` (``default`` when
+    the list is shorter); choosing writes the value at that position (see `placed`). ``shown``
+    are the values displayed for the earlier positions, written too when the list was shorter.
+    The widget key is ``<key_prefix>_<state_key>_<position>``. Returns the value shown."""
+    values, _ = state.keep_known(state.get_list(state_key), options)
+    value = values[position] if len(values) > position else default
+    widget_key = f"{key_prefix}_{state_key}_{position}"
+    st.session_state[widget_key] = value
+    st.selectbox(label, options, key=widget_key, on_change=_write_list_choice,
+                 args=(widget_key, state_key, position, tuple(options), tuple(shown)))
+    return value
+
+
+def _write_list_choice(widget_key: str, state_key: str, position: int, options: tuple,
+                       shown: tuple) -> None:
+    values, _ = state.keep_known(state.get_list(state_key), options)
+    state.set_value(state_key, placed(values, position, st.session_state[widget_key], shown))
+
+
+def placed(values: Sequence, position: int, choice, shown: Sequence = ()) -> list:
+    """``values`` with ``choice`` at ``position``: a choice already elsewhere in the list swaps
+    places with the value it replaces (no duplicates); a list shorter than ``position`` is first
+    filled from ``shown`` (the values displayed for the earlier positions)."""
+    values = list(values)
+    while len(values) < position:
+        values.append(shown[len(values)])
+    if choice in values:
+        previous = values.index(choice)
+        if previous == position:
+            return values
+        if position < len(values):
+            values[previous] = values[position]
+        else:
+            del values[previous]
+    if position < len(values):
+        values[position] = choice
+    else:
+        values.append(choice)
+    return values
+
+
+def scalar_picker(label: str, options: list, *, state_key: str, default, key_prefix: str,
+                  format_func: Callable = str):
+    """A selectbox showing the scalar key ``state_key`` (``default`` when it is unset or not an
+    option, with a note in the latter case); choosing writes it. The widget key is
+    ``<key_prefix>_<state_key>``. Returns the value shown."""
+    value = state.get(state_key)
+    if value not in options:
+        if value is not None:
+            st.info(f"Ignoring `{state_key}` = `{value}`: not in this database.")
+        value = default
+    widget_key = f"{key_prefix}_{state_key}"
+    st.session_state[widget_key] = value
+    st.selectbox(label, options, key=widget_key, format_func=format_func,
+                 on_change=write_choice, args=(widget_key, state_key))
+    return value
+
+
+def write_choice(widget_key: str, state_key: str) -> None:
+    """``on_change`` callback: copy a widget's value to the app-owned key ``state_key``."""
+    state.set_value(state_key, st.session_state[widget_key])
+
+
+# --- charts whose selection selects samples ---------------------------------------------------
+
+def _write_selected_samples(chart_key: str) -> None:
+    state.set_value("selected_samples", selected_customdata(st.session_state.get(chart_key)))
+
+
+def sample_selecting_chart(fig, *, key: str) -> None:
+    """A Plotly chart (full width) whose click, box or lasso selection becomes the selected
+    samples; its points carry the sample id first in ``customdata``."""
+    st.plotly_chart(fig, key=key, width="stretch", selection_mode=SCATTER_SELECTION,
+                    on_select=functools.partial(_write_selected_samples, key))
