@@ -19,7 +19,6 @@ Usage: python bench/grid.py [--models 10] [--benchmarks 13] [--samples 100] [--r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -29,9 +28,9 @@ import numpy as np
 import torch
 
 from core import store
-from core.build import ModelWeights, evaluate_task
+from core.tasks import ModelWeights, evaluate_task
 from core.executors import Executor, LocalExecutor, RayExecutor, Task
-from core.models import arch_config, build_model
+from core.models import arch_config, model_from_config
 
 
 def workload(n_models: int, n_benchmarks: int, n_samples: int):
@@ -44,7 +43,7 @@ def workload(n_models: int, n_benchmarks: int, n_samples: int):
     models = []
     for i in range(n_models):
         torch.manual_seed(i)
-        models.append(ModelWeights.of(f"m{i}", config, build_model(**json.loads(config))))
+        models.append(ModelWeights.of(f"m{i}", config, model_from_config(config)))
     return images, labels, sample_ids, models
 
 

@@ -10,15 +10,17 @@ import importlib
 
 _EXPORTS = {
     "compute_geometry": "geometry",
-    "build_model": "models", "head_of": "models", "head_parameters": "models",
-    "features_and_logits": "models", "MODELS": "models",
+    "build_model": "models", "model_from_config": "models", "MODELS": "models",
+    "head_of": "features", "head_parameters": "features", "features_and_logits": "features",
+    "extract": "features", "evaluate_geometry": "features",
     "load_dataset": "data", "evaluation_subset": "data", "DatasetError": "data",
-    "fit": "train", "evaluate": "train", "extract": "train", "to_input": "train",
+    "fit": "train", "evaluate": "train", "to_input": "train",
     "prune": "pruning", "make_pruned_model": "pruning", "sparsity": "pruning",
     "corrupt": "corruptions", "generate_benchmark_set": "corruptions",
     "load_c_directory": "corruptions", "CORRUPTIONS": "corruption_names",
     "occlusion": "attribution",
-    "load_experiment": "experiment", "build": "build", "add_model": "register",
+    "load_experiment": "experiment", "plan_build": "plan", "build": "build",
+    "add_model": "register", "check_database": "checks",
     "update_analysis": "analysis_tables", "write_synthetic_db": "synth",
 }
 

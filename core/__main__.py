@@ -1,11 +1,40 @@
-"""Command line: ``python -m core build | add-model | synth``."""
+"""Command line: ``python -m core build | add-model | check | synth``.
+
+The library logs through ``logging`` (loggers named after its modules); this is where logging is
+configured: ``--quiet`` shows warnings only, the default shows progress messages (info),
+``--verbose`` adds debug messages. Log lines go through ``tqdm.write`` so they never break a
+progress bar.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
+
+
+class _TqdmHandler(logging.Handler):
+    """Write log records above the progress bars, on stdout as the CLI's own lines are."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        try:
+            tqdm.write(self.format(record))
+        except Exception:  # logging must never stop the command
+            self.handleError(record)
+
+
+def _configure_logging(args) -> None:
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("core")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
 
 
 def _build(args) -> int:
@@ -21,14 +50,16 @@ def _build(args) -> int:
     print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor)", flush=True)
     t0 = time.perf_counter()
     try:
-        timings = build(experiment, db, cache_dir=args.cache, progress=not args.quiet,
-                        publish_every=args.publish_every, executor=executor)
+        report = build(experiment, db, cache_dir=args.cache, progress=not args.quiet,
+                       publish_every=args.publish_every, executor=executor)
     except BuildFailed as exc:
         print(f"build incomplete after {time.perf_counter() - t0:.1f}s: {exc}", file=sys.stderr)
         return 1
     finally:
         executor.close()
-    stages = ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+    if report.up_to_date:
+        print(f"nothing to do: {db} is up to date", flush=True)
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
     print(f"done in {time.perf_counter() - t0:.1f}s ({stages}); database {db} "
           f"({db.stat().st_size / 2**20:.1f} MiB)", flush=True)
     return 0
@@ -70,14 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core",
                                      description="Robustness Lottery Explorer pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
+    # Every command takes the verbosity flags (after its name, as its other options).
+    verbosity = argparse.ArgumentParser(add_help=False)
+    loudness = verbosity.add_mutually_exclusive_group()
+    loudness.add_argument("--quiet", action="store_true",
+                          help="warnings only (and, for build, no progress bars)")
+    loudness.add_argument("--verbose", action="store_true", help="debug messages too")
 
-    b = sub.add_parser("build", help="train, prune, corrupt, evaluate and analyse into DuckDB")
+    b = sub.add_parser("build", parents=[verbosity],
+                       help="train, prune, corrupt, evaluate and analyse into DuckDB")
     which = b.add_mutually_exclusive_group()
     which.add_argument("--preset", default="demo", help="tiny, demo or paper (experiments/*.toml)")
     which.add_argument("--experiment", help="path to an experiment TOML file")
     b.add_argument("--db", help="database file (default cache/<experiment name>.duckdb)")
     b.add_argument("--cache", default="cache", help="checkpoints and corrupted sets (default cache)")
-    b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.add_argument("--publish-every", type=float, default=30.0, metavar="SECONDS",
                    help="how often a long stage makes its progress visible to the app (default 30)")
     b.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -89,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="Ray executor: attempts after a task fails or its worker dies (default 3)")
     b.set_defaults(func=_build)
 
-    a = sub.add_parser("add-model", help="register your own checkpoint for evaluation")
+    a = sub.add_parser("add-model", parents=[verbosity],
+                       help="register your own checkpoint for evaluation")
     a.add_argument("checkpoint", help="state dict of a registry architecture (weights_only)")
     a.add_argument("--db", required=True)
     a.add_argument("--arch", required=True)
@@ -101,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--model-id")
     a.set_defaults(func=_add_model)
 
-    c = sub.add_parser("check", help="verify the invariants of a results database")
+    c = sub.add_parser("check", parents=[verbosity],
+                       help="verify the invariants of a results database")
     c.add_argument("--db", default="cache/demo.duckdb")
     c.set_defaults(func=_check)
 
-    s = sub.add_parser("synth", help="write a synthetic DB for scale tests")
+    s = sub.add_parser("synth", parents=[verbosity],
+                       help="write a synthetic DB for scale tests")
     s.add_argument("--out", default="cache/synth_20m.duckdb")
     s.add_argument("--models", type=int, default=200)
     s.add_argument("--benchmarks", type=int, default=10)
@@ -114,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=_synth)
 
     args = parser.parse_args(argv)
+    _configure_logging(args)
     try:
         return args.func(args)
     except KeyboardInterrupt:

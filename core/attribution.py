@@ -27,8 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.geometry import compute_geometry
-from core.models import features_and_logits, head_of, head_parameters
+from .features import features_and_logits, geometry_of_features, head_of
 
 __all__ = ["OCCLUSION_METRICS", "occlusion", "window_starts", "gradient_saliency"]
 
@@ -90,9 +89,8 @@ def _validate(model, image, label, window, stride, baseline, chunk_size) -> tupl
 def _geometry_rows(model: nn.Module, batch: torch.Tensor, label: int) -> torch.Tensor:
     """(N, 4) metrics of OCCLUSION_METRICS and (N,) predictions of a batch of images."""
     features, _ = features_and_logits(model, batch)
-    weight, bias = head_parameters(model)
     labels = torch.full((batch.shape[0],), label, dtype=torch.long, device=batch.device)
-    geometry = compute_geometry(features, weight, bias, labels)
+    geometry = geometry_of_features(model, features, labels)
     return torch.stack([geometry[m] for m in OCCLUSION_METRICS], dim=1), geometry["pred"]
 
 

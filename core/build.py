@@ -1,56 +1,50 @@
 """The build: data → dense and pruned models → benchmarks → (model × benchmark) geometry → analysis.
 
-Resumable and crash-safe. All writes go to a work file ``<db>.work``; each unit of work (a model
-row, one (model, benchmark) result, one analysis table) is one transaction, and checkpoints and
-corrupted sets are written to temporary files and renamed. After each stage — and every
-``publish_every`` seconds during long stages — the work file is copied and atomically renamed over
-``<db>``, so the app (read-only) always sees a complete database while the build runs. A rerun
-continues from the work file (or the published DB) and skips finished work.
+Resumable and crash-safe. All writes go to the work file (``core.publish``); each unit of work (a
+model row, one (model, benchmark) result, one analysis table) is one transaction, and checkpoints
+and corrupted sets are written to temporary files and renamed. After each stage — and every
+``publish_every`` seconds during long stages — the work file is published atomically, so the app
+(read-only) always sees a complete database while the build runs. A rerun continues from the
+work file (or the published DB) and skips finished work.
 
-Training a model and evaluating one model on one benchmark are tasks — pure functions of arrays,
-configs and checkpoint bytes (:func:`train_model_task`, :func:`evaluate_task`) — run by an
-executor (``core.executors``): in this process by default, or on a Ray cluster. Results come back
-to this process, the single database writer, as tasks finish. Dense models are built first (the
-pruned ones start from them), then the rest in parallel.
+:class:`Builder` only sequences the stages; what to build comes from ``core.plan``, the work
+itself runs as tasks (``core.tasks``) on an executor (``core.executors``): in this process by
+default, or on a Ray cluster. Results come back to this process, the single database writer, as
+tasks finish. Dense models are built first (the pruned ones start from them), then the rest.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import itertools
-import json
+import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
 
 from . import store
-from .corruption_names import benchmark_id, category_of
+from .corruption_names import benchmark_id
 from .data import Dataset, evaluation_subset, load_dataset
 from .executors import Executor, LocalExecutor, Task
-from .experiment import ArchSpec, Experiment
-from .geometry import compute_geometry
-from .models import arch_config, build_model, head_parameters, load_state_dict_file
-from .train import config_hash, extract, fit, seed_everything, to_input
+from .experiment import Experiment
+from .models import load_state_dict_file, model_from_config
+from .plan import (PARENTLESS_METHODS, BenchmarkRow, DataShape, checkpoint_key, dense_parent,
+                   evaluation_pairs, plan_build)
+from .publish import WorkFile
+from .store import builds as store_builds
+from .tasks import (EvaluationResult, ModelJob, ModelWeights, TrainedModel, evaluate_task,
+                    model_summary, train_model_task)
+from .train import config_hash
 
-__all__ = ["Builder", "build", "BuildFailed", "model_id_for", "evaluate_pair", "ModelJob",
-           "TrainedModel", "ModelWeights", "EvaluationResult", "train_model_task",
-           "evaluate_task", "state_to_bytes", "state_from_bytes"]
+__all__ = ["Builder", "build", "BuildFailed", "BuildReport", "BuildData"]
 
-
-def model_id_for(arch: str, width: float, method: str, ratio: float, retrained: bool,
-                 seed: int) -> str:
-    name = arch if width == 1 else f"{arch}x{width:g}"
-    return f"{name}-{method}-r{ratio:.1f}{'-rt' if retrained else ''}-s{seed}"
+logger = logging.getLogger(__name__)
 
 
 class BuildFailed(RuntimeError):
@@ -65,168 +59,48 @@ class BuildFailed(RuntimeError):
             f"retry them:\n{shown}{more}")
 
 
-@torch.inference_mode()
-def evaluate_pair(model: torch.nn.Module, x: torch.Tensor, labels: np.ndarray,
-                  *, batch_size: int = 1000) -> tuple[dict, np.ndarray]:
-    """Features → geometry of one model on one benchmark. Returns (geometry, features).
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did: seconds per stage, and whether the database was already up to date
+    (nothing to do: the published file is untouched)."""
 
-    The forward pass runs where ``model`` and ``x`` are; the geometry is computed on the CPU.
-    """
-    features, _ = extract(model, x, batch_size=batch_size)
-    weight, bias = head_parameters(model)
-    features = features.cpu()
-    geo = compute_geometry(features, weight.cpu(), None if bias is None else bias.cpu(),
-                           torch.as_tensor(labels))
-    return geo, features.numpy()
-
-
-# --- tasks: pure functions of arrays, configs and checkpoint bytes ---------------------------
-def state_to_bytes(model: torch.nn.Module) -> bytes:
-    """``torch.save(model.state_dict())`` as bytes (CPU tensors)."""
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
-    return buffer.getvalue()
-
-
-def state_from_bytes(state: bytes) -> dict[str, torch.Tensor]:
-    return torch.load(io.BytesIO(state), map_location="cpu", weights_only=True)
-
-
-def _model_summary(model: torch.nn.Module) -> dict:
-    """The ``models`` columns measured on the stored weights."""
-    from .pruning import sparsity
-
-    measured, total, nonzero = sparsity(model)
-    return dict(sparsity=measured, params_total=total, params_nonzero=nonzero,
-                feature_dim=head_parameters(model)[0].shape[1])
+    timings: dict[str, float]
+    up_to_date: bool
 
 
 @dataclass(frozen=True)
-class ModelJob:
-    """One model to build: everything its task needs besides the training data."""
+class BuildData:
+    """The data of one build: the training set, the test split and its evaluation subset."""
 
-    model_id: str
-    spec: ArchSpec
-    width: float
-    method: str                 # "dense", "mpt" or a pruning score method
-    ratio: float
-    retrained: bool
-    config: str                 # ``arch_config`` JSON
-    seed: int
-    retrain_epochs: float
-    retrain_lr: float
-    mpt_epochs: float
-    mpt_lr: float
-    registered: bool = True     # False: a dense parent rebuilt only for its pruned children
+    train: Dataset
+    test: Dataset               # the whole test split (pre-made benchmark sets cover all of it)
+    sample_ids: np.ndarray      # (n,) indices of the evaluation subset in the test split
+    images: np.ndarray          # (n, H, W) or (n, H, W, C) uint8 clean evaluation images
+    labels: np.ndarray          # (n,) their classes
 
+    @property
+    def height(self) -> int:
+        return self.test.images.shape[1]
 
-@dataclass(frozen=True)
-class TrainedModel:
-    state: bytes                # state dict, see `state_to_bytes`
-    summary: dict               # sparsity, params_total, params_nonzero, feature_dim
-    seconds: float              # wall time of the task
+    @property
+    def width(self) -> int:
+        return self.test.images.shape[2]
 
+    @property
+    def channels(self) -> int:
+        return 1 if self.test.images.ndim == 3 else self.test.images.shape[3]
 
-def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
-                     dense_state: bytes | None = None, *, device: str = "cpu",
-                     progress: bool = False) -> TrainedModel:
-    """Train (dense), prune (+ retrain) a dense parent, or search an MPT mask.
-
-    ``images``: uint8 training images (N, H, W) or (N, H, W, C); ``labels``: (N,) class ids;
-    ``dense_state``: the dense parent's state dict bytes (pruning methods only).
-    """
-    from .pruning import make_pruned_model
-
-    t0 = time.perf_counter()
-    x = to_input(images).to(device)
-    y = torch.as_tensor(labels).to(device)
-    spec = job.spec
-    if job.method == "dense":
-        seed_everything(job.seed)
-        model = build_model(**json.loads(job.config)).to(device)
-        fit(model, x, y, epochs=spec.epochs, lr=spec.lr, optimizer=spec.optimizer,
-            batch_size=spec.batch_size, weight_decay=spec.weight_decay, seed=job.seed,
-            progress=progress, desc=f"train {spec.arch}")
-    elif job.method == "mpt":
-        # MPT never uses trained weights: a fresh (wider) network supplies the shape.
-        model = make_pruned_model(
-            build_model(**json.loads(job.config)).to(device), "mpt", job.ratio, x=x, y=y,
-            seed=job.seed, mpt_epochs=job.mpt_epochs, lr=job.mpt_lr, progress=progress)
-    else:
-        if dense_state is None:
-            raise ValueError(f"{job.model_id}: method {job.method!r} needs `dense_state`, the "
-                             "dense parent's weights.")
-        base = build_model(**json.loads(job.config))
-        base.load_state_dict(state_from_bytes(dense_state))
-        model = make_pruned_model(
-            base.to(device).eval(), job.method, job.ratio, x=x, y=y, seed=job.seed,
-            retrain_epochs=job.retrain_epochs if job.retrained else 0, lr=job.retrain_lr,
-            progress=progress)
-    model = model.cpu().eval()
-    return TrainedModel(state_to_bytes(model), _model_summary(model), time.perf_counter() - t0)
+    @property
+    def shape(self) -> DataShape:
+        return DataShape(num_classes=len(self.test.class_names), in_channels=self.channels,
+                         input_size=self.height)
 
 
-@dataclass(frozen=True)
-class ModelWeights:
-    """A model to evaluate: its registry config and state dict bytes; ``digest`` identifies both."""
+class _Tally:
+    """Finished tasks of one stage, for its ``build_progress`` row."""
 
-    model_id: str
-    config: str
-    state: bytes
-    digest: str
-
-    @classmethod
-    def of(cls, model_id: str, config: str, model: torch.nn.Module) -> "ModelWeights":
-        state = state_to_bytes(model)
-        return cls(model_id, config, state, hashlib.sha256(config.encode() + state).hexdigest())
-
-    @classmethod
-    def from_checkpoint(cls, model_id: str, config: str, checkpoint: str | Path) -> "ModelWeights":
-        # Validated load (plain state dict, weights_only), then canonical bytes for the tasks.
-        model = build_model(**json.loads(config))
-        model.load_state_dict(load_state_dict_file(checkpoint))
-        return cls.of(model_id, config, model)
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
-    metrics: pa.Table           # `sample_metrics` rows, see `store.metrics_table`
-    evaluation: dict            # the `evaluations` row without its key
-    features: np.ndarray | None  # (N, m) float32 head inputs, when asked for
-
-
-# One model is evaluated on many benchmarks in a row; rebuilding it for each would cost more than
-# the evaluation for large networks. One entry: the model of the previous task in this process.
-_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
-
-
-def _loaded_model(weights: ModelWeights, device: str) -> torch.nn.Module:
-    key = (weights.digest, device)
-    if key not in _LOADED:
-        _LOADED.clear()
-        model = build_model(**json.loads(weights.config))
-        model.load_state_dict(state_from_bytes(weights.state))
-        _LOADED[key] = model.to(device).eval()
-    return _LOADED[key]
-
-
-def evaluate_task(weights: ModelWeights, benchmark_id: str, images: np.ndarray,
-                  labels: np.ndarray, sample_ids: np.ndarray, *, keep_features: bool = False,
-                  device: str = "cpu") -> EvaluationResult:
-    """Evaluate one model on one benchmark: features → geometry → metrics.
-
-    ``images``: uint8 (N, H, W) or (N, H, W, C); ``labels`` and ``sample_ids``: (N,).
-    """
-    model = _loaded_model(weights, device)
-    geo, features = evaluate_pair(model, to_input(images).to(device), labels)
-    metrics = store.metrics_table(weights.model_id, benchmark_id, sample_ids, labels, geo)
-    correct = np.asarray(metrics["correct"])
-    evaluation = dict(n=len(correct), accuracy=float(correct.mean()),
-                      mean_angle=float(np.nanmean(geo["angle"].numpy())),
-                      mean_l2=float(geo["l2"].mean()),
-                      mean_margin=float(np.nanmean(geo["margin"].numpy())),
-                      mean_prob=float(geo["prob"].mean()))
-    return EvaluationResult(metrics, evaluation, features if keep_features else None)
+    def __init__(self, stage: str, total: int):
+        self.stage, self.total, self.done = stage, total, 0
 
 
 def _label(job: ModelJob) -> str:
@@ -241,52 +115,30 @@ class Builder:
                  publish_every: float = 30.0, executor: Executor | None = None):
         self.e = experiment
         self.executor = executor or LocalExecutor()
-        self.failures: list[str] = []
-        self.bar = None
-        self.db_path = Path(db_path)
-        self.work_path = self.db_path.with_name(self.db_path.name + ".work")
+        self.db = WorkFile(db_path, publish_every=publish_every)
         self.cache = Path(cache_dir)
         self.progress = progress
-        self.publish_every = publish_every
-        self._last_publish = 0.0
-        self.con = None
-        self.log: list[str] = []
+        self.failures: list[str] = []
+        self.bar: tqdm | None = None      # created by the first stage that has tasks
 
-    # --- database life cycle -------------------------------------------------------------
-    def _open(self, num_classes: int) -> None:
-        if not self.work_path.exists() and self.db_path.exists():
-            store.connect(self.db_path, read_only=True).close()   # schema-version check
-            shutil.copyfile(self.db_path, self.work_path)
-        self.con = store.connect(self.work_path)
-        store.create_schema(self.con, num_classes=num_classes)
+    @property
+    def db_path(self) -> Path:
+        return self.db.db_path
 
-    def publish(self, *, final: bool = False) -> None:
-        """Make the work file's committed state visible at ``db_path`` atomically."""
-        self.con.execute("CHECKPOINT")
-        self.con.close()
-        if final:
-            os.replace(self.work_path, self.db_path)
-            os.utime(self.db_path)  # readers order versions by mtime: keep it increasing
-            self.con = None
-            return
-        tmp = self.db_path.with_name(self.db_path.name + ".publish")
-        shutil.copyfile(self.work_path, tmp)
-        os.replace(tmp, self.db_path)
-        self.con = store.connect(self.work_path)
-        self._last_publish = time.monotonic()
+    @property
+    def con(self):
+        return self.db.con
 
-    def _maybe_publish(self) -> None:
-        if time.monotonic() - self._last_publish > self.publish_every:
-            self.publish()
-
-    def _progress(self, stage: str, done: int, total: int, message: str = "") -> None:
-        self.con.execute(
-            "INSERT OR REPLACE INTO build_progress VALUES (?, ?, ?, ?, now())",
-            [stage, done, total, message])
-
-    def say(self, text: str) -> None:
-        self.log.append(text)
-        tqdm.write(text)
+    # --- bookkeeping ---------------------------------------------------------------------
+    def _finished(self, label: str, error: str | None = None) -> bool:
+        """Count a finished task; record it when it failed. True when it succeeded."""
+        self.bar.update(1)
+        self.bar.set_postfix_str(label, refresh=False)
+        if error is None:
+            return True
+        self.failures.append(f"{label}: {error}")
+        logger.warning("failed: %s", self.failures[-1])
+        return False
 
     def _add_to_bar(self, n_tasks: int) -> None:
         """One progress bar for the whole grid (models, then pairs); stages add their tasks."""
@@ -295,119 +147,92 @@ class Builder:
         self.bar.total += n_tasks
         self.bar.refresh()
 
-    def _finished(self, label: str, error: str | None = None) -> bool:
-        """Count a finished task; record it when it failed. True when it succeeded."""
-        self.bar.update(1)
-        self.bar.set_postfix_str(label, refresh=False)
-        if error is None:
-            return True
-        self.failures.append(f"{label}: {error}")
-        self.say(f"failed: {self.failures[-1]}")
-        return False
-
     # --- stages --------------------------------------------------------------------------
-    def run(self) -> dict[str, float]:
+    def run(self) -> BuildReport:
         """Run every stage; raises :class:`BuildFailed` (after publishing) when tasks failed."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        train, test = self._load_data()
+        data = self._load_data()
         timings["data"] = time.perf_counter() - t0
-        self._open(len(test.class_names))
+        self.db.open()
         try:
-            self._write_dataset(test)
+            store.create_schema(self.con, num_classes=data.shape.num_classes)
+            self._write_dataset(data)
+            plan = plan_build(self.e, data.shape)
             changed = False
-            for name, stage in (("models", lambda: self._build_models(train)),
-                                ("benchmarks", lambda: self._build_benchmarks(test)),
-                                ("evaluate", self._evaluate),
-                                ("analysis", self._analysis)):
-                if name == "analysis" and self.failures:
-                    # Tables over an incomplete grid would be marked current; the rerun makes them.
-                    self.say(f"analysis skipped: {len(self.failures)} task(s) failed")
-                    continue
+            t0 = time.perf_counter()
+            changed |= self._stage_done(self._build_models(data, plan.models))
+            timings["models"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            benchmark_images, written = self._build_benchmarks(data, plan.benchmarks)
+            changed |= self._stage_done(written)
+            timings["benchmarks"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            changed |= self._stage_done(self._evaluate(data, plan.benchmark_ids,
+                                                       benchmark_images))
+            timings["evaluate"] = time.perf_counter() - t0
+            if self.failures:
+                # Tables over an incomplete grid would be marked current; the rerun makes them.
+                logger.warning("analysis skipped: %d task(s) failed", len(self.failures))
+            else:
                 t0 = time.perf_counter()
-                if stage():
-                    changed = True
-                    self.publish()
-                timings[name] = time.perf_counter() - t0
+                changed |= self._stage_done(self._analysis())
+                timings["analysis"] = time.perf_counter() - t0
             if self.bar is not None:
                 self.bar.close()
-            if changed or not self.db_path.exists():
-                self.publish(final=True)
+            up_to_date = not changed and self.db_path.exists()
+            if up_to_date:
+                logger.debug("nothing changed: work file %s discarded", self.db.path)
+                self.db.discard()
             else:
-                self.say(f"nothing to do: {self.db_path} is up to date")
-                self.con.close()
-                self.con = None
-                self.work_path.unlink(missing_ok=True)
+                self.db.publish(final=True)
         finally:
-            if self.con is not None:
-                self.con.close()
+            self.db.close()
         if self.failures:
             raise BuildFailed(self.failures)
-        return timings
+        return BuildReport(timings, up_to_date)
 
-    def _load_data(self) -> tuple[Dataset, Dataset]:
+    def _stage_done(self, changed: bool) -> bool:
+        """Publish after a stage that changed the database."""
+        if changed:
+            self.db.publish()
+        return changed
+
+    def _load_data(self) -> BuildData:
         train = load_dataset(self.e.dataset, split="train", root=self.e.root)
         test = load_dataset(self.e.dataset, split="test", root=self.e.root)
         if self.e.train_limit:
             keep = evaluation_subset(train.labels, seed=self.e.seed,
                                      n_per_class=max(1, self.e.train_limit // len(train.class_names)))
             train = Dataset(train.images[keep], train.labels[keep], train.class_names)
-        self.sample_ids = evaluation_subset(test.labels, n_per_class=self.e.n_per_class,
-                                            seed=self.e.subset_seed)
-        self.test_images = test.images[self.sample_ids]
-        self.test_labels = test.labels[self.sample_ids]
-        return train, test
+        sample_ids = evaluation_subset(test.labels, n_per_class=self.e.n_per_class,
+                                       seed=self.e.subset_seed)
+        return BuildData(train, test, sample_ids, test.images[sample_ids], test.labels[sample_ids])
 
-    def _write_dataset(self, test: Dataset) -> None:
-        h, w = test.images.shape[1:3]
-        channels = 1 if test.images.ndim == 3 else test.images.shape[3]
-        self.shape = (h, w, channels)
-        info = pd.DataFrame([dict(dataset=self.e.dataset, num_classes=len(test.class_names),
-                                  class_names=list(test.class_names), height=h, width=w,
-                                  channels=channels, split="test", n_eval=len(self.sample_ids))])
-        existing = self.con.execute("SELECT * FROM dataset_info").df()
-        if existing.empty:
-            store.replace_rows(self.con, "dataset_info", info)
-        elif (existing.dataset[0] != self.e.dataset or int(existing.n_eval[0]) != len(self.sample_ids)):
+    def _write_dataset(self, data: BuildData) -> None:
+        n_eval = len(data.sample_ids)
+        existing = store_builds.dataset_row(self.con)
+        if existing is None:
+            store.replace_rows(self.con, "dataset_info", pd.DataFrame([dict(
+                dataset=self.e.dataset, num_classes=len(data.test.class_names),
+                class_names=list(data.test.class_names), height=data.height, width=data.width,
+                channels=data.channels, split="test", n_eval=n_eval)]))
+        elif existing["dataset"] != self.e.dataset or int(existing["n_eval"]) != n_eval:
             raise ValueError(
-                f"Database {self.db_path} holds dataset {existing.dataset[0]!r} with "
-                f"{int(existing.n_eval[0])} evaluation samples; this experiment uses "
-                f"{self.e.dataset!r} with {len(self.sample_ids)}. Use another --db.")
+                f"Database {self.db_path} holds dataset {existing['dataset']!r} with "
+                f"{int(existing['n_eval'])} evaluation samples; this experiment uses "
+                f"{self.e.dataset!r} with {n_eval}. Use another --db.")
 
     # models -------------------------------------------------------------------------------
-    def _checkpoint_path(self, config: dict) -> Path:
-        return self.cache / "checkpoints" / f"{config_hash(config)}.pt"
+    def _checkpoint_of(self, job: ModelJob) -> Path:
+        return self.cache / "checkpoints" / f"{config_hash(checkpoint_key(self.e, job))}.pt"
 
-    def _job_checkpoint(self, job: ModelJob) -> Path:
-        key = dict(experiment_data=(self.e.dataset, self.e.train_limit), arch=job.config,
-                   spec=asdict(job.spec), method=job.method, ratio=job.ratio,
-                   retrained=job.retrained, seed=job.seed)
-        if job.method != "dense":
-            key.update(retrain_epochs=self.e.retrain_epochs, retrain_lr=self.e.retrain_lr,
-                       mpt=(self.e.mpt_epochs, self.e.mpt_lr))
-        return self._checkpoint_path(key)
-
-    def _write_checkpoint(self, state: bytes, path: Path) -> None:
+    @staticmethod
+    def _write_checkpoint(state: bytes, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".partial")
         tmp.write_bytes(state)
         os.replace(tmp, path)
-
-    def _model_job(self, spec: ArchSpec, width: float, method: str, ratio: float,
-                   retrained: bool, in_channels: int, *, registered: bool = True) -> ModelJob:
-        config = arch_config(spec.arch, in_channels=in_channels, num_classes=self.num_classes,
-                             width=width, input_size=self.shape[0])
-        return ModelJob(
-            model_id=model_id_for(spec.arch, width, method, ratio, retrained, self.e.seed),
-            spec=spec, width=width, method=method, ratio=ratio, retrained=retrained,
-            config=config, seed=self.e.seed, retrain_epochs=self.e.retrain_epochs,
-            retrain_lr=self.e.retrain_lr, mpt_epochs=self.e.mpt_epochs, mpt_lr=self.e.mpt_lr,
-            registered=registered)
-
-    def _parent_of(self, job: ModelJob, in_channels: int) -> ModelJob:
-        """The dense model a pruned model starts from (built, not registered, when missing)."""
-        return self._model_job(job.spec, job.spec.width, "dense", 0.0, False, in_channels,
-                               registered=False)
 
     def _register(self, job: ModelJob, summary: dict, ckpt: Path, seconds: float) -> None:
         store.upsert_model(self.con, dict(
@@ -417,58 +242,46 @@ class Builder:
             fit_seconds=seconds, **summary))
 
     def _known_models(self) -> set[str]:
-        rows = self.con.execute("SELECT model_id, checkpoint FROM models").fetchall()
-        return {m for m, c in rows if c and Path(c).is_file()}
+        return {m for m, c in store_builds.registered_checkpoints(self.con)
+                if c and Path(c).is_file()}
 
-    def _build_models(self, train: Dataset) -> bool:
-        self.num_classes = len(train.class_names)
-        in_channels = 1 if train.images.ndim == 3 else train.images.shape[3]
-        grid = []
-        for spec in self.e.archs:
-            grid.append((spec, spec.width, "dense", 0.0, False))
-            for method in self.e.methods:
-                for retrained in self.e.retrain:
-                    grid += [(spec, spec.width, method, r, retrained) for r in self.e.ratios]
-            if self.e.mpt:
-                grid += [(spec, spec.width * self.e.mpt_width, "mpt", r, False)
-                         for r in self.e.mpt_ratios]
-        jobs = [self._model_job(*g, in_channels) for g in grid]
+    def _build_models(self, data: BuildData, jobs: tuple[ModelJob, ...]) -> bool:
         known = self._known_models()
         todo = [j for j in jobs if j.model_id not in known]
-        self.say(f"models: {len(jobs) - len(todo)} of {len(jobs)} already built")
+        logger.info("models: %d of %d already built", len(jobs) - len(todo), len(jobs))
         if not todo:
             return False
-        cached = [j for j in todo if self._job_checkpoint(j).is_file()]
+        cached = [j for j in todo if self._checkpoint_of(j).is_file()]
         # Pruned models start from their dense parent: dense models (and MPT, which starts from a
         # fresh network) run first, with any parent missing from the cache; then the pruned ones.
-        first = [j for j in todo if j not in cached and j.method in ("dense", "mpt")]
-        pruned = [j for j in todo if j not in cached and j.method not in ("dense", "mpt")]
-        parent_of = {j: self._parent_of(j, in_channels) for j in pruned}
-        planned = {self._job_checkpoint(j) for j in first}
+        first = [j for j in todo if j not in cached and j.method in PARENTLESS_METHODS]
+        pruned = [j for j in todo if j not in cached and j.method not in PARENTLESS_METHODS]
+        parent_of = {j: dense_parent(self.e, data.shape, j) for j in pruned}
+        planned = {self._checkpoint_of(j) for j in first}
         for parent in parent_of.values():
-            path = self._job_checkpoint(parent)
+            path = self._checkpoint_of(parent)
             if path not in planned and not path.is_file():
                 first.append(parent)
                 planned.add(path)
-        self._model_tasks = (0, len(cached) + len(first) + len(pruned))
-        self._add_to_bar(self._model_tasks[1])
+        tally = _Tally("models", len(cached) + len(first) + len(pruned))
+        self._add_to_bar(tally.total)
         for job in cached:
-            ckpt = self._job_checkpoint(job)
+            ckpt = self._checkpoint_of(job)
             t0 = time.perf_counter()
-            model = build_model(**json.loads(job.config))
+            model = model_from_config(job.config)
             model.load_state_dict(load_state_dict_file(ckpt, arch=job.spec.arch))
-            self._register(job, _model_summary(model.eval()), ckpt, time.perf_counter() - t0)
-            self._model_done(job)
+            self._register(job, model_summary(model.eval()), ckpt, time.perf_counter() - t0)
+            self._model_done(job, tally)
 
         if not first and not pruned:
-            self._progress("models", *self._model_tasks, "done")
+            store_builds.record_progress(self.con, "models", tally.done, tally.total, "done")
             return True
         ex = self.executor
-        images, labels = ex.put(train.images), ex.put(train.labels)
-        built = self._run_model_tasks(first, images, labels, {})
+        images, labels = ex.put(data.train.images), ex.put(data.train.labels)
+        built = self._run_model_tasks(first, images, labels, {}, tally)
         states: dict[Path, object] = {}     # parent checkpoint → handle of its state bytes
         for parent in parent_of.values():
-            path = self._job_checkpoint(parent)
+            path = self._checkpoint_of(parent)
             if path in states:
                 continue
             if path in built:
@@ -476,18 +289,19 @@ class Builder:
             elif path.is_file():
                 states[path] = ex.put(ModelWeights.from_checkpoint(
                     parent.model_id, parent.config, path).state)
-        ready = {j: states[self._job_checkpoint(p)] for j, p in parent_of.items()
-                 if self._job_checkpoint(p) in states}
+        ready = {j: states[self._checkpoint_of(p)] for j, p in parent_of.items()
+                 if self._checkpoint_of(p) in states}
         for job in pruned:
             if job not in ready:
-                self._model_done(job, f"not run: its dense parent {parent_of[job].model_id} "
-                                      "failed")
-        self._run_model_tasks([j for j in pruned if j in ready], images, labels, ready)
-        self._progress("models", *self._model_tasks, "done")
+                self._model_done(job, tally, f"not run: its dense parent "
+                                             f"{parent_of[job].model_id} failed")
+        self._run_model_tasks([j for j in pruned if j in ready], images, labels, ready, tally)
+        store_builds.record_progress(self.con, "models", tally.done, tally.total, "done")
         return True
 
     def _run_model_tasks(self, jobs: list[ModelJob], images, labels,
-                         parent_state: dict[ModelJob, object]) -> dict[Path, bytes]:
+                         parent_state: dict[ModelJob, object], tally: _Tally
+                         ) -> dict[Path, bytes]:
         """Run model tasks; write and register each result as it arrives. Returns the state
         bytes of the dense models built (by checkpoint path) for their pruned children."""
         ex = self.executor
@@ -500,68 +314,68 @@ class Builder:
             job: ModelJob = outcome.task.key
             if outcome.error is None:
                 result: TrainedModel = outcome.value
-                ckpt = self._job_checkpoint(job)
+                ckpt = self._checkpoint_of(job)
                 self._write_checkpoint(result.state, ckpt)
                 if job.method == "dense":
                     dense[ckpt] = result.state
                 if job.registered:
                     self._register(job, result.summary, ckpt, result.seconds)
-            self._model_done(job, outcome.error)
+            self._model_done(job, tally, outcome.error)
         return dense
 
-    def _model_done(self, job: ModelJob, error: str | None = None) -> None:
+    def _model_done(self, job: ModelJob, tally: _Tally, error: str | None = None) -> None:
         self._finished(_label(job), error)
-        done, total = self._model_tasks
-        self._model_tasks = (done + 1, total)
-        self._progress("models", done + 1, total, job.model_id)
-        self._maybe_publish()
+        tally.done += 1
+        store_builds.record_progress(self.con, "models", tally.done, tally.total, job.model_id)
+        self.db.maybe_publish()
 
     # benchmarks ---------------------------------------------------------------------------
-    def _benchmark_ids(self) -> list[tuple[str, str, int]]:
-        rows = [("clean", "clean", 0)]
-        rows += [(benchmark_id(c, s), c, s) for c in self.e.corruptions for s in self.e.severities]
-        return rows
-
-    def _build_benchmarks(self, test: Dataset) -> bool:
+    def _benchmark_images(self, data: BuildData) -> dict[str, np.ndarray]:
+        """Images (n, H, W[, C]) uint8 of every benchmark, by benchmark id."""
         from . import corruptions
 
-        n = len(self.sample_ids)
+        n = len(data.sample_ids)
         if self.e.benchmark_source == "generated":
             directory = corruptions.generate_benchmark_set(
-                self.test_images, sample_ids=self.sample_ids, seed=self.e.seed,
-                labels=self.test_labels, corruptions=self.e.corruptions,
-                cache_dir=self.cache / "corrupted" / self._subset_key(),
-                progress=self.progress)
-            arrays = corruptions.load_c_directory(directory, clean_labels=self.test_labels,
+                data.images, sample_ids=data.sample_ids, seed=self.e.seed, labels=data.labels,
+                corruptions=self.e.corruptions,
+                cache_dir=self.cache / "corrupted" / self._subset_key(), progress=self.progress)
+            arrays = corruptions.load_c_directory(directory, clean_labels=data.labels,
                                                   corruptions=self.e.corruptions)
         else:
             full = corruptions.load_c_directory(Path(self.e.benchmark_path),
-                                                clean_labels=test.labels,
+                                                clean_labels=data.test.labels,
                                                 corruptions=self.e.corruptions)
             # Pre-made sets cover the whole test split: keep the evaluation subset of each block.
-            index = (np.arange(5)[:, None] * len(test.labels) + self.sample_ids[None, :]).ravel()
+            index = (np.arange(5)[:, None] * len(data.test.labels)
+                     + data.sample_ids[None, :]).ravel()
             arrays = {name: arr[index] for name, arr in full.items()}
-        self.benchmark_images = {"clean": self.test_images}
+        images = {"clean": data.images}
         for corruption, array in arrays.items():
             for s in self.e.severities:
-                self.benchmark_images[benchmark_id(corruption, s)] = \
-                    corruptions.severity_block(array, s, n)
-        have = set(r[0] for r in self.con.execute(
-            "SELECT DISTINCT benchmark_id FROM images").fetchall())
-        rows = [r for r in self._benchmark_ids() if r[0] not in have]
-        h, w, ch = self.shape
-        for b, c, s in rows:
+                images[benchmark_id(corruption, s)] = corruptions.severity_block(array, s, n)
+        return images
+
+    def _build_benchmarks(self, data: BuildData, benchmarks: tuple[BenchmarkRow, ...]
+                          ) -> tuple[dict[str, np.ndarray], bool]:
+        """Write the benchmarks missing from the database. Returns every benchmark's images
+        (by id) and whether any was written."""
+        images = self._benchmark_images(data)
+        have = store_builds.benchmarks_with_images(self.con)
+        missing = [b for b in benchmarks if b.benchmark_id not in have]
+        for b in missing:
             # Benchmark row and its images in one transaction: both or neither after a crash.
-            images = self.benchmark_images[b]
             with store.transaction(self.con):
                 store.insert_rows(self.con, "benchmarks", pd.DataFrame([dict(
-                    benchmark_id=b, dataset=self.e.dataset, corruption=c, severity=s,
-                    category=category_of(c))]))
+                    benchmark_id=b.benchmark_id, dataset=self.e.dataset,
+                    corruption=b.corruption, severity=b.severity, category=b.category)]))
                 store.insert_rows(self.con, "images", pd.DataFrame({
-                    "benchmark_id": b, "sample_id": self.sample_ids.astype(np.int32),
-                    "label": self.test_labels.astype(np.int16), "height": h, "width": w,
-                    "channels": ch, "pixels": [img.tobytes() for img in images]}))
-        return bool(rows)
+                    "benchmark_id": b.benchmark_id,
+                    "sample_id": data.sample_ids.astype(np.int32),
+                    "label": data.labels.astype(np.int16), "height": data.height,
+                    "width": data.width, "channels": data.channels,
+                    "pixels": [img.tobytes() for img in images[b.benchmark_id]]}))
+        return images, bool(missing)
 
     def _subset_key(self) -> str:
         return config_hash(dict(dataset=self.e.dataset, root=self.e.root,
@@ -569,21 +383,21 @@ class Builder:
                                 corruption_seed=self.e.seed))
 
     # evaluation ---------------------------------------------------------------------------
-    def _evaluate(self) -> bool:
-        models = self.con.execute(
-            "SELECT model_id, arch_config, checkpoint FROM models ORDER BY model_id").fetchall()
+    def _evaluate(self, data: BuildData, benchmark_ids: list[str],
+                  benchmark_images: dict[str, np.ndarray]) -> bool:
+        models = store_builds.models_to_evaluate(self.con)
         done = store.done_pairs(self.con)
-        bench_ids = [b for b, _, _ in self._benchmark_ids()]
-        todo = [(m, b) for m, _, _ in models for b in bench_ids if (m, b) not in done]
-        self.say(f"evaluate: {len(done)} (model, benchmark) pairs done, {len(todo)} to do")
+        todo = [pair for pair in evaluation_pairs([m for m, _, _ in models], benchmark_ids)
+                if pair not in done]
+        logger.info("evaluate: %d (model, benchmark) pairs done, %d to do", len(done), len(todo))
         if not todo:
             return False
         self._add_to_bar(len(todo))
         ex = self.executor
         # Large inputs go to the executor once; each model's weights once, when its first pair
         # is submitted (tasks are consumed lazily, so only a few models are held at a time).
-        images = {b: ex.put(self.benchmark_images[b]) for b in {b for _, b in todo}}
-        labels, sample_ids = ex.put(self.test_labels), ex.put(self.sample_ids)
+        images = {b: ex.put(benchmark_images[b]) for b in {b for _, b in todo}}
+        labels, sample_ids = ex.put(data.labels), ex.put(data.sample_ids)
         by_model = {m: (cfg, ck) for m, cfg, ck in models}
 
         def tasks() -> Iterator[Task]:
@@ -603,9 +417,10 @@ class Builder:
                 store.write_result(self.con, model_id, bench, result.metrics, result.evaluation,
                                    features=result.features)
             if i % 25 == 0:
-                self._progress("evaluate", i, len(todo), f"{model_id} on {bench}")
-                self._maybe_publish()
-        self._progress("evaluate", len(todo), len(todo), "done")
+                store_builds.record_progress(self.con, "evaluate", i, len(todo),
+                                             f"{model_id} on {bench}")
+                self.db.maybe_publish()
+        store_builds.record_progress(self.con, "evaluate", len(todo), len(todo), "done")
         return True
 
     def _analysis(self) -> bool:
@@ -615,13 +430,14 @@ class Builder:
 
         timings = update_analysis(self.con, progress=self.progress)
         if timings:
-            self.say("analysis: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+            logger.info("analysis: %s", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         return bool(timings)
 
 
 def build(experiment: Experiment, db_path: str | Path, *, executor: Executor | None = None,
-          **kwargs) -> dict[str, float]:
-    """Run (or resume) an experiment into ``db_path``. Returns seconds per stage.
+          **kwargs) -> BuildReport:
+    """Run (or resume) an experiment into ``db_path``. Returns seconds per stage and whether
+    there was nothing to do.
 
     ``executor`` runs the tasks (default: this process, see ``core.executors``); the caller
     closes it. Raises :class:`BuildFailed` when tasks failed for good (the rest is published).

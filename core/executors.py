@@ -1,7 +1,7 @@
 """Executors: where the build's tasks run.
 
 A task is a pure function call — ``fn(*args, **kwargs)`` with arrays, configs and checkpoint bytes
-in, results out (see ``core.build.train_model_task`` and ``core.build.evaluate_task``). The builder
+in, results out (see ``core.tasks.train_model_task`` and ``core.tasks.evaluate_task``). The builder
 hands an executor an iterable of tasks and receives their outcomes as they finish; it stays the
 single writer of the database.
 

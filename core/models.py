@@ -1,7 +1,10 @@
-"""Model registry and the one seam every analysis uses: the final ``nn.Linear`` (the head).
+"""Model registry: LeNet-5, VGG-16 and ResNet-18 (CIFAR form), any torchvision classifier as
+``tv:NAME``, their JSON configs and validated state-dict loading.
 
-``X`` — the feature of a sample — is the input of the last ``nn.Linear`` in ``model.modules()``
-order; its effective weight (masks applied, binarised for MPT layers) is the class directions.
+Every registry model splits its forward pass at the head, the final ``nn.Linear``:
+``forward_features(x)`` → X (N, m), the head's input, and ``forward_head(X)`` → logits (N, C).
+``core.features`` reads the geometry through that split (``head_of``, ``head_parameters`` and
+``features_and_logits`` live there and are re-exported here).
 """
 
 from __future__ import annotations
@@ -13,15 +16,22 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .features import features_and_logits, head_of, head_parameters
+
 __all__ = [
     "MODELS",
     "build_model",
     "register_model",
+    "arch_config",
+    "model_from_config",
     "head_of",
     "head_parameters",
     "features_and_logits",
     "load_state_dict_file",
+    "HeadSplitClassifier",
     "LeNet5",
+    "VGG16",
+    "ResNet18",
 ]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -38,7 +48,27 @@ def _w(n: int, width: float) -> int:
     return max(1, int(round(n * width)))
 
 
-class LeNet5(nn.Module):
+class HeadSplitClassifier(nn.Module):
+    """A classifier whose forward pass is ``forward_head(forward_features(x))``.
+
+    Subclasses define ``forward_features`` (images (N, C, H, W) → features (N, m)) and a
+    ``classifier`` ``nn.Linear`` (m → num_classes), the head.
+    """
+
+    classifier: nn.Linear
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (N, num_classes) of features (N, m)."""
+        return self.classifier(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class LeNet5(HeadSplitClassifier):
     """The classic LeNet-5 (LeCun et al. 1998) with ReLU and max-pooling: conv6-pool-conv16-pool-
     fc120-fc84-fc(C). 28×28 inputs are padded by 2 so the first conv sees 32×32 as in the original."""
 
@@ -55,14 +85,14 @@ class LeNet5(nn.Module):
                                      nn.Linear(f1, f2), nn.ReLU())
         self.classifier = nn.Linear(f2, num_classes)
 
-    def forward(self, x):
-        return self.classifier(self.encoder(self.features(x)))
+    def forward_features(self, x):
+        return self.encoder(self.features(x))
 
 
 _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-class VGG16(nn.Module):
+class VGG16(HeadSplitClassifier):
     """VGG-16 in its CIFAR form (BatchNorm, 3×3 convs, one linear head on the 512-d feature)."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
@@ -82,8 +112,8 @@ class VGG16(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(c, num_classes)
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
+    def forward_features(self, x):
+        return self.features(x)
 
 
 class _BasicBlock(nn.Module):
@@ -103,7 +133,7 @@ class _BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ResNet18(nn.Module):
+class ResNet18(HeadSplitClassifier):
     """ResNet-18 in its CIFAR form: 3×3 stem, no max-pool, four stages of two basic blocks."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
@@ -122,8 +152,8 @@ class ResNet18(nn.Module):
         self.layers = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(c, num_classes)
 
-    def forward(self, x):
-        return self.classifier(self.layers(self.stem(x)))
+    def forward_features(self, x):
+        return self.layers(self.stem(x))
 
 
 register_model("lenet5")(LeNet5)
@@ -160,11 +190,13 @@ def build_model(arch: str, *, in_channels: int, num_classes: int, width: float =
 
 def arch_config(arch: str, *, in_channels: int, num_classes: int, width: float,
                 input_size: int) -> str:
+    """The JSON config (keys sorted) that :func:`model_from_config` rebuilds the model from."""
     return json.dumps({"arch": arch, "in_channels": in_channels, "num_classes": num_classes,
                        "width": width, "input_size": input_size}, sort_keys=True)
 
 
 def model_from_config(config: str, weights: str | Path | None = None) -> nn.Module:
+    """The model of an :func:`arch_config` JSON string (with ``weights`` loaded, when given)."""
     return build_model(**json.loads(config), weights=weights)
 
 
@@ -185,34 +217,3 @@ def load_state_dict_file(path: str | Path, *, arch: str = "?") -> dict[str, torc
         raise ValueError(f"Checkpoint {path} must hold a dict of tensors (a state dict for "
                          f"architecture {arch}).")
     return state
-
-
-def head_of(model: nn.Module) -> nn.Linear:
-    """The classifier head: the last ``nn.Linear`` in ``model.modules()`` order."""
-    head = None
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            head = module
-    if head is None:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear layer; the geometry needs a "
-                         "linear classifier head.")
-    return head
-
-
-def head_parameters(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Effective (weight, bias) of the head: what the forward pass uses (masks, binarisation)."""
-    head = head_of(model)
-    effective = getattr(head, "effective_weight", None)
-    weight = effective() if callable(effective) else head.weight
-    return weight.detach(), None if head.bias is None else head.bias.detach()
-
-
-def features_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward pass returning (X, logits): X (N, m) is the input of the head."""
-    captured: list[torch.Tensor] = []
-    hook = head_of(model).register_forward_hook(lambda m, inp, out: captured.append(inp[0]))
-    try:
-        logits = model(x)
-    finally:
-        hook.remove()
-    return captured[-1].flatten(1), logits

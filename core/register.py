@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import torch
 
 from . import store
-from .build import model_id_for
-from .models import arch_config, build_model, head_parameters, load_state_dict_file
+from .features import head_parameters
+from .models import arch_config, load_state_dict_file, model_from_config
+from .plan import model_id_for
 from .pruning import sparsity
+from .publish import WorkFile
+from .store import builds as store_builds
 
 __all__ = ["add_model"]
 
@@ -22,22 +23,23 @@ def add_model(db_path: str | Path, checkpoint: str | Path, *, arch: str, method:
     """Validate ``checkpoint`` against ``arch`` and the database's dataset, then add a
     ``models`` row; the next ``python -m core build --db`` evaluates it on every benchmark.
 
-    The database is edited on a copy that replaces it atomically, so an app reading it never
-    sees a half-written file.
+    The database is edited through its work file and published atomically (``core.publish``),
+    so an app reading it never sees a half-written file. Returns the model id.
     """
     db_path, checkpoint = Path(db_path), Path(checkpoint).resolve()
     if not 0 <= ratio < 1:
         raise ValueError(f"`ratio` must be in [0, 1). Got {ratio} instead.")
     con = store.connect(db_path, read_only=True)
-    info = con.execute("SELECT dataset, num_classes, channels, height FROM dataset_info").fetchone()
-    con.close()
+    try:
+        info = store_builds.dataset_row(con)
+    finally:
+        con.close()
     if info is None:
         raise ValueError(f"Database {db_path} has no dataset yet; build it first.")
-    dataset, num_classes, channels, height = info
+    channels, num_classes, height = info["channels"], info["num_classes"], info["height"]
     config = arch_config(arch, in_channels=channels, num_classes=num_classes, width=width,
                          input_size=height)
-    model = build_model(arch, in_channels=channels, num_classes=num_classes, width=width,
-                        input_size=height)
+    model = model_from_config(config)
     state = load_state_dict_file(checkpoint, arch=arch)
     try:
         model.load_state_dict(state)
@@ -49,17 +51,15 @@ def add_model(db_path: str | Path, checkpoint: str | Path, *, arch: str, method:
         model(torch.zeros(1, channels, height, height))
     model_id = model_id or model_id_for(arch, width, method, ratio, retrained, seed) + "-user"
     measured, total, nonzero = sparsity(model)
-    tmp = db_path.with_name(db_path.name + ".edit")
-    shutil.copyfile(db_path, tmp)
-    con = store.connect(tmp)
+    work = WorkFile(db_path)
+    con = work.open()
     try:
         store.upsert_model(con, dict(
-            model_id=model_id, arch=arch, dataset=dataset, method=method, ratio=ratio,
+            model_id=model_id, arch=arch, dataset=info["dataset"], method=method, ratio=ratio,
             retrained=retrained, sparsity=measured, params_total=total, params_nonzero=nonzero,
             seed=seed, width=width, feature_dim=head_parameters(model)[0].shape[1],
             arch_config=config, checkpoint=str(checkpoint), source="user", fit_seconds=0.0))
-        con.execute("CHECKPOINT")
+        work.publish(final=True)
     finally:
-        con.close()
-    os.replace(tmp, db_path)
+        work.close()
     return model_id

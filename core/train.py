@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-__all__ = ["fit", "evaluate", "extract", "to_input", "config_hash", "seed_everything"]
+__all__ = ["fit", "evaluate", "to_input", "config_hash", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:
@@ -102,18 +102,3 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     for start in range(0, x.shape[0], batch_size):
         correct += int((model(x[start:start + batch_size]).argmax(1) == y[start:start + batch_size]).sum())
     return correct / max(1, x.shape[0])
-
-
-@torch.inference_mode()
-def extract(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched (features, logits) of the head (see ``core.models.features_and_logits``)."""
-    from .models import features_and_logits
-
-    model.eval()
-    feats, logits = [], []
-    for start in range(0, x.shape[0], batch_size):
-        f, z = features_and_logits(model, x[start:start + batch_size])
-        feats.append(f)
-        logits.append(z)
-    return torch.cat(feats), torch.cat(logits)

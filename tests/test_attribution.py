@@ -8,7 +8,8 @@ from torch import nn
 
 from core.attribution import OCCLUSION_METRICS, gradient_saliency, occlusion, window_starts
 from core.geometry import compute_geometry
-from core.models import build_model, features_and_logits, head_parameters
+from core.features import features_and_logits, head_parameters
+from core.models import build_model
 
 
 def _small_rgb_model() -> nn.Module:

@@ -1,5 +1,6 @@
 """The pipeline end to end on the `tiny` preset: consistency, idempotence, crash safety."""
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,17 @@ import pytest
 
 from conftest import TINY, run_build
 from core.checks import CHECKS, check_database
+from core.experiment import load_experiment
+from core.plan import DataShape, plan_build
+from table_digests import database_digests
+
+RECORDED_DIGESTS = Path(__file__).resolve().parent / "data" / "tiny_tables.json"
+
+
+def tiny_plan():
+    """The `tiny` preset's grid on Fashion-MNIST (10 classes, 1 channel, 28 × 28)."""
+    return plan_build(load_experiment(TINY),
+                      DataShape(num_classes=10, in_channels=1, input_size=28))
 
 # Columns that legitimately differ between two builds of the same experiment.
 VOLATILE = {"models": ["fit_seconds", "checkpoint"], "build_progress": None,
@@ -38,17 +50,45 @@ def snapshot(path) -> dict[str, pd.DataFrame]:
 
 
 def test_tiny_db_is_consistent(tiny_db):
+    plan = tiny_plan()
     con = duckdb.connect(str(tiny_db), read_only=True)
-    n_models = con.execute("SELECT count(*) FROM models").fetchone()[0]
-    n_bench = con.execute("SELECT count(*) FROM benchmarks").fetchone()[0]
-    assert n_models == 10 and n_bench == 1 + 4 * 3
-    assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == n_models * n_bench
+    models = {m for (m,) in con.execute("SELECT model_id FROM models").fetchall()}
+    benchmarks = {b for (b,) in con.execute("SELECT benchmark_id FROM benchmarks").fetchall()}
+    assert models == {job.model_id for job in plan.models}
+    assert benchmarks == set(plan.benchmark_ids)
+    pairs = set(con.execute("SELECT model_id, benchmark_id FROM evaluations").fetchall())
+    assert pairs == set(plan.evaluation_pairs)
     assert check_database(con) == {name: 0 for name in CHECKS}
     assert con.execute("SELECT count(*) FROM models WHERE abs(sparsity - ratio) > 0.005").fetchone()[0] == 0
     dense = con.execute("SELECT accuracy FROM evaluations WHERE model_id = 'lenet5-dense-r0.0-s0' "
                         "AND benchmark_id = 'clean'").fetchone()[0]
     assert dense > 0.5  # 3 epochs on 2,000 images: clearly learned, far above chance (0.1)
     con.close()
+
+
+def test_tiny_build_gives_the_recorded_tables(tiny_db):
+    """Every table of a `tiny` build has the digest recorded before the build was refactored."""
+    recorded = json.loads(RECORDED_DIGESTS.read_text())
+    got = database_digests(tiny_db, tables=set(recorded))
+    assert got.keys() == recorded.keys()
+    changed = sorted(t for t in recorded if got[t] != recorded[t])
+    assert not changed, f"tables that differ from the recorded build: {changed}"
+
+
+def test_tiny_plan_follows_the_preset():
+    """The grid of experiments/tiny.toml: per method × retrained × ratio one pruned model, one
+    dense model and the MPT ratios; clean plus every corruption × severity."""
+    experiment, plan = load_experiment(TINY), tiny_plan()
+    per_arch = (1 + len(experiment.methods) * len(experiment.retrain) * len(experiment.ratios)
+                + len(experiment.mpt_ratios))
+    assert len(plan.models) == len(experiment.archs) * per_arch
+    assert len({job.model_id for job in plan.models}) == len(plan.models)
+    assert plan.benchmark_ids[0] == "clean"
+    assert len(plan.benchmarks) == 1 + len(experiment.corruptions) * len(experiment.severities)
+    assert len(plan.evaluation_pairs) == len(plan.models) * len(plan.benchmarks)
+    assert plan.models[0].model_id == "lenet5-dense-r0.0-s0"
+    mpt = [job for job in plan.models if job.method == "mpt"]
+    assert [job.width for job in mpt] == [experiment.mpt_width] * len(experiment.mpt_ratios)
 
 
 def test_second_run_does_nothing_and_says_so(tiny_db):
@@ -109,7 +149,8 @@ def test_add_model_registers_a_users_checkpoint_and_the_build_evaluates_it(tiny_
     con = duckdb.connect(str(db), read_only=True)
     row = con.execute("SELECT method, ratio, source FROM models WHERE model_id = 'my-lenet'").fetchone()
     assert row == ("magnitude", 0.3, "user")
-    assert con.execute("SELECT count(*) FROM evaluations WHERE model_id = 'my-lenet'").fetchone()[0] == 13
+    n_bench = len(tiny_plan().benchmarks)
+    assert con.execute("SELECT count(*) FROM evaluations WHERE model_id = 'my-lenet'").fetchone()[0] == n_bench
     assert check_database(con) == {name: 0 for name in CHECKS}
     con.close()
 

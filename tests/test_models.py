@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from core.models import (MODELS, build_model, features_and_logits, head_of, head_parameters,
-                         load_state_dict_file)
+from core.features import features_and_logits, head_of, head_parameters
+from core.models import MODELS, build_model, load_state_dict_file
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
@@ -18,6 +18,35 @@ def test_registry_models_run_and_expose_their_head(arch, size, channels):
     assert feats.shape == (3, weight.shape[1])
     # The seam: logits are exactly the head applied to X.
     torch.testing.assert_close(feats @ weight.T + bias, logits)
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+def test_registry_models_split_their_forward_pass_at_the_head(arch):
+    """forward_features is exactly what the head reads and forward_head exactly the logits, so
+    features_and_logits needs no hook for them and agrees with the hook it replaces."""
+    model = build_model(arch, in_channels=3, num_classes=7, width=0.25, input_size=32).eval()
+    x = torch.rand(4, 3, 32, 32)
+    seen: list[torch.Tensor] = []
+    hook = head_of(model).register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    with torch.no_grad():
+        logits = model(x)
+        hook.remove()
+        features = model.forward_features(x)
+        torch.testing.assert_close(features, seen[0], rtol=0, atol=0)
+        torch.testing.assert_close(model.forward_head(features), logits, rtol=0, atol=0)
+        via_seam = features_and_logits(model, x)
+    assert not head_of(model)._forward_hooks
+    torch.testing.assert_close(via_seam[0], seen[0], rtol=0, atol=0)
+    torch.testing.assert_close(via_seam[1], logits, rtol=0, atol=0)
+
+
+def test_models_without_the_split_are_read_through_a_hook_on_their_head():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    x = torch.rand(2, 3, 2, 2)
+    features, logits = features_and_logits(model, x)
+    torch.testing.assert_close(features, model[2](model[1](model[0](x))))
+    torch.testing.assert_close(logits, model(x))
+    assert not model[3]._forward_hooks   # the hook is removed after the pass
 
 
 def test_lenet5_is_the_classic_shape():
