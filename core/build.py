@@ -236,7 +236,7 @@ class Builder:
 
     def _register(self, job: ModelJob, summary: dict, ckpt: Path, seconds: float) -> None:
         store.upsert_model(self.con, dict(
-            model_id=job.model_id, arch=job.spec.arch, dataset=self.e.dataset, method=job.method,
+            model_id=job.model_id, arch=job.spec.label, dataset=self.e.dataset, method=job.method,
             ratio=job.ratio, retrained=job.retrained, seed=job.seed, width=job.width,
             arch_config=job.config, checkpoint=str(ckpt.resolve()), source="built",
             fit_seconds=seconds, **summary))

@@ -29,6 +29,13 @@ class ArchSpec:
     optimizer: str = "sgd"
     batch_size: int = 128
     weight_decay: float = 5e-4
+    feature_dim: int | None = None    # penultimate width m (LeNet-5 only); None: the model's own
+
+    @property
+    def label(self) -> str:
+        """The architecture as the ``models.arch`` column names it: a LeNet-5 with its own
+        feature width is its own family (``lenet5-m2``)."""
+        return self.arch if self.feature_dim is None else f"{self.arch}-m{self.feature_dim}"
 
 
 @dataclass(frozen=True)

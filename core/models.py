@@ -73,10 +73,13 @@ class LeNet5(HeadSplitClassifier):
     fc120-fc84-fc(C). 28×28 inputs are padded by 2 so the first conv sees 32×32 as in the original."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
-                 input_size: int = 28):
+                 input_size: int = 28, feature_dim: int | None = None):
         super().__init__()
         pad = 2 if input_size == 28 else 0
-        c1, c2, f1, f2 = _w(6, width), _w(16, width), _w(120, width), _w(84, width)
+        c1, c2, f1 = _w(6, width), _w(16, width), _w(120, width)
+        # ``feature_dim`` sets the penultimate width m (the head's input) on its own: the
+        # curse-of-dimensionality study and the 2-D guide network vary m alone.
+        f2 = _w(84, width) if feature_dim is None else int(feature_dim)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
@@ -162,11 +165,13 @@ register_model("resnet18")(ResNet18)
 
 
 def build_model(arch: str, *, in_channels: int, num_classes: int, width: float = 1.0,
-                input_size: int = 28, weights: str | Path | None = None) -> nn.Module:
+                input_size: int = 28, weights: str | Path | None = None,
+                **options) -> nn.Module:
     """Construct a registry model, or any torchvision classifier as ``tv:NAME``.
 
     torchvision models are built with ``weights=None`` (never downloaded); pass ``weights`` — a local
-    state-dict file — to load trained parameters.
+    state-dict file — to load trained parameters. ``options`` are the registry model's own keyword
+    arguments (e.g. ``feature_dim`` of LeNet-5).
     """
     if arch.startswith("tv:"):
         import torchvision
@@ -178,7 +183,7 @@ def build_model(arch: str, *, in_channels: int, num_classes: int, width: float =
             raise ValueError(f"Unknown torchvision model {name!r}: {exc}") from exc
     elif arch in MODELS:
         model = MODELS[arch](in_channels=in_channels, num_classes=num_classes, width=width,
-                             input_size=input_size)
+                             input_size=input_size, **options)
     else:
         known = ", ".join(sorted(MODELS))
         raise ValueError(f"`arch` must be one of {known} or 'tv:<torchvision name>'. "
@@ -189,10 +194,16 @@ def build_model(arch: str, *, in_channels: int, num_classes: int, width: float =
 
 
 def arch_config(arch: str, *, in_channels: int, num_classes: int, width: float,
-                input_size: int) -> str:
-    """The JSON config (keys sorted) that :func:`model_from_config` rebuilds the model from."""
-    return json.dumps({"arch": arch, "in_channels": in_channels, "num_classes": num_classes,
-                       "width": width, "input_size": input_size}, sort_keys=True)
+                input_size: int, **options) -> str:
+    """The JSON config (keys sorted) that :func:`model_from_config` rebuilds the model from.
+
+    ``options`` (the model's own keyword arguments) whose value is None are left out, so a
+    config without options reads exactly as before they existed.
+    """
+    config = {"arch": arch, "in_channels": in_channels, "num_classes": num_classes,
+              "width": width, "input_size": input_size}
+    config.update({k: v for k, v in options.items() if v is not None})
+    return json.dumps(config, sort_keys=True)
 
 
 def model_from_config(config: str, weights: str | Path | None = None) -> nn.Module:

@@ -70,9 +70,10 @@ class BuildPlan:
 def _model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, method: str,
                ratio: float, retrained: bool, *, registered: bool = True) -> ModelJob:
     config = arch_config(spec.arch, in_channels=shape.in_channels,
-                         num_classes=shape.num_classes, width=width, input_size=shape.input_size)
+                         num_classes=shape.num_classes, width=width, input_size=shape.input_size,
+                         feature_dim=spec.feature_dim)
     return ModelJob(
-        model_id=model_id_for(spec.arch, width, method, ratio, retrained, e.seed),
+        model_id=model_id_for(spec.label, width, method, ratio, retrained, e.seed),
         spec=spec, width=width, method=method, ratio=ratio, retrained=retrained, config=config,
         seed=e.seed, retrain_epochs=e.retrain_epochs, retrain_lr=e.retrain_lr,
         mpt_epochs=e.mpt_epochs, mpt_lr=e.mpt_lr, registered=registered)
@@ -110,8 +111,10 @@ def checkpoint_key(experiment: Experiment, job: ModelJob) -> dict:
     """What a model's checkpoint depends on (hashed into its file name): the training data, the
     architecture config, the training recipe and the job; pruning settings for pruned models."""
     e = experiment
+    # Spec fields added later are left out while unset, so older checkpoints keep their names.
+    spec = {k: v for k, v in asdict(job.spec).items() if not (k == "feature_dim" and v is None)}
     key = dict(experiment_data=(e.dataset, e.train_limit), arch=job.config,
-               spec=asdict(job.spec), method=job.method, ratio=job.ratio,
+               spec=spec, method=job.method, ratio=job.ratio,
                retrained=job.retrained, seed=job.seed)
     if job.method != "dense":
         key.update(retrain_epochs=e.retrain_epochs, retrain_lr=e.retrain_lr,

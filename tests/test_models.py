@@ -95,3 +95,17 @@ def test_weights_from_a_local_file_and_refusing_pickled_payloads(tmp_path):
         load_state_dict_file(tmp_path / "evil.pt")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_state_dict_file(tmp_path / "missing.pt")
+
+
+def test_lenet5_feature_dim_sets_the_head_input_alone():
+    from core.models import arch_config, model_from_config
+
+    plain = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0, input_size=28)
+    assert "feature_dim" not in plain          # configs without the option read as before
+    config = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0, input_size=28,
+                         feature_dim=2)
+    model = model_from_config(config)
+    assert model.classifier.in_features == 2
+    assert model.forward_features(torch.zeros(3, 1, 28, 28)).shape == (3, 2)
+    # Everything before the penultimate layer keeps the default widths.
+    assert model.encoder[0].out_features == model_from_config(plain).encoder[0].out_features
