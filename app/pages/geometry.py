@@ -145,9 +145,9 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
         if members.empty:
             st.info(f"No samples of class {class_names[class_index]} in this benchmark.")
         else:
-            st.plotly_chart(charts.class_distributions(members,
-                                                       class_name=class_names[class_index]),
-                            width="stretch", key="geometry_class_distributions")
+            widgets.figure(charts.class_distributions(members,
+                                                      class_name=class_names[class_index]),
+                           width="stretch", key="geometry_class_distributions", data=members)
     st.subheader("Model comparison")
     _comparison(db, models, model_id, benchmark_id, reference, compared)
 
@@ -229,12 +229,12 @@ def _global_view(db: DbRef, model_id: str, class_index: int, class_names: list[s
     accuracy = frame.groupby("benchmark_id")["correct"].mean()
     st.caption(f"Class accuracy: {accuracy[reference]:.1%} on {reference}, "
                f"{accuracy[compared]:.1%} on {compared}.")
-    st.plotly_chart(charts.parallel_coordinates(
+    widgets.figure(charts.parallel_coordinates(
         lines.reset_index(drop=True), angles[rows], axes, class_names, class_name=name,
         reference=reference, compared=compared), width="stretch", key="geometry_parcoords")
-    st.plotly_chart(charts.axis_densities(frame, angles, axes, class_names, reference=reference,
-                                          compared=compared),
-                    width="stretch", key="geometry_densities")
+    widgets.figure(charts.axis_densities(frame, angles, axes, class_names, reference=reference,
+                                         compared=compared),
+                   width="stretch", key="geometry_densities")
     angle_columns = pd.DataFrame(angles, columns=[f"angle_to_{c}" for c in class_names])
     widgets.download_buttons(pd.concat([frame, angle_columns], axis=1),
                              label="Download this class's samples with all angles",
