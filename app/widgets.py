@@ -237,9 +237,9 @@ def _write_selected_samples(chart_key: str) -> None:
     state.set_value("selected_samples", selected_customdata(st.session_state.get(chart_key)))
 
 
-def sample_selecting_chart(fig, *, key: str) -> None:
+def sample_selecting_chart(fig, *, key: str, **figure_kwargs) -> None:
     """A Plotly `figure` (full width, with its HTML download) whose click, box or lasso
     selection becomes the selected samples; its points carry the sample id first in
-    ``customdata``."""
+    ``customdata``. ``figure_kwargs`` (``name``, ``data``, ``label``) go to `figure`."""
     figure(fig, key=key, width="stretch", selection_mode=SCATTER_SELECTION,
-           on_select=functools.partial(_write_selected_samples, key))
+           on_select=functools.partial(_write_selected_samples, key), **figure_kwargs)

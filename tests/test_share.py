@@ -104,7 +104,8 @@ def test_validate_view_keeps_known_ids_and_counts_the_dropped():
 
 
 def test_encode_view_leaves_out_what_does_not_fit():
-    values = {"selected_models": ["m1", "m2"], "selected_samples": list(range(0, 2 * MAX_IDS + 2, 2)),
+    values = {"selected_models": ["m1", "m2"],
+              "selected_samples": list(range(0, 2 * MAX_IDS + 2, 2)),
               "selected_class": 3, "selected_sample": None, "overview_with_cka": True,
               "geometry_compare_mode": "ignored on the overview"}
     params, left_out = encode_view(values, page="overview")
