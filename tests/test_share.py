@@ -5,6 +5,7 @@ a note and the defaults, and the downloads every view and the report offer."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import duckdb
@@ -280,3 +281,35 @@ def test_a_query_string_over_streamlits_limit_opens_the_defaults(open_page, synt
                                                 "class": "3"})
     assert at.session_state["selected_samples"] == [] and at.session_state["selected_class"] is None
     assert at.get("plotly_chart")
+
+
+def test_attribution_controls_and_rows_travel_in_the_link(open_page, tmp_path):
+    from test_page_attribution import DENSE, PRUNED, write_attribution_db
+
+    db = write_attribution_db(tmp_path)
+    at = open_page("attribution", db, query={
+        "sample": "1", "models": f"{PRUNED[0]},{DENSE}", "benchmark": "gaussian_noise-3",
+        "window": "6", "stride": "3", "baseline": "0.5", "saliency": "0"})
+    assert at.multiselect(key="attribution_models").value == [PRUNED[0], DENSE]
+    assert at.selectbox(key="attribution_benchmark").value == "gaussian_noise-3"
+    assert at.number_input(key="attribution_window").value == 6
+    assert at.number_input(key="attribution_stride").value == 3
+    assert at.number_input(key="attribution_baseline").value == 0.5
+    assert at.checkbox(key="attribution_saliency").value is False
+    title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    assert "Sample 1 of gaussian_noise-3" in title and "6×6 patch, stride 3" in title
+    query = {k: v if isinstance(v, str) else v[-1] for k, v in dict(at.query_params).items()}
+    assert query == {"models": f"{PRUNED[0]},{DENSE}", "sample": "1",
+                     "benchmark": "gaussian_noise-3", "window": "6", "stride": "3",
+                     "baseline": "0.5", "saliency": "0"}
+    # Choosing other rows writes the selected models, and so the link.
+    at.multiselect(key="attribution_models").unselect(PRUNED[0]).run()
+    assert at.session_state["selected_models"] == [DENSE]
+    assert "models=" + DENSE in next(c.value for c in at.sidebar.code)
+
+    bad = open_page("attribution", db, query={"sample": "1", "window": "999", "stride": "0",
+                                              "benchmark": "fog-5"})
+    notes = " ".join(i.value for i in bad.info)
+    assert "Ignoring Window (px) = `999`" in notes and "Ignoring benchmark `fog-5`" in notes
+    assert bad.number_input(key="attribution_window").value == 4
+    assert bad.selectbox(key="attribution_benchmark").value == "clean"
