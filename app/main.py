@@ -1,21 +1,27 @@
-"""Streamlit entry point: navigation, the shared sidebar, then the chosen page."""
+"""Streamlit entry point: navigation, the link's view restored, the shared sidebar, the chosen
+page, then the view mirrored into the URL with the sidebar's link and report download."""
 
 from __future__ import annotations
 
 import duckdb
 import streamlit as st
 
-from app import sidebar
+from app import report, share, sidebar
 from app.pages import page as app_page
 from app.state import init_state
 from core.store import SchemaVersionError
 
 st.set_page_config(page_title="Robustness Lottery Explorer", layout="wide")
 init_state()
-page = st.navigation([app_page("overview"), app_page("geometry"), app_page("attribution")])
+report.start()
+pages = {name: app_page(name) for name in ("overview", "geometry", "attribution")}
+page = st.navigation(list(pages.values()))
+name = next(n for n, p in pages.items() if p.url_path == page.url_path)
 try:
+    share.restore(name)
     sidebar.render()
     page.run()
+    share.publish(name, url_path=page.url_path, title=page.title)
 except (SchemaVersionError, FileNotFoundError, duckdb.IOException) as exc:
     # A database that is missing, locked or from another version is an operator's problem to
     # fix; say which and how instead of showing a traceback.

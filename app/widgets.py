@@ -1,6 +1,7 @@
-"""Streamlit pieces the pages share: the database guard, the CSV/Parquet download buttons, the
-notes on stale or empty selections, and the pickers synchronised with the app-owned selection
-keys of `app.state`.
+"""Streamlit pieces the pages share: the database guard, figures with their downloads (CSV,
+Parquet, standalone HTML) and readings that also go into the page's report, the notes on stale
+or empty selections, and the pickers synchronised with the app-owned selection keys of
+`app.state`.
 
 Pickers own a widget key of their own and write the app-owned key in their ``on_change``
 callback: the app-owned key is the truth (other pages and charts write it too), the widget only
@@ -16,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import report, state
 from app.db import DbRef
 from app.selection import selected_customdata
 
@@ -25,6 +26,10 @@ __all__ = [
     "SCATTER_SELECTION",
     "database_ready",
     "download_buttons",
+    "figure",
+    "reading",
+    "drop_unknown_choice",
+    "bounded_number",
     "note_stale",
     "note_stale_or_empty",
     "drop_stale_selections",
@@ -54,21 +59,80 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def download_buttons(data: pd.DataFrame | Callable[[], pd.DataFrame], *, label: str,
-                     file_stem: str, key: str) -> None:
-    """Two buttons side by side downloading ``data`` as ``<file_stem>.csv`` and
-    ``<file_stem>.parquet``. ``data`` may be a function returning the frame: it then runs only
-    when a button is clicked. Widget keys are ``<key>_csv`` and ``<key>_parquet``; a click does
-    not rerun the page."""
+def _figure_html(fig) -> str:
+    # plotly.js inline, so that the file opens without a network.
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def download_buttons(data: pd.DataFrame | Callable[[], pd.DataFrame] | None, *, label: str,
+                     file_stem: str, key: str, fig=None) -> None:
+    """Buttons side by side downloading ``data`` as ``<file_stem>.csv`` and
+    ``<file_stem>.parquet`` and, when ``fig`` (a Plotly figure) is given, the figure as the
+    standalone interactive ``<file_stem>.html``. ``data`` may be a function returning the frame:
+    it then runs only when a button is clicked; None offers the figure alone. Widget keys are
+    ``<key>_csv``, ``<key>_parquet`` and ``<key>_html``; a click does not rerun the page."""
     frame = data if callable(data) else (lambda: data)
     with st.container(horizontal=True):
-        st.download_button(f"{label} (CSV)", data=lambda: frame().to_csv(index=False),
-                           file_name=f"{file_stem}.csv", mime="text/csv", key=f"{key}_csv",
-                           on_click="ignore")
-        st.download_button(f"{label} (Parquet)", data=lambda: _parquet_bytes(frame()),
-                           file_name=f"{file_stem}.parquet",
-                           mime="application/vnd.apache.parquet", key=f"{key}_parquet",
-                           on_click="ignore")
+        if data is not None:
+            st.download_button(f"{label} (CSV)", data=lambda: frame().to_csv(index=False),
+                               file_name=f"{file_stem}.csv", mime="text/csv",
+                               key=f"{key}_csv", on_click="ignore")
+            st.download_button(f"{label} (Parquet)", data=lambda: _parquet_bytes(frame()),
+                               file_name=f"{file_stem}.parquet",
+                               mime="application/vnd.apache.parquet", key=f"{key}_parquet",
+                               on_click="ignore")
+        if fig is not None:
+            st.download_button("Download figure (HTML)", data=lambda: _figure_html(fig),
+                               file_name=f"{file_stem}.html", mime="text/html",
+                               key=f"{key}_html", on_click="ignore",
+                               help="The interactive figure in one file that opens offline.")
+
+
+def figure(fig, *, key: str, name: str | None = None,
+           data: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+           label: str = "Download data", **chart_kwargs):
+    """``st.plotly_chart(fig, key=key, **chart_kwargs)``, the figure added to the page's report,
+    and a row of `download_buttons`: the table behind it (``data``, when given) as CSV and
+    Parquet, and the figure as standalone HTML, all named ``<name>.<ext>`` (``name`` defaults
+    to ``key``). Returns what ``st.plotly_chart`` returns (the selection state when
+    ``on_select`` is set)."""
+    event = st.plotly_chart(fig, key=key, **chart_kwargs)
+    report.add_figure(fig, name=name or key)
+    download_buttons(data, label=label, file_stem=name or key, key=key, fig=fig)
+    return event
+
+
+def reading(text: str) -> None:
+    """A written reading of a figure (Markdown), also added to the page's report."""
+    if text:
+        st.markdown(text)
+        report.add_reading(text)
+
+
+def drop_unknown_choice(widget_key: str, options: Sequence, *, label: str) -> None:
+    """Forget the session value of the choice widget ``widget_key`` when it is not one of
+    ``options`` (e.g. restored from a link to another database), with a note; the widget then
+    shows its default."""
+    if widget_key in st.session_state and st.session_state[widget_key] not in options:
+        st.info(f"Ignoring {label} `{st.session_state[widget_key]}`: not an option here.")
+        del st.session_state[widget_key]
+
+
+def bounded_number(container, label: str, *, key: str, min_value, max_value, default,
+                   **kwargs):
+    """A ``number_input`` in ``container`` whose value lives in ``st.session_state[key]``
+    (``default`` at first). A value outside [min_value, max_value] or of another type (e.g.
+    restored from a link) is replaced by ``default`` with a note. Returns the value."""
+    kind = type(default)
+    value = st.session_state.get(key)
+    valid = (isinstance(value, (int, float)) and not isinstance(value, bool)
+             and min_value <= value <= max_value)
+    if key in st.session_state and not valid:
+        st.info(f"Ignoring {label} = `{value}`: it must be between {min_value} and "
+                f"{max_value}.")
+    st.session_state[key] = kind(value) if valid else default
+    return container.number_input(label, min_value=min_value, max_value=max_value, key=key,
+                                  **kwargs)
 
 
 # --- stale or empty selections ----------------------------------------------------------------
@@ -173,8 +237,9 @@ def _write_selected_samples(chart_key: str) -> None:
     state.set_value("selected_samples", selected_customdata(st.session_state.get(chart_key)))
 
 
-def sample_selecting_chart(fig, *, key: str) -> None:
-    """A Plotly chart (full width) whose click, box or lasso selection becomes the selected
-    samples; its points carry the sample id first in ``customdata``."""
-    st.plotly_chart(fig, key=key, width="stretch", selection_mode=SCATTER_SELECTION,
-                    on_select=functools.partial(_write_selected_samples, key))
+def sample_selecting_chart(fig, *, key: str, **figure_kwargs) -> None:
+    """A Plotly `figure` (full width, with its HTML download) whose click, box or lasso
+    selection becomes the selected samples; its points carry the sample id first in
+    ``customdata``. ``figure_kwargs`` (``name``, ``data``, ``label``) go to `figure`."""
+    figure(fig, key=key, width="stretch", selection_mode=SCATTER_SELECTION,
+           on_select=functools.partial(_write_selected_samples, key), **figure_kwargs)

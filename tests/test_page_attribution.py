@@ -1,6 +1,7 @@
 import base64
 import io
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -171,8 +172,13 @@ def test_cache_file_has_the_store_columns_then_pred_and_weights_key(app, attribu
         ("pred", "INTEGER"), ("weights_key", "VARCHAR")]
 
 
-def test_maps_download_as_csv_and_parquet(app, downloads):
-    app(selected_sample=1, selected_models=[DENSE])
+def test_maps_download_as_csv_parquet_and_the_grid_as_html(app, downloads):
+    at = app(selected_sample=1, selected_models=[DENSE])
+    page = downloads["attribution_clean_1.html"]
+    assert "plotly.js v" in page and page.count("Plotly.newPlot(") == 1
+    traces = json.loads(re.search(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*\{", page,
+                                  re.S).group(1))
+    assert [t["name"] for t in traces] == [t["name"] for t in _figure(at)["data"]]
     from_csv = pd.read_csv(io.StringIO(downloads["attribution_clean_1.csv"]))
     from_parquet = pd.read_parquet(io.BytesIO(downloads["attribution_clean_1.parquet"]))
     assert len(from_csv) == (len(OCCLUSION_METRICS) + 1) * 28 * 28  # + saliency

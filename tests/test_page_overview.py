@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 
 import duckdb
@@ -126,8 +127,9 @@ def test_renders_every_chart_with_nothing_selected(run, full_db):
     assert all(o == 1 for t in bars for o in t["marker"]["opacity"])
     assert not any(t["name"] == "selected models" for t in specs["overview_similarity"]["data"])
     downloads = [b.proto.label for b in at.get("download_button")]
-    assert len(downloads) == 12  # each of the six views offers CSV and Parquet
+    assert len(downloads) == 18  # each of the six views offers CSV, Parquet and HTML
     assert sum(label.endswith("(CSV)") for label in downloads) == 6
+    assert sum(label.endswith("(HTML)") for label in downloads) == 6
     assert not at.info
 
 
@@ -252,8 +254,9 @@ def test_missing_database_is_explained(run, tmp_path):
     assert "No database" in at.info[0].value
 
 
-def test_downloads_serve_the_same_table_as_csv_and_parquet(run, full_db, downloads):
-    run(full_db, selected_samples=list(range(40)))
+def test_downloads_serve_the_same_table_as_csv_and_parquet_and_the_figure_as_html(
+        run, full_db, downloads):
+    at = run(full_db, selected_samples=list(range(40)))
     stems = {name.rsplit(".", 1)[0] for name in downloads}
     assert stems == {"accuracy_table", "geometric_similarity", "correlations",
                      "benchmark_redundancy", "dimension_angles", "vulnerable_samples_roc"}
@@ -262,3 +265,30 @@ def test_downloads_serve_the_same_table_as_csv_and_parquet(run, full_db, downloa
         from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
         assert len(from_parquet) > 0 and list(from_parquet.columns) == list(from_csv.columns)
         pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False)
+    # Each figure as a standalone page: plotly.js inline (opens offline), the chart's own data.
+    specs = _specs(at)
+    stem_of = {"overview_table": "accuracy_table", "overview_similarity": "geometric_similarity",
+               "overview_correlations": "correlations", "overview_redundancy":
+               "benchmark_redundancy", "overview_dimension": "dimension_angles",
+               "overview_roc": "vulnerable_samples_roc"}
+    for key, stem in stem_of.items():
+        page = downloads[f"{stem}.html"]
+        assert page.lower().startswith("<!doctype html>") and "plotly.js v" in page
+        assert not re.search(r"<script[^>]*\ssrc=", page)
+        figure = json.loads(re.search(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*\{",
+                                      page, re.S).group(1))
+        assert len(figure) == len(specs[key]["data"])
+        assert [t.get("name") for t in figure] == [t.get("name") for t in specs[key]["data"]]
+
+
+def test_readings_are_in_the_page_report(run_page, full_db):
+    """The report of the page (built as app/main.py does) holds each figure once and every
+    reading, with plotly.js inline once."""
+    from app import report
+
+    at = run_page("overview", full_db)
+    assert not at.exception
+    html = report.page_report(at.session_state["_report_items"], title="Overview")
+    assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 6
+    assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
+    assert "gaussian_noise ~ shot_noise (r = 0.97)" in html and "AUC 0.75 for PIEs" in html

@@ -17,6 +17,9 @@ from app.services import attribution as maps
 
 MAX_MODELS = 8
 DEFAULT_RATIOS = (0.5, 0.7, 0.9)
+_BENCHMARK_KEY = "attribution_benchmark"
+_MODELS_KEY = "attribution_models"
+_SYNCED_KEY = "_attribution_models_synced"  # selected_models when the rows last followed them
 
 
 def run() -> None:
@@ -60,13 +63,11 @@ def run() -> None:
              f"{window}×{window} patch, stride {stride}, is set to {baseline:g}")
     fig = charts.attribution_grid(rows, image, label, class_names=class_names,
                                   saliency=saliency, title=title)
-    st.plotly_chart(fig, key="attribution_grid")
+    widgets.figure(fig, key="attribution_grid", name=f"attribution_{benchmark_id}_{sample_id}",
+                   data=lambda: charts.maps_frame(rows, saliency), label="Download maps")
     st.caption("Titles give each metric's value on the unoccluded image; ✓/✗ marks whether the "
                "model classifies it correctly. Each metric column shares one colour range "
                "(symmetric around 0) across models.")
-    widgets.download_buttons(lambda: charts.maps_frame(rows, saliency), label="Download maps",
-                             file_stem=f"attribution_{benchmark_id}_{sample_id}",
-                             key="attribution_maps")
 
 
 def _pick_sample(sample_ids: list[int]) -> int | None:
@@ -93,25 +94,32 @@ def _pick_benchmark(db, sample_id: int) -> str | None:
     if not options:
         st.info(f"Sample {sample_id} has no stored image in any benchmark of this database.")
         return None
-    preferred = [state.get("reference_benchmark"), state.get("compared_benchmark"), "clean"]
-    default = next((b for b in preferred if b in options), options[0])
+    # The choice is kept while it is an option (a link may carry it too).
+    widgets.drop_unknown_choice(_BENCHMARK_KEY, options, label="benchmark")
+    if _BENCHMARK_KEY not in st.session_state:
+        preferred = [state.get("reference_benchmark"), state.get("compared_benchmark"), "clean"]
+        st.session_state[_BENCHMARK_KEY] = next((b for b in preferred if b in options),
+                                                options[0])
     return st.selectbox("Benchmark (the clean or corrupted image of this sample)", options,
-                        index=options.index(default))
+                        key=_BENCHMARK_KEY)
 
 
 def _controls(shape: tuple[int, ...]) -> tuple[int, int, float, bool]:
     side = min(shape[0], shape[1])
     c1, c2, c3, c4 = st.columns(4)
-    window = int(c1.number_input("Window (px)", min_value=1, max_value=side,
-                                 value=min(4, side), step=1,
-                                 help="Side of the square patch that is hidden."))
-    stride = int(c2.number_input("Stride (px)", min_value=1, max_value=window,
-                                 value=min(2, window), step=1,
-                                 help="Step between patch positions (at most the window)."))
-    baseline = float(c3.number_input("Baseline (pixel value)", min_value=0.0, max_value=1.0,
-                                     value=0.0, step=0.05,
-                                     help="Value the hidden pixels take: 0 = black, 1 = white."))
-    with_saliency = c4.checkbox("Gradient saliency column", value=True,
+    # Values live under widget keys (a link restores them); out-of-range ones get a note.
+    window = int(widgets.bounded_number(c1, "Window (px)", key="attribution_window",
+                                        min_value=1, max_value=side, default=min(4, side),
+                                        step=1, help="Side of the square patch that is hidden."))
+    stride = int(widgets.bounded_number(c2, "Stride (px)", key="attribution_stride",
+                                        min_value=1, max_value=window, default=min(2, window),
+                                        step=1,
+                                        help="Step between patch positions (at most the window)."))
+    baseline = float(widgets.bounded_number(
+        c3, "Baseline (pixel value)", key="attribution_baseline", min_value=0.0, max_value=1.0,
+        default=0.0, step=0.05, help="Value the hidden pixels take: 0 = black, 1 = white."))
+    st.session_state.setdefault("attribution_saliency", True)
+    with_saliency = c4.checkbox("Gradient saliency column", key="attribution_saliency",
                                 help="|∂ prob(true class) / ∂ pixel|, for contrast.")
     return window, stride, baseline, with_saliency
 
@@ -148,13 +156,27 @@ def _pick_models(db) -> list[str]:
         st.info("No model in this database has a checkpoint (synthetic databases carry none); "
                 "occlusion needs the trained weights. Build a database with "
                 "`python -m core build`.")
-    default = known[:MAX_MODELS] if known else default_models(models, usable)
+    # The rows follow the selected models whenever another page (or a link) changed them;
+    # choosing rows here writes the selected models.
+    options = models["model_id"].tolist()
+    if (_MODELS_KEY not in st.session_state
+            or st.session_state.get(_SYNCED_KEY) != state.get_list("selected_models")
+            or not set(st.session_state[_MODELS_KEY]) <= set(options)):
+        st.session_state[_MODELS_KEY] = (known[:MAX_MODELS] if known
+                                         else default_models(models, usable))
+        st.session_state[_SYNCED_KEY] = state.get_list("selected_models")
     no_weights = set(models.loc[~usable.to_numpy(), "model_id"])
     return st.multiselect(
-        "Models (rows)", models["model_id"].tolist(), default=default,
-        max_selections=MAX_MODELS,
+        "Models (rows)", options, key=_MODELS_KEY,
+        max_selections=MAX_MODELS, on_change=_write_models,
         format_func=lambda m: f"{m} (no checkpoint)" if m in no_weights else m,
         help="Defaults to the models selected on the other pages.")
+
+
+def _write_models() -> None:
+    chosen = list(st.session_state[_MODELS_KEY])
+    state.set_value("selected_models", chosen)
+    st.session_state[_SYNCED_KEY] = chosen
 
 
 def _occlusion_rows(db, model_ids: list[str], key: OcclusionKey, image: np.ndarray,

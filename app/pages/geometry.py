@@ -134,20 +134,19 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
                        "and the classes with the lowest accuracy.")
         widgets.sample_selecting_chart(charts.class_panels(
             frame, class_names, classes, title=f"{model_id} on {benchmark_id}: grey correct, "
-                                               "red misclassified"), key="geometry_local_scatter")
+                                               "red misclassified"), key="geometry_local_scatter",
+            data=frame, label="Download these samples", name=f"geometry_{model_id}_{benchmark_id}")
         st.caption("Box- or lasso-select points (or click one) to make them the selected samples "
                    "— see the Samples tab; the Overview uses them too.")
-        widgets.download_buttons(frame, label="Download these samples",
-                                 file_stem=f"geometry_{model_id}_{benchmark_id}",
-                                 key="geometry_local")
         members = frame[frame["label"] == class_index]
         st.subheader(f"Margin and probability: {class_names[class_index]}")
         if members.empty:
             st.info(f"No samples of class {class_names[class_index]} in this benchmark.")
         else:
-            st.plotly_chart(charts.class_distributions(members,
-                                                       class_name=class_names[class_index]),
-                            width="stretch", key="geometry_class_distributions")
+            widgets.figure(charts.class_distributions(members,
+                                                      class_name=class_names[class_index]),
+                           width="stretch", key="geometry_class_distributions", data=members,
+                           name=f"geometry_class_{class_index}_{model_id}_{benchmark_id}")
     st.subheader("Model comparison")
     _comparison(db, models, model_id, benchmark_id, reference, compared)
 
@@ -194,10 +193,8 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
     label_a, label_b = f"{a[0]} on {a[1]}", f"{b[0]} on {b[1]}"
     widgets.sample_selecting_chart(
         charts.comparison_scatter(paired, codes, counts, label_a=label_a, label_b=label_b),
-        key="geometry_compare_scatter")
-    widgets.download_buttons(paired.assign(category=np.asarray(CATEGORIES)[codes]),
-                             label="Download the per-sample changes",
-                             file_stem="geometry_comparison", key="geometry_compare")
+        key="geometry_compare_scatter", data=paired.assign(category=np.asarray(CATEGORIES)[codes]),
+        label="Download the per-sample changes", name="geometry_comparison")
 
 
 # --- Global view ------------------------------------------------------------------------------
@@ -229,17 +226,17 @@ def _global_view(db: DbRef, model_id: str, class_index: int, class_names: list[s
     accuracy = frame.groupby("benchmark_id")["correct"].mean()
     st.caption(f"Class accuracy: {accuracy[reference]:.1%} on {reference}, "
                f"{accuracy[compared]:.1%} on {compared}.")
-    st.plotly_chart(charts.parallel_coordinates(
-        lines.reset_index(drop=True), angles[rows], axes, class_names, class_name=name,
-        reference=reference, compared=compared), width="stretch", key="geometry_parcoords")
-    st.plotly_chart(charts.axis_densities(frame, angles, axes, class_names, reference=reference,
-                                          compared=compared),
-                    width="stretch", key="geometry_densities")
     angle_columns = pd.DataFrame(angles, columns=[f"angle_to_{c}" for c in class_names])
-    widgets.download_buttons(pd.concat([frame, angle_columns], axis=1),
-                             label="Download this class's samples with all angles",
-                             file_stem=f"geometry_class_{class_index}_{reference}_vs_{compared}",
-                             key="geometry_global")
+    table = pd.concat([frame, angle_columns], axis=1)
+    stem = f"geometry_class_{class_index}_{reference}_vs_{compared}"
+    widgets.figure(charts.parallel_coordinates(
+        lines.reset_index(drop=True), angles[rows], axes, class_names, class_name=name,
+        reference=reference, compared=compared), width="stretch", key="geometry_parcoords",
+        data=table, label="Download this class's samples with all angles", name=stem)
+    widgets.figure(charts.axis_densities(frame, angles, axes, class_names, reference=reference,
+                                         compared=compared),
+                   width="stretch", key="geometry_densities", data=table,
+                   label="Download this class's samples with all angles", name=f"{stem}_densities")
 
 
 def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_classes: int,

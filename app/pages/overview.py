@@ -43,10 +43,6 @@ def run() -> None:
     _insights(db)
 
 
-def _download(frame: pd.DataFrame, file_stem: str, key: str) -> None:
-    widgets.download_buttons(frame, label="Download data", file_stem=file_stem, key=key)
-
-
 # --------------------------------------------------------------------------- evaluation table
 
 def _on_table_select(bars: pd.DataFrame) -> None:
@@ -58,6 +54,7 @@ def _on_table_select(bars: pd.DataFrame) -> None:
 def _evaluation_table(db: DbRef) -> None:
     st.header("Evaluation table")
     levels = q.severities(db)
+    widgets.drop_unknown_choice("overview_severity", [_AVERAGE, *levels], label="severity")
     severity = st.radio("Corruption severity", [_AVERAGE, *levels], horizontal=True,
                         key="overview_severity",
                         format_func=lambda s: s if s == _AVERAGE else f"severity {s}",
@@ -85,12 +82,12 @@ def _evaluation_table(db: DbRef) -> None:
         bars, selected_models=state.get_list("selected_models"),
         selected_benchmarks=state.get_list("selected_benchmarks"),
         title=f"Accuracy vs pruning ratio on clean and corrupted data ({scope})")
-    st.plotly_chart(fig, key=_TABLE_KEY, on_select=partial(_on_table_select, bars),
-                    selection_mode=("points", "box"), config=charts.plotly_config("accuracy_table"))
+    widgets.figure(fig, key=_TABLE_KEY, name="accuracy_table",
+                   data=charts.table_csv_frame(bars), on_select=partial(_on_table_select, bars),
+                   selection_mode=("points", "box"), config=charts.plotly_config("accuracy_table"))
     st.caption("Click or box-select bars to select their models and benchmarks (shift adds); "
                "double-click empty space to clear. Dashed line: the dense model of the row's "
                "architecture.")
-    _download(charts.table_csv_frame(bars), "accuracy_table", "overview_table")
 
 
 # --------------------------------------------------------------------------- similarity view
@@ -132,17 +129,17 @@ def _similarity_view(db: DbRef) -> None:
         cka_points = None
     fig, note = charts.embedding_figure(points, cka_points=cka_points,
                                         selected_models=state.get_list("selected_models"))
-    st.plotly_chart(fig, key=_SIMILARITY_KEY, on_select=_on_points_select,
-                    selection_mode=("points", "box", "lasso"),
-                    config=charts.plotly_config("geometric_similarity"))
+    frames = [points.assign(space="geometry")]
+    if cka_points is not None:
+        frames.append(cka_points.assign(space="cka"))
+    widgets.figure(fig, key=_SIMILARITY_KEY, name="geometric_similarity",
+                   data=pd.concat(frames, ignore_index=True), on_select=_on_points_select,
+                   selection_mode=("points", "box", "lasso"),
+                   config=charts.plotly_config("geometric_similarity"))
     if note:
         st.caption(note)
     st.caption("Box or lasso points to select their models; the selection is highlighted here "
                "and in the table.")
-    frames = [points.assign(space="geometry")]
-    if cka_points is not None:
-        frames.append(cka_points.assign(space="cka"))
-    _download(pd.concat(frames, ignore_index=True), "geometric_similarity", "overview_similarity")
 
 
 # --------------------------------------------------------------------------- insights
@@ -173,12 +170,12 @@ def _correlations(db: DbRef) -> None:
         return
     available = list(dict.fromkeys(corr["model_id"]))
     shown, note = charts.correlation_models(available, state.get_list("selected_models"))
-    st.plotly_chart(charts.correlation_figure(corr, shown), key="overview_correlations",
-                    config=charts.plotly_config("correlations"))
+    widgets.figure(charts.correlation_figure(corr, shown), key="overview_correlations",
+                   name="correlations", data=corr[corr["model_id"].isin(shown)],
+                   config=charts.plotly_config("correlations"))
     if note:
         st.caption(note)
-    st.markdown(charts.correlation_reading(corr, shown))
-    _download(corr[corr["model_id"].isin(shown)], "correlations", "overview_correlations")
+    widgets.reading(charts.correlation_reading(corr, shown))
 
 
 def _redundancy(db: DbRef) -> None:
@@ -187,14 +184,16 @@ def _redundancy(db: DbRef) -> None:
         _missing("benchmark similarity")
         return
     measures = list(dict.fromkeys(similarity["measure"]))
+    widgets.drop_unknown_choice("overview_similarity_measure", measures,
+                                label="similarity measure")
     measure = st.radio("Similarity measure", measures, horizontal=True,
                        key="overview_similarity_measure",
                        format_func=lambda m: charts.MEASURE_LABELS.get(m, m))
-    st.plotly_chart(charts.redundancy_figure(similarity, measure=measure),
-                    key="overview_redundancy", config=charts.plotly_config("benchmark_redundancy"))
-    st.markdown(charts.redundancy_reading(similarity, measure=measure))
-    _download(similarity[similarity["measure"] == measure], "benchmark_redundancy",
-              "overview_redundancy")
+    widgets.figure(charts.redundancy_figure(similarity, measure=measure),
+                   key="overview_redundancy", name="benchmark_redundancy",
+                   data=similarity[similarity["measure"] == measure],
+                   config=charts.plotly_config("benchmark_redundancy"))
+    widgets.reading(charts.redundancy_reading(similarity, measure=measure))
 
 
 def _dimension(db: DbRef) -> None:
@@ -202,10 +201,10 @@ def _dimension(db: DbRef) -> None:
     if dims.empty:
         _missing("dimension-angle table")
         return
-    st.plotly_chart(charts.dimension_figure(dims), key="overview_dimension",
-                    config=charts.plotly_config("dimension_angles"))
-    st.markdown(charts.dimension_reading(dims))
-    _download(dims, "dimension_angles", "overview_dimension")
+    widgets.figure(charts.dimension_figure(dims), key="overview_dimension",
+                   name="dimension_angles", data=dims,
+                   config=charts.plotly_config("dimension_angles"))
+    widgets.reading(charts.dimension_reading(dims))
 
 
 def _select_top(samples: pd.DataFrame) -> None:
@@ -218,6 +217,7 @@ def _vulnerable(db: DbRef) -> None:
     if not archs:
         _missing("vulnerable-sample table")
         return
+    widgets.drop_unknown_choice("overview_vulnerable_arch", archs, label="architecture")
     arch = st.selectbox("Architecture", archs, key="overview_vulnerable_arch")
     samples = q.vulnerable_samples(db, arch)
     auc = q.vulnerability_auc(db)
@@ -226,9 +226,10 @@ def _vulnerable(db: DbRef) -> None:
         st.info(f"No ROC curve for {arch}: the PIE and low-PV flags need both flagged and "
                 "unflagged samples.")
     else:
-        st.plotly_chart(charts.roc_figure(curves, auc, arch=arch), key="overview_roc",
-                        config=charts.plotly_config("vulnerable_samples_roc"))
-        st.markdown(charts.roc_reading(auc, arch=arch))
+        widgets.figure(charts.roc_figure(curves, auc, arch=arch), key="overview_roc",
+                       name="vulnerable_samples_roc", data=curves,
+                       config=charts.plotly_config("vulnerable_samples_roc"))
+        widgets.reading(charts.roc_reading(auc, arch=arch))
     left, right = st.columns([1, 2], vertical_alignment="bottom")
     left.number_input("k (samples)", min_value=1, max_value=max(1, len(samples)),
                       value=min(50, max(1, len(samples))), step=10, key="overview_top_k")
@@ -239,4 +240,3 @@ def _vulnerable(db: DbRef) -> None:
     selected = state.get_list("selected_samples")
     if selected:
         st.caption(f"{len(selected)} samples selected.")
-    _download(curves, "vulnerable_samples_roc", "overview_roc")
