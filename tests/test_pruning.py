@@ -7,10 +7,11 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from core.models import head_parameters
-from core.pruning import (METHODS, PRUNERS, BipropConv2d, BipropLinear, export_biprop,
-                          make_pruned_model, make_permanent, masks_from_scores,
-                          prunable_parameters, prune, retrain, snip_scores, sparsity,
-                          taylor2_scores, to_biprop, train_biprop)
+from core.pruning import (METHODS, PRUNERS, TAYLOR2_PROBES, BipropConv2d, BipropLinear,
+                          export_biprop, fisher_scores, hessian_diagonal, make_pruned_model,
+                          make_permanent, masks_from_scores, prunable_parameters, prune,
+                          retrain, snip_scores, sparsity, taylor2_saliency, taylor2_scores,
+                          to_biprop, train_biprop)
 
 
 class TinyNet(nn.Module):
@@ -166,10 +167,10 @@ def test_snip_scores_equal_hand_computation():
         torch.testing.assert_close(s, (w * g).abs().detach(), rtol=1e-4, atol=1e-7)
 
 
-def test_taylor2_scores_equal_half_w2_fisher():
+def test_fisher_scores_equal_half_w2_empirical_fisher():
     x, y = data(n=12)
     model = tiny()
-    scores = taylor2_scores(model, x=x, y=y, n_batches=12, batch_size=1, seed=2)
+    scores = fisher_scores(model, x=x, y=y, n_batches=12, batch_size=1, seed=2)
     weights = [m.weight for m, _ in prunable_parameters(model)]
     model.eval()
     fisher = [torch.zeros_like(w) for w in weights]
@@ -305,7 +306,7 @@ def test_other_validation_messages():
     x, y = data()
     with pytest.raises(ValueError, match="'magnitude'.*'taylor2'. Got 'l1' instead"):
         prune(tiny(), "l1", 0.5)
-    assert set(PRUNERS) == {"random", "magnitude", "snip", "taylor2"}
+    assert set(PRUNERS) == {"random", "magnitude", "snip", "fisher", "taylor2"}
     with pytest.raises(ValueError, match="`scope` must be one of 'global', 'layer'"):
         prune(tiny(), "magnitude", 0.5, scope="net")
     with pytest.raises(ValueError, match="required for method 'snip'"):
