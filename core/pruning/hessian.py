@@ -22,13 +22,19 @@ from .selection import _named_prunable
 
 __all__ = ["TAYLOR2_PROBES", "hessian_diagonal", "taylor2_saliency"]
 
-#: Default number of Rademacher probes of the taylor2 method (per scoring batch in
-#: :func:`core.pruning.taylor2_scores`); chosen for cost on CPU, see docs/definitions.md, Pruning.
+#: Default number of Rademacher probes of the taylor2 method, per scoring batch in
+#: :func:`core.pruning.taylor2_scores`. For LeNet-5 at 10 batches of 128 one call costs about 15×
+#: the empirical-Fisher scores (≈ 3 s of one CPU thread); the kept set at 90 % sparsity then
+#: agrees to 92 % with a 64-probe reference (1 probe: 85 %, 4: 90 %, 16: 94 %).
 TAYLOR2_PROBES = 8
 
-#: Probes per double-backward pass (vectorised with ``is_grads_batched``). Bounds the probe
-#: tensors at this many copies of the weights; larger chunks were no faster on CPU.
-_PROBE_CHUNK = 8
+#: Probe entries per double-backward pass, several probes vectorised with ``is_grads_batched``.
+#: The pass's memory grows with the number of probes in it; on CPU, batching pays off for small
+#: models (an MLP of 21 weights: 64 probes per pass ran 30× faster than one at a time) but
+#: little for LeNet-5 (61k weights: 8 per pass 20 % faster than 1, 17 slower than 8), so the
+#: number per pass shrinks as the model grows.
+_PROBE_ENTRIES_PER_PASS = 2 ** 19
+_MAX_PROBES_PER_PASS = 64
 
 LossFn = Callable[[nn.Module], torch.Tensor]
 
@@ -59,6 +65,7 @@ def _gradient_and_hessian_diagonal(model: nn.Module, loss_terms: Sequence[LossFn
     check_positive_int("probes", probes)
     leaves = [weight_leaf(m) for _, m in _named_prunable(model)]
     sizes = [w.numel() for w in leaves]
+    per_pass = max(1, min(_MAX_PROBES_PER_PASS, _PROBE_ENTRIES_PER_PASS // sum(sizes)))
     gen = torch.Generator().manual_seed(seed)
     grad = [torch.zeros_like(w, requires_grad=False) for w in leaves]
     diag = [torch.zeros_like(w, requires_grad=False) for w in leaves]
@@ -67,8 +74,8 @@ def _gradient_and_hessian_diagonal(model: nn.Module, loss_terms: Sequence[LossFn
         grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
         # A weight the loss is linear in (or does not use) has no second-order graph: H z = 0.
         curved = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
-        for start in range(0, probes if curved else 0, _PROBE_CHUNK):
-            chunk = min(_PROBE_CHUNK, probes - start)
+        for start in range(0, probes if curved else 0, per_pass):
+            chunk = min(per_pass, probes - start)
             flat = torch.randint(0, 2, (chunk, sum(sizes)), generator=gen)
             flat = (2 * flat - 1).to(device=leaves[0].device, dtype=leaves[0].dtype)
             z = [part.view(chunk, *w.shape) for part, w in zip(flat.split(sizes, dim=1), leaves)]
