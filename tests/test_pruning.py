@@ -426,7 +426,8 @@ def test_taylor2_scores_match_exact_gradient_and_hessian_over_the_scoring_batche
     w, g, h = exact_gradient_and_hessian_diagonal(model, lambda f: F.cross_entropy(f(x), y))
     exact = (-g * w + 0.5 * w.square() * h).abs()
     got = torch.cat([s.flatten() for s in scores])
-    assert ((got - exact).abs().mean() / exact.abs().mean()).item() < 0.10
+    # 0.02 here; dropping the ½w²H term, doubling it or flipping g's sign gives 0.28–0.49.
+    assert ((got - exact).abs().mean() / exact.abs().mean()).item() < 0.05
     # and not the empirical-Fisher criterion, which it replaced
     fisher = torch.cat([s.flatten() for s in fisher_scores(model, x=x, y=y, n_batches=2,
                                                            batch_size=16, seed=4)])

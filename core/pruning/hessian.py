@@ -67,8 +67,8 @@ def _gradient_and_hessian_diagonal(model: nn.Module, loss_terms: Sequence[LossFn
     sizes = [w.numel() for w in leaves]
     per_pass = max(1, min(_MAX_PROBES_PER_PASS, _PROBE_ENTRIES_PER_PASS // sum(sizes)))
     gen = torch.Generator().manual_seed(seed)
-    grad = [torch.zeros_like(w, requires_grad=False) for w in leaves]
-    diag = [torch.zeros_like(w, requires_grad=False) for w in leaves]
+    grad = [torch.zeros_like(w) for w in leaves]
+    diag = [torch.zeros_like(w) for w in leaves]
     for loss_fn in loss_terms:
         loss = _checked_loss(loss_fn, model)
         grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
