@@ -23,10 +23,10 @@ from .selection import _named_prunable
 __all__ = ["TAYLOR2_PROBES", "hessian_diagonal", "taylor2_saliency"]
 
 #: Default number of Rademacher probes of the taylor2 method, per scoring batch in
-#: :func:`core.pruning.taylor2_scores`. For LeNet-5 at 10 batches of 128 one call costs about 15×
-#: the empirical-Fisher scores (≈ 3 s of one CPU thread); the kept set at 90 % sparsity then
-#: agrees to 92 % with a 64-probe reference (1 probe: 85 %, 4: 90 %, 16: 94 %).
-TAYLOR2_PROBES = 8
+#: :func:`core.pruning.taylor2_scores`. For LeNet-5 at 10 batches of 128 one call costs about 8×
+#: the empirical-Fisher scores (≈ 1.7 s of one CPU thread; 8 probes ≈ 3.3 s); the kept set at
+#: 90 % sparsity then agrees to 90 % with a 64-probe reference (1 probe: 85 %, 8: 92 %, 16: 94 %).
+TAYLOR2_PROBES = 4
 
 #: Probe entries per double-backward pass, several probes vectorised with ``is_grads_batched``.
 #: The pass's memory grows with the number of probes in it; on CPU, batching pays off for small
