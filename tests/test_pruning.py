@@ -7,10 +7,11 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from core.models import head_parameters
-from core.pruning import (METHODS, PRUNERS, BipropConv2d, BipropLinear, export_biprop,
-                          make_pruned_model, make_permanent, masks_from_scores,
-                          prunable_parameters, prune, retrain, snip_scores, sparsity,
-                          taylor2_scores, to_biprop, train_biprop)
+from core.pruning import (METHODS, PRUNERS, TAYLOR2_PROBES, BipropConv2d, BipropLinear,
+                          export_biprop, fisher_scores, hessian_diagonal, make_pruned_model,
+                          make_permanent, masks_from_scores, prunable_parameters, prune,
+                          retrain, snip_scores, sparsity, taylor2_saliency, taylor2_scores,
+                          to_biprop, train_biprop)
 
 
 class TinyNet(nn.Module):
@@ -103,7 +104,7 @@ def test_measured_sparsity_matches_ratio(method, scope):
     dense = tiny()
     for ratio in (0.1, 0.5, 0.9):
         model = make_pruned_model(dense, method, ratio, x=x, y=y, scope=scope, batch_size=32,
-                                  n_batches=2, mpt_epochs=0.5, seed=0)
+                                  n_batches=2, probes=2, mpt_epochs=0.5, seed=0)
         measured, total, nonzero = sparsity(model)
         assert abs(measured - ratio) <= 0.005
         assert total == 36 + 216 + 1920 + 100
@@ -166,10 +167,10 @@ def test_snip_scores_equal_hand_computation():
         torch.testing.assert_close(s, (w * g).abs().detach(), rtol=1e-4, atol=1e-7)
 
 
-def test_taylor2_scores_equal_half_w2_fisher():
+def test_fisher_scores_equal_half_w2_empirical_fisher():
     x, y = data(n=12)
     model = tiny()
-    scores = taylor2_scores(model, x=x, y=y, n_batches=12, batch_size=1, seed=2)
+    scores = fisher_scores(model, x=x, y=y, n_batches=12, batch_size=1, seed=2)
     weights = [m.weight for m, _ in prunable_parameters(model)]
     model.eval()
     fisher = [torch.zeros_like(w) for w in weights]
@@ -305,7 +306,7 @@ def test_other_validation_messages():
     x, y = data()
     with pytest.raises(ValueError, match="'magnitude'.*'taylor2'. Got 'l1' instead"):
         prune(tiny(), "l1", 0.5)
-    assert set(PRUNERS) == {"random", "magnitude", "snip", "taylor2"}
+    assert set(PRUNERS) == {"random", "magnitude", "snip", "fisher", "taylor2"}
     with pytest.raises(ValueError, match="`scope` must be one of 'global', 'layer'"):
         prune(tiny(), "magnitude", 0.5, scope="net")
     with pytest.raises(ValueError, match="required for method 'snip'"):
@@ -335,3 +336,150 @@ def test_masks_with_many_ties_match_a_stable_sort(scope):
         got = [torch.cat([m.flatten() for m in got])] if scope == "global" else [
             m.flatten() for m in got]
         assert all(torch.equal(g, e) for g, e in zip(got, expected))
+
+
+# --------------------------------------------------------------------------- second order
+
+def mlp(seed=0):
+    """Linear 5→3 + tanh + Linear 3→2: 21 prunable weights (biases are not)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 3), nn.Tanh(), nn.Linear(3, 2))
+
+
+def mlp_data(n=32, seed=3):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 5, generator=gen), torch.randint(0, 2, (n,), generator=gen)
+
+
+def exact_gradient_and_hessian_diagonal(model, loss_of_model):
+    """Exact g and diag H of the loss w.r.t. the concatenated prunable weights, from the dense
+    Hessian of torch.autograd.functional.hessian."""
+    names = [f"{i}.weight" for i in (0, 2)]
+    shapes = [model.get_parameter(n).shape for n in names]
+    flat = torch.cat([model.get_parameter(n).detach().flatten() for n in names])
+
+    def loss(w):
+        parts = [p.view(s) for p, s in zip(w.split([s.numel() for s in shapes]), shapes)]
+        return loss_of_model(lambda inp: torch.func.functional_call(
+            model, dict(zip(names, parts)), (inp,)))
+
+    grad = torch.autograd.functional.jacobian(loss, flat)
+    diag = torch.autograd.functional.hessian(loss, flat).diagonal()
+    return flat, grad, diag
+
+
+def test_hutchinson_diagonal_matches_exact_hessian_diagonal():
+    x, y = mlp_data()
+    model = mlp()
+    _, _, exact = exact_gradient_and_hessian_diagonal(model, lambda f: F.cross_entropy(f(x), y))
+    est = hessian_diagonal(model, lambda m: F.cross_entropy(m(x), y), probes=2000, seed=0)
+    assert list(est) == ["0.weight", "2.weight"]
+    assert est["0.weight"].shape == (3, 5) and est["2.weight"].shape == (2, 3)
+    flat = torch.cat([e.flatten() for e in est.values()])
+    # Aggregate relative error: mean over the 21 weights of |est − exact|, over mean |exact|.
+    assert ((flat - exact).abs().mean() / exact.abs().mean()).item() < 0.10
+    # A handful of probes is far off: the test above measures convergence, not luck.
+    few = hessian_diagonal(model, lambda m: F.cross_entropy(m(x), y), probes=1, seed=0)
+    flat_few = torch.cat([e.flatten() for e in few.values()])
+    assert ((flat_few - exact).abs().mean() / exact.abs().mean()).item() > 0.10
+
+
+class Quadratic(nn.Module):
+    """Two bias-free Linear layers whose weights w (10 entries) define L(w) = ½ wᵀAw + bᵀw."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 2, bias=False)
+        self.b = nn.Linear(2, 2, bias=False)
+
+    def flat(self):
+        return torch.cat([self.a.weight.flatten(), self.b.weight.flatten()])
+
+
+def quadratic_loss(curvature, linear):
+    def loss(w):
+        return 0.5 * (w * curvature * w).sum(-1) + (w * linear).sum(-1)
+    return loss
+
+
+def test_taylor2_saliency_is_the_exact_loss_change_for_a_diagonal_quadratic():
+    gen = torch.Generator().manual_seed(0)
+    curvature = torch.randn(10, generator=gen)  # A = diag(curvature), indefinite
+    linear = torch.randn(10, generator=gen)
+    loss = quadratic_loss(curvature, linear)
+    model = Quadratic()
+    # For diagonal A, z ⊙ (A z) = diag(A) for every ±1 probe: Hutchinson is exact.
+    diag = hessian_diagonal(model, lambda m: loss(m.flat()), probes=3, seed=1)
+    torch.testing.assert_close(torch.cat([d.flatten() for d in diag.values()]), curvature)
+    scores = taylor2_saliency(model, lambda m: loss(m.flat()), probes=1)
+    w = model.flat().detach()
+    removed = w - torch.diag(w)  # row m: w with entry m set to zero
+    brute_force = (loss(removed) - loss(w)).abs()  # the second-order expansion is exact here
+    torch.testing.assert_close(torch.cat([s.flatten() for s in scores]), brute_force)
+
+
+def test_taylor2_scores_match_exact_gradient_and_hessian_over_the_scoring_batches():
+    x, y = mlp_data(n=32)
+    model = mlp()
+    # Two batches of 16 partition the 32 samples: the scoring loss is the mean over all of them.
+    scores = taylor2_scores(model, x=x, y=y, n_batches=2, batch_size=16, probes=2000, seed=4)
+    w, g, h = exact_gradient_and_hessian_diagonal(model, lambda f: F.cross_entropy(f(x), y))
+    exact = (-g * w + 0.5 * w.square() * h).abs()
+    got = torch.cat([s.flatten() for s in scores])
+    # 0.02 here; dropping the ½w²H term, doubling it or flipping g's sign gives 0.28–0.49.
+    assert ((got - exact).abs().mean() / exact.abs().mean()).item() < 0.05
+    # and not the empirical-Fisher criterion, which it replaced
+    fisher = torch.cat([s.flatten() for s in fisher_scores(model, x=x, y=y, n_batches=2,
+                                                           batch_size=16, seed=4)])
+    assert ((fisher - exact).abs().mean() / exact.abs().mean()).item() > 0.5
+
+
+def test_taylor2_scores_use_one_forward_pass_for_gradient_and_hessian():
+    x, y = mlp_data(n=24)
+    model = mlp()
+    one_batch = taylor2_scores(model, x=x, y=y, n_batches=1, batch_size=24, probes=5, seed=2)
+    direct = taylor2_saliency(model, lambda m: F.cross_entropy(m(x), y), probes=5, seed=2)
+    for a, b in zip(one_batch, direct):
+        torch.testing.assert_close(a, b)
+
+
+def test_taylor2_is_seeded_and_leaves_the_model_as_it_was():
+    x, y = data(n=32)
+    model = tiny().train()
+    a = taylor2_scores(model, x=x, y=y, n_batches=2, batch_size=8, probes=3, seed=1)
+    b = taylor2_scores(model, x=x, y=y, n_batches=2, batch_size=8, probes=3, seed=1)
+    c = taylor2_scores(model, x=x, y=y, n_batches=2, batch_size=8, probes=3, seed=2)
+    assert all(torch.equal(s, t) for s, t in zip(a, b))
+    assert any(not torch.equal(s, t) for s, t in zip(a, c))
+    assert model.training and all(p.grad is None for p in model.parameters())
+    assert [s.shape for s in a] == [m.weight.shape for m, _ in prunable_parameters(model)]
+    assert TAYLOR2_PROBES >= 1
+
+
+def test_taylor2_scores_of_already_pruned_weights_are_zero():
+    x, y = data(n=32)
+    model = tiny()
+    masks = prune(model, "magnitude", 0.5)
+    scores = taylor2_scores(model, x=x, y=y, n_batches=2, batch_size=16, probes=2)
+    for s, mask in zip(scores, masks.values()):
+        assert (s[~mask] == 0).all() and (s[mask] > 0).any()
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, True, "8"])
+def test_probes_validation(bad):
+    x, y = mlp_data()
+    message = r"`probes` must be a positive integer\. Got .* instead\."
+    with pytest.raises(ValueError, match=message):
+        hessian_diagonal(mlp(), lambda m: F.cross_entropy(m(x), y), probes=bad)
+    with pytest.raises(ValueError, match=message):
+        prune(mlp(), "taylor2", 0.5, x=x, y=y, probes=bad)
+
+
+def test_loss_fn_must_return_a_differentiable_scalar():
+    x, y = mlp_data()
+    with pytest.raises(ValueError, match=r"scalar \(0-dim\) tensor\. Got shape \(32,\) instead"):
+        hessian_diagonal(mlp(), lambda m: F.cross_entropy(m(x), y, reduction="none"), probes=2)
+    with pytest.raises(ValueError, match="scalar .* Got <class 'float'> instead"):
+        hessian_diagonal(mlp(), lambda m: 1.0, probes=2)
+    with pytest.raises(ValueError, match="must depend on the model's prunable weights"):
+        hessian_diagonal(mlp(), lambda m: torch.tensor(1.0), probes=2)
