@@ -18,6 +18,8 @@ from typing import Callable, Iterator
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import pdist, squareform
+from threadpoolctl import threadpool_limits
 
 from core import analysis
 from core.store import analysis as queries
@@ -28,8 +30,11 @@ __all__ = ["ANALYSIS_VERSION", "update_analysis", "fingerprints"]
 logger = logging.getLogger(__name__)
 
 # Part of every fingerprint: bump it when a computation changes so every table is recomputed.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
 
+# The geometric placements stored in ``embeddings``: space → ``place_geometry`` method. The
+# default space is the faithful one; UMAP (the paper's choice) is kept as an option.
+_GEOMETRY_SPACES = {"geometry": analysis.DEFAULT_PLACEMENT, "geometry_umap": "umap"}
 _RANDOM_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 # The pruning-vulnerability family that vulnerable samples are flagged by (see
 # docs/definitions.md, Vulnerable samples): magnitude pruning without retraining.
@@ -53,6 +58,11 @@ class _Inputs:
     @cached_property
     def clean_metrics(self) -> pd.DataFrame:
         return queries.clean_sample_metrics(self.con)
+
+    @cached_property
+    def geometry(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """``geometry_vectors`` of every stored (model, benchmark) result."""
+        return analysis.geometry_vectors(queries.sample_geometry(self.con))
 
 
 # --------------------------------------------------------------------------- steps
@@ -92,26 +102,45 @@ def _cka(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
 
 
 def _embeddings(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
-    con = inputs.con
-    metrics = queries.sample_geometry(con)
-    keys, matrix = analysis.geometry_vectors(metrics)
-    del metrics
-    xy = analysis.embed_umap(matrix, seed=0, n_epochs=200)
-    frames = [keys.assign(x=xy[:, 0], y=xy[:, 1], space="geometry")]
+    keys, matrix = inputs.geometry
+    yield "geometry_distances", analysis.geometry_distances(keys, matrix)
+    frames, quality = [], []
+    # Per benchmark, from the true distances between its models' standardised vectors. Many tiny
+    # eigen-decompositions and products: BLAS threads only add hand-off time to them.
+    with threadpool_limits(1, user_api="blas"):
+        for benchmark_id, rows in keys.groupby("benchmark_id", sort=True).indices.items():
+            rows = rows[np.argsort(keys["model_id"].to_numpy()[rows], kind="stable")]
+            model_ids = keys["model_id"].to_numpy()[rows]
+            distances = squareform(pdist(matrix[rows]))
+            for space, method in _GEOMETRY_SPACES.items():
+                start = time.perf_counter()
+                xy = analysis.place_geometry(distances, method=method, seed=0)
+                seconds = time.perf_counter() - start
+                trust, rho, k = analysis.placement_quality(distances, xy)
+                frames.append(pd.DataFrame({"model_id": model_ids, "benchmark_id": benchmark_id,
+                                            "x": xy[:, 0], "y": xy[:, 1], "space": space}))
+                quality.append((space, benchmark_id, len(model_ids), k, trust, rho, seconds))
     # The CKA baseline: classical MDS of 1 − CKA between models, per feature benchmark.
-    cka = queries.defined_cka(con)
+    cka = queries.defined_cka(inputs.con)
     for benchmark_id, rows in cka.groupby("benchmark_id"):
         square = rows.pivot(index="model_a", columns="model_b", values="cka").dropna()
         square = square.loc[:, square.index]
         xy = analysis.classical_mds(np.clip(1.0 - square.to_numpy(), 0.0, None))
         frames.append(pd.DataFrame({"model_id": square.index, "benchmark_id": benchmark_id,
                                     "x": xy[:, 0], "y": xy[:, 1], "space": "cka"}))
-    yield "embeddings", pd.concat(frames, ignore_index=True)
+    yield "embeddings", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["model_id", "benchmark_id", "x", "y", "space"])
+    yield "placement_quality", pd.DataFrame(quality, columns=[
+        "space", "benchmark_id", "n_models", "n_neighbors", "trustworthiness", "spearman",
+        "seconds"])
 
 
 def _benchmark_similarity(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     accuracy = queries.accuracy_by_corruption(inputs.con)
-    yield "benchmark_similarity", analysis.benchmark_similarity(accuracy)
+    keys, matrix = inputs.geometry
+    geometry = analysis.geometry_redundancy(keys, matrix, queries.benchmark_corruptions(inputs.con))
+    yield "benchmark_similarity", pd.concat([analysis.benchmark_similarity(accuracy), geometry],
+                                            ignore_index=True)
 
 
 def _dimension_angles(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -138,7 +167,8 @@ _STEPS: list[tuple[Callable[[_Inputs], Iterator], tuple[str, ...], tuple[str, ..
     (_pruning_vulnerability, ("pruning_vulnerability",), ("evaluations", "benchmarks", "models")),
     (_correlations, ("correlations",), ("evaluations", "benchmarks", "models")),
     (_cka, ("cka",), ("features",)),
-    (_embeddings, ("embeddings",), ("evaluations", "benchmarks", "features")),
+    (_embeddings, ("geometry_distances", "embeddings", "placement_quality"),
+     ("evaluations", "benchmarks", "features")),
     (_benchmark_similarity, ("benchmark_similarity",), ("evaluations", "benchmarks")),
     (_dimension_angles, ("dimension_angles",), ("evaluations", "benchmarks", "models")),
     (_vulnerability, ("vulnerable_samples", "vulnerability_auc"),

@@ -18,7 +18,8 @@ import pandas as pd
 
 # Columns that differ between two builds of the same experiment (None: the whole table).
 VOLATILE = {"models": ["fit_seconds", "checkpoint", "fingerprint", "latency_ratio"],
-            "build_progress": None, "analysis_state": None, "schema_version": None}
+            "build_progress": None, "analysis_state": None, "schema_version": None,
+            "placement_quality": ["seconds"]}
 
 
 def _canonical(value) -> str:

@@ -281,9 +281,9 @@ def test_vulnerable_samples_missing_information_is_null():
 
 # --------------------------------------------------------------------------- database
 
-_TABLES = ["robustness", "pruning_vulnerability", "correlations", "embeddings", "cka",
-           "benchmark_similarity", "dimension_angles", "vulnerable_samples",
-           "vulnerability_auc"]
+_TABLES = ["robustness", "pruning_vulnerability", "correlations", "geometry_distances",
+           "embeddings", "placement_quality", "cka", "benchmark_similarity", "dimension_angles",
+           "vulnerable_samples", "vulnerability_auc"]
 _N = 20
 
 
@@ -331,9 +331,10 @@ def synthetic_db(tmp_path):
 
 
 def _snapshot(con):
-    return {t: con.execute(f"SELECT * FROM {t}").df().sort_values(
-        list(con.execute(f"SELECT * FROM {t} LIMIT 0").df().columns)).reset_index(drop=True)
-        for t in _TABLES}
+    # Timings differ between two runs of the same computation.
+    frames = {t: con.execute(f"SELECT * FROM {t}").df().drop(columns="seconds", errors="ignore")
+              for t in _TABLES}
+    return {t: f.sort_values(list(f.columns)).reset_index(drop=True) for t, f in frames.items()}
 
 
 def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
@@ -355,7 +356,13 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
     cka = con.execute("SELECT * FROM cka WHERE model_a = model_b").df()
     np.testing.assert_allclose(cka["cka"], 1.0)
     spaces = con.execute("SELECT space, count(*) FROM embeddings GROUP BY 1").fetchall()
-    assert dict(spaces) == {"geometry": 20, "cka": 5}
+    assert dict(spaces) == {"geometry": 20, "geometry_umap": 20, "cka": 5}
+    assert counts["geometry_distances"] == 4 * 10      # 4 benchmarks × 5·4/2 pairs
+    assert counts["placement_quality"] == 4 * 2        # per benchmark and geometric space
+    measures = con.execute("SELECT measure, count(*) FROM benchmark_similarity GROUP BY 1")
+    # corruptions gaussian_noise, brightness and the pseudo-corruption clean: 3 pairs each
+    assert dict(measures.fetchall()) == {"accuracy_pearson": 3, "drop_pearson": 1,
+                                         "geometry_distance": 3}
 
     before = _snapshot(con)
     with caplog.at_level(logging.INFO, logger="core.analysis_tables"):

@@ -13,8 +13,9 @@ stated per function. Population conventions used throughout:
   Architectures are keyed by ``arch`` alone: widths of one arch are pooled.
 
 Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``placement``
-(geometry vectors, UMAP, classical MDS, minimum spanning tree), ``cka``, ``benchmarks``
-(benchmark similarity), ``dimension`` (angles versus dimension), ``vulnerability`` (PIEs, the
+(geometry vectors, their distances per benchmark, coincident models, placements, minimum spanning
+trees), ``quality`` (how faithful a placement is), ``cka``, ``benchmarks`` (benchmark similarity
+on accuracy), ``redundancy`` (benchmark similarity on geometry), ``dimension`` (angles versus dimension), ``vulnerability`` (PIEs, the
 geometric score, vulnerable samples, AUC). Every public name is importable from here.
 """
 
@@ -24,12 +25,22 @@ from .benchmarks import benchmark_similarity
 from .cka import linear_cka, linear_cka_matrix
 from .dimension import dimension_angles, trained_dimension_angles
 from .placement import (
+    COINCIDENT_TOLERANCE,
+    DEFAULT_PLACEMENT,
     GEOMETRY_METRICS,
+    PLACEMENT_METHODS,
     classical_mds,
+    coincident_groups,
+    distance_matrix,
     embed_umap,
+    geometry_distances,
+    geometry_mst,
     geometry_vectors,
     minimum_spanning_tree,
+    place_geometry,
 )
+from .quality import placement_quality
+from .redundancy import geometry_redundancy
 from .robustness import correlations, model_pv, pruning_vulnerability, robustness
 from .vulnerability import (
     PIE_EXCLUDED_METHODS,
@@ -43,6 +54,9 @@ from .vulnerability import (
 
 __all__ = [
     "GEOMETRY_METRICS",
+    "PLACEMENT_METHODS",
+    "DEFAULT_PLACEMENT",
+    "COINCIDENT_TOLERANCE",
     "PIE_EXCLUDED_METHODS",
     "SINGLE_SCORES",
     "robustness",
@@ -50,12 +64,19 @@ __all__ = [
     "model_pv",
     "correlations",
     "geometry_vectors",
+    "geometry_distances",
+    "distance_matrix",
+    "coincident_groups",
+    "place_geometry",
+    "placement_quality",
     "embed_umap",
     "classical_mds",
     "minimum_spanning_tree",
+    "geometry_mst",
     "linear_cka",
     "linear_cka_matrix",
     "benchmark_similarity",
+    "geometry_redundancy",
     "dimension_angles",
     "trained_dimension_angles",
     "reference_dense_models",

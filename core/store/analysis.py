@@ -33,6 +33,8 @@ __all__ = [
     "sample_geometry",
     "defined_cka",
     "accuracy_by_corruption",
+    "benchmark_corruptions",
+    "geometry_distance_rows",
 ]
 
 # What each input contributes to a fingerprint: md5 of the rows that identify its content (in
@@ -144,6 +146,18 @@ def accuracy_by_corruption(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
         "SELECT e.model_id, b.corruption, b.severity, e.accuracy FROM evaluations AS e "
         "JOIN benchmarks AS b USING (benchmark_id)").df()
+
+
+def benchmark_corruptions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(benchmark_id, corruption, severity) of every benchmark."""
+    return con.execute("SELECT benchmark_id, corruption, severity FROM benchmarks").df()
+
+
+def geometry_distance_rows(con: duckdb.DuckDBPyConnection, benchmark_id: str) -> pd.DataFrame:
+    """(model_a, model_b, distance) of one benchmark from ``geometry_distances``: the input of
+    ``core.analysis.geometry_mst`` and ``distance_matrix``."""
+    return con.execute("SELECT model_a, model_b, distance FROM geometry_distances "
+                       "WHERE benchmark_id = ? ORDER BY model_a, model_b", [benchmark_id]).df()
 
 
 # --------------------------------------------------------------------------- robustness, PV

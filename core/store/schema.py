@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS correlations(model_id VARCHAR, target VARCHAR, metric
     pearson DOUBLE, spearman DOUBLE, n INTEGER);
 CREATE TABLE IF NOT EXISTS embeddings(model_id VARCHAR, benchmark_id VARCHAR, x DOUBLE, y DOUBLE,
     space VARCHAR);
+CREATE TABLE IF NOT EXISTS geometry_distances(benchmark_id VARCHAR, model_a VARCHAR,
+    model_b VARCHAR, distance DOUBLE);
+CREATE TABLE IF NOT EXISTS placement_quality(space VARCHAR, benchmark_id VARCHAR,
+    n_models INTEGER, n_neighbors INTEGER, trustworthiness DOUBLE, spearman DOUBLE,
+    seconds DOUBLE);
 CREATE TABLE IF NOT EXISTS cka(benchmark_id VARCHAR, model_a VARCHAR, model_b VARCHAR, cka DOUBLE);
 CREATE TABLE IF NOT EXISTS benchmark_similarity(corruption_a VARCHAR, corruption_b VARCHAR,
     similarity DOUBLE, measure VARCHAR, rank INTEGER);
