@@ -408,3 +408,40 @@ def test_decode_pixels_round_trips_grey_and_colour_images():
     np.testing.assert_array_equal(decode_pixels(colour.tobytes(), 2, 3, 3), colour)
     grey = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
     np.testing.assert_array_equal(decode_pixels(grey.tobytes(), 2, 3, 1), grey[..., 0])
+
+
+def test_overview_table_follows_the_class_chosen_here(synth_db, app, run_page):
+    from app.charts.overview import split_dense
+
+    at = app(synth_db)
+    at.selectbox(key="geometry_selected_class").select(6).run()
+    overview = run_page("overview", synth_db, selected_class=at.session_state["selected_class"])
+    assert not overview.exception
+    toggle = overview.toggle(key="overview_class_accuracy")
+    assert "class 6" in toggle.label and not toggle.value
+    toggle.set_value(True).run()
+    assert not overview.exception
+    assert "accuracy on **class class 6**" in " ".join(_texts(overview.caption))
+    # Every bar's subset accuracy is its models' mean accuracy on class 6 (clean here).
+    expected = _query(synth_db, """
+        SELECT m.arch, m.method, m.retrained, m.ratio, avg(acc) AS acc, avg(whole) AS whole
+        FROM (SELECT s.model_id, avg(s.correct::DOUBLE) AS acc FROM sample_metrics s
+              WHERE s.benchmark_id = 'clean' AND s.label = 6 GROUP BY ALL) c
+        JOIN (SELECT model_id, accuracy AS whole FROM evaluations WHERE benchmark_id = 'clean') e
+          USING (model_id) JOIN models m USING (model_id) GROUP BY ALL""")
+    spec = json.loads(next(c for c in overview.get("plotly_chart")
+                           if c.proto.id.endswith("overview_table")).proto.spec)
+    heights = np.concatenate([_decoded(t["y"]).astype(float) for t in spec["data"]
+                              if t["type"] == "bar"])
+    from app.db import current_db
+    from app.queries import overview as queries
+
+    bars = queries.class_accuracy_bars(current_db(), None, 6)
+    clean = bars[bars.corruption == "clean"].merge(expected, on=["arch", "method", "retrained",
+                                                                  "ratio"])
+    assert len(clean) == len(expected) > 1
+    np.testing.assert_allclose(clean.subset_accuracy, clean.acc)
+    pruned, _ = split_dense(clean)
+    assert (pruned.subset_accuracy != pruned.whole).any()  # class 6 differs from the whole set
+    for accuracy in pruned.subset_accuracy:  # the table draws those bars at those heights
+        assert np.isclose(heights, 100 * accuracy).any()
