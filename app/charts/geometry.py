@@ -324,8 +324,8 @@ def _density_shapes(columns: dict[str, np.ndarray], group_of_row: np.ndarray,
                     groups: Sequence[str], colors: Sequence[str],
                     ranges: dict[str, list[float]], *, x_domain: list[float], bins: int
                     ) -> list[dict]:
-    """One filled path per (axis, group): the group's density on that axis, drawn to the right
-    of the axis in paper coordinates (Plotly spaces parcoords axes evenly across the trace's x
+    """Two paths (fill, outline) per (axis, group): the group's density on that axis, drawn to
+    the right of the axis in paper coordinates (Plotly spaces parcoords axes evenly across the trace's x
     domain and maps each axis's range onto the full plot height)."""
     labels = list(columns)
     gap = (x_domain[1] - x_domain[0]) / max(len(labels) - 1, 1)
@@ -348,12 +348,16 @@ def _density_shapes(columns: dict[str, np.ndarray], group_of_row: np.ndarray,
             if not density.any():
                 continue
             xs = x_axis + _DENSITY_WIDTH * gap * density / peak
-            path = "M" + " L".join(f"{x:.5f},{y:.5f}" for x, y in zip(xs, centers))
-            shapes.append(dict(type="path", path=f"{path} L{x_axis:.5f},{centers[-1]:.5f} "
+            curve = "M" + " L".join(f"{x:.5f},{y:.5f}" for x, y in zip(xs, centers))
+            common = dict(xref="paper", yref="paper", name=f"density {group} {label}",
+                          layer="above")
+            # A translucent fill closed along the axis, and the curve alone as its outline (an
+            # outline of the closed shape would paint over the axis itself).
+            shapes.append(dict(type="path", path=f"{curve} L{x_axis:.5f},{centers[-1]:.5f} "
                                                  f"L{x_axis:.5f},{centers[0]:.5f} Z",
-                               xref="paper", yref="paper", name=f"density {group} {label}",
-                               fillcolor=_rgba(color, 0.18), line=dict(color=color, width=1.2),
-                               layer="above"))
+                               fillcolor=_rgba(color, 0.18), line=dict(width=0), **common))
+            shapes.append(dict(type="path", path=curve, line=dict(color=color, width=1.2),
+                               **common))
     return shapes
 
 
