@@ -111,8 +111,12 @@ def test_brushing_an_axis_selects_samples_everywhere(page, app_url, tiny_db):
     page.get_by_role("option").first.click()
     page.keyboard.press("Escape")
     wait_for_sidebar_count(page, "selected models", 3)
-    chosen = panel.locator("[data-baseweb=tag]").all_inner_texts()
-    assert len(chosen) == 3
+    def three_tags():
+        tags = page.locator("[data-testid=stMultiSelect] [data-tag]").evaluate_all(
+            "tags => tags.map(t => t.getAttribute('aria-label'))")
+        assert len(tags) == 3, tags
+        return tags
+    chosen = eventually(three_tags)
     benchmark = page.get_by_role("combobox", name="Benchmark", exact=True).input_value()
     class_label = page.get_by_role("combobox", name="Class", exact=True).input_value()
     class_index = int(class_label.split(":")[0])
@@ -127,7 +131,10 @@ def test_brushing_an_axis_selects_samples_everywhere(page, app_url, tiny_db):
         assert axis["groups"] == 3, axis
         return axis
     axis = eventually(three_groups)
+    page.locator(_FRAME).scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     box = page.locator(_FRAME).bounding_box()
+    assert box, "the chart's frame is not visible"
     # Drag from 25 % to 65 % of the axis's height, as a user would.
     x = box["x"] + axis["x"]
     y_start = box["y"] + axis["top"] + 0.25 * (axis["bottom"] - axis["top"])

@@ -77,7 +77,9 @@ def run() -> None:
 
     model_id, benchmark_id, class_index = _choose_focus(models, benchmark_ids, class_names)
     reference, compared = _choose_reference_compared(benchmark_ids)
-    local_tab, global_tab, samples_tab = st.tabs(["Local view", "Global view", "Samples"])
+    # A key keeps the open tab when the notes above come and go (the element order changes).
+    local_tab, global_tab, samples_tab = st.tabs(["Local view", "Global view", "Samples"],
+                                                 key="geometry_tabs")
     with local_tab:
         _local_view(db, models, model_id, benchmark_id, class_index, class_names, reference,
                     compared)
