@@ -248,7 +248,7 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
                          group_labels: Sequence[str], colors: Sequence[str], title: str,
                          density_frame: pd.DataFrame | None = None,
                          density_angles: np.ndarray | None = None, bins: int = 24,
-                         seed: int = 0) -> go.Figure:
+                         seed: int = 0) -> dict:
     """Parallel coordinates of one class's samples under several models or benchmarks (groups):
     the angle (degrees) to each class direction in ``axes`` (one shared range), then L2, margin
     and probability. One colour per group; lines are translucent and drawn in a shuffled order so
@@ -258,7 +258,8 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
     ``frame`` has a ``group`` column (values in ``groups``) and the metric columns; ``angles``
     (rows, C) is aligned with it. The densities use ``density_frame``/``density_angles`` when
     given (e.g. all samples, when ``frame`` is a sample of them). Dimension labels are unique
-    (what brushing reports ranges by).
+    (what brushing reports ranges by). Returns the figure as a plain dict ({"data", "layout"}):
+    Plotly's validation of a hundred density shapes would cost more than building them.
     """
     if not len(groups) == len(group_labels) == len(colors):
         raise ValueError("`groups`, `group_labels` and `colors` must have the same length. Got "
@@ -289,7 +290,7 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
                       for label, c in zip(group_labels, colors))
     layout = dict(title=dict(text=f"{title}<br><sub>{legend}</sub>"), height=560,
                   margin=dict(t=140, l=60, r=40, b=40), shapes=shapes)
-    return go.Figure(data=[trace], layout=layout)
+    return {"data": [trace], "layout": layout}
 
 
 def parcoords_columns(frame: pd.DataFrame, angles: np.ndarray, axes: np.ndarray,

@@ -36,8 +36,8 @@ def _frontend() -> Path:
 
 def brushable_parcoords(figure, *, key: str, on_change: Callable[[], None] | None = None
                         ) -> dict | None:
-    """Draw ``figure`` (a Plotly figure whose first trace is ``parcoords``, the height in its
-    layout) full width and return what was brushed: ``{"ranges": {axis label: constraintrange}}``
+    """Draw ``figure`` (a Plotly figure or figure dict whose first trace is ``parcoords``, the
+    height in its layout) full width and return what was brushed: ``{"ranges": {axis label: constraintrange}}``
     — a constraintrange is [low, high] or a list of them, only brushed axes are present — or None
     before the first brush. Axis labels must be unique. ``on_change`` runs (before the rerun)
     when the brushed ranges change; the value is also ``st.session_state[key]``.

@@ -281,9 +281,9 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
         lines.reset_index(drop=True), angles[rows], axes, class_names, groups=groups,
         group_labels=labels, colors=colors, title=title, density_frame=frame,
         density_angles=angles)
-    for dimension in figure.data[0].dimensions:
-        if dimension.label in brushed:  # brushes stay drawn when the figure changes
-            dimension.constraintrange = brushed[dimension.label]
+    for dimension in figure["data"][0]["dimensions"]:
+        if dimension["label"] in brushed:  # brushes stay drawn when the figure changes
+            dimension["constraintrange"] = brushed[dimension["label"]]
     brushable_parcoords(figure, key=_BRUSH_KEY, on_change=functools.partial(
         _write_brushed_samples, frame["sample_id"].to_numpy(), columns))
     if brushed:
