@@ -4,12 +4,13 @@
 - the default partner of a model in a model-vs-model comparison,
 - the ranking that chooses which class directions the parallel coordinates show when there are
   too many classes to show them all,
-- a stratified sample that keeps large line plots readable while keeping every stratum visible.
+- a stratified sample that keeps large line plots readable while keeping every stratum visible,
+- the samples inside the ranges brushed on the axes of a parallel-coordinates plot.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ __all__ = [
     "default_partner",
     "rank_class_axes",
     "stratified_sample",
+    "constraint_ranges",
+    "brushed_mask",
+    "brushed_sample_ids",
 ]
 
 # Order matters: the code of a category is its index (see `transition_codes`).
@@ -29,10 +33,10 @@ CATEGORIES = ("correct in both", "correct → wrong", "wrong → correct", "wron
 
 RANKING_RULES = {
     "confused": "the classes the selected class's samples are most often predicted as "
-                "(reference and compared benchmarks together; ties: smaller mean angle first)",
+                "(every model or benchmark shown together; ties: smaller mean angle first)",
     "changed": "the class directions whose mean angle to the selected class's samples changes "
-               "most between the reference and the compared benchmark (ties: smaller mean angle "
-               "first)",
+               "most between the first model or benchmark shown (the reference) and the others "
+               "(ties: smaller mean angle first)",
 }
 
 
@@ -164,3 +168,65 @@ def _allocate(sizes: np.ndarray, total: int) -> np.ndarray:
     by_remainder = np.argsort(-(exact - quotas), kind="stable")
     quotas[by_remainder[room[by_remainder]][:max(shortfall, 0)]] += 1
     return quotas
+
+
+def constraint_ranges(constraint) -> np.ndarray:
+    """One axis's brushed ranges as a (k, 2) float array of [low, high] rows, low <= high.
+
+    ``constraint`` is a parallel-coordinates axis's ``constraintrange`` as Plotly reports it: None
+    or [] (not brushed: k = 0), one range [low, high], or several [[low, high], ...] (Plotly's
+    ``multiselect``). The ends may come in either order.
+    """
+    if constraint is None or len(constraint) == 0:
+        return np.empty((0, 2))
+    ranges = np.asarray(constraint, dtype=float)
+    if ranges.ndim == 1:
+        ranges = ranges[None, :]
+    if ranges.ndim != 2 or ranges.shape[1] != 2:
+        raise ValueError("A constraint range must be [low, high] or a list of [low, high] pairs. "
+                         f"Got {constraint!r} instead.")
+    return np.sort(ranges, axis=1)
+
+
+def brushed_mask(values: Mapping[str, Sequence[float]], ranges: Mapping[str, Any]) -> np.ndarray:
+    """Which lines of a parallel-coordinates plot lie inside the brushed ranges.
+
+    ``values`` maps each axis's name to the (N,) values of the N lines on it; ``ranges`` maps the
+    names of brushed axes to their ``constraintrange`` (see `constraint_ranges`). As in Plotly, a
+    line is inside when, on every brushed axis, its value lies in at least one of that axis's
+    ranges (ends included; NaN is never inside). Returns a boolean (N,) mask: all True when no axis
+    is brushed.
+    """
+    unknown = [name for name in ranges if name not in values]
+    if unknown:
+        raise ValueError(f"`ranges` names axes that `values` lacks: {', '.join(unknown)}. "
+                         f"Known axes: {', '.join(values)}.")
+    lengths = {len(v) for v in values.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"Every axis of `values` must have the same length. Got lengths "
+                         f"{sorted(lengths)} instead.")
+    inside = np.ones(lengths.pop() if lengths else 0, dtype=bool)
+    for name, constraint in ranges.items():
+        bounds = constraint_ranges(constraint)
+        if len(bounds) == 0:
+            continue
+        column = np.asarray(values[name], dtype=float)[:, None]
+        inside &= ((column >= bounds[:, 0]) & (column <= bounds[:, 1])).any(axis=1)
+    return inside
+
+
+def brushed_sample_ids(sample_ids: Sequence[int], values: Mapping[str, Sequence[float]],
+                       ranges: Mapping[str, Any]) -> list[int]:
+    """Sorted distinct ids of the samples with at least one line inside the brushed ranges.
+
+    ``sample_ids`` (N,) labels the lines (a sample has one line per model or benchmark drawn);
+    ``values`` and ``ranges`` are as in `brushed_mask`. Returns [] when no axis is brushed, so
+    clearing the brush clears the selection.
+    """
+    if not any(len(constraint_ranges(c)) for c in ranges.values()):
+        return []
+    ids = np.asarray(sample_ids)
+    if len(values) and len(ids) != len(next(iter(values.values()))):
+        raise ValueError(f"`sample_ids` must label every line: {len(ids)} ids for "
+                         f"{len(next(iter(values.values())))} lines.")
+    return [int(i) for i in np.unique(ids[brushed_mask(values, ranges)])]

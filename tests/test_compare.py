@@ -159,3 +159,56 @@ def test_selected_customdata_reads_the_browser_form_of_numeric_arrays():
     assert selected_customdata(event) == [12, 7]
     assert selected_customdata(event, position=1) == [3.5, "x", 12]
     assert selected_customdata(None) == [] and selected_customdata({"selection": {}}) == []
+
+
+# --- brushing ranges → samples ------------------------------------------------------------------
+
+def test_constraint_ranges_accepts_plotly_forms():
+    from app.compare import constraint_ranges
+
+    assert constraint_ranges(None).shape == (0, 2)
+    assert constraint_ranges([]).shape == (0, 2)
+    np.testing.assert_array_equal(constraint_ranges([5, 2]), [[2, 5]])  # ends in either order
+    np.testing.assert_array_equal(constraint_ranges([[0, 1], [4, 3]]), [[0, 1], [3, 4]])
+    with pytest.raises(ValueError, match="must be \\[low, high\\]"):
+        constraint_ranges([1, 2, 3])
+
+
+def test_brushed_mask_hand_worked():
+    from app.compare import brushed_mask
+
+    values = {"a": [10.0, 20.0, 30.0, 40.0, np.nan], "b": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    # No brush: every line is inside (the intersection of no constraints).
+    assert brushed_mask(values, {}).tolist() == [True] * 5
+    # Ends included; NaN never inside.
+    assert brushed_mask(values, {"a": [20, 30]}).tolist() == [False, True, True, False, False]
+    # Several ranges on one axis: their union.
+    assert brushed_mask(values, {"a": [[5, 10], [35, 45]]}).tolist() == [
+        True, False, False, True, False]
+    # Several axes: every brushed axis must hold the line.
+    assert brushed_mask(values, {"a": [[5, 10], [35, 45]], "b": [3.5, 9]}).tolist() == [
+        False, False, False, True, False]
+    # An "open" range reaching past the data on one side.
+    assert brushed_mask(values, {"b": [-np.inf, 2]}).tolist() == [True, True, False, False, False]
+    assert brushed_mask(values, {"b": [4.5, 1e9]}).tolist() == [False] * 4 + [True]
+    # An axis present with an empty constraint is not brushed.
+    assert brushed_mask(values, {"a": None, "b": [2, 2]}).tolist() == [
+        False, True, False, False, False]
+    with pytest.raises(ValueError, match="lacks: c"):
+        brushed_mask(values, {"c": [0, 1]})
+
+
+def test_brushed_sample_ids_unions_the_lines_of_each_sample():
+    from app.compare import brushed_sample_ids
+
+    # Samples 7 and 3 each have a line per model; one line of a sample inside is enough.
+    ids = [7, 3, 9, 7, 3, 9]
+    values = {"angle": [10.0, 50.0, 90.0, 60.0, 55.0, 95.0]}
+    assert brushed_sample_ids(ids, values, {"angle": [40, 70]}) == [3, 7]
+    assert brushed_sample_ids(ids, values, {"angle": [[0, 5], [91, 99]]}) == [9]
+    assert brushed_sample_ids(ids, values, {"angle": [0, 1]}) == []
+    # Clearing every brush clears the selection (not "everything").
+    assert brushed_sample_ids(ids, values, {}) == []
+    assert brushed_sample_ids(ids, values, {"angle": []}) == []
+    with pytest.raises(ValueError, match="must label every line"):
+        brushed_sample_ids([1, 2], values, {"angle": [0, 100]})

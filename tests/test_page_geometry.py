@@ -48,6 +48,24 @@ def _spec(at, key):
     return json.loads(_chart(at, key).proto.spec)
 
 
+def _parcoords(at):
+    """The global view's parallel-coordinates component and the figure it was given."""
+    elements = at.get("component_instance")
+    assert len(elements) == 1, [e.proto.component_name for e in elements]
+    return elements[0], json.loads(elements[0].proto.json_args)["figure"]
+
+
+def _brush(at, ranges):
+    """What the browser sends after a brush on the parallel coordinates: the component's value."""
+    element, _ = _parcoords(at)
+    states = at._tree.get_widget_states()
+    widget = states.widgets.add()
+    widget.id = element.proto.id
+    widget.json_value = json.dumps({"ranges": ranges})
+    at._run(states)
+    assert not at.exception, at.exception
+
+
 def _texts(elements):
     return [e.value for e in elements]
 
@@ -105,12 +123,29 @@ def test_local_view_panels_and_comparison_counts_match_sql(synth_db, app):
                count(*) FILTER (NOT a.correct AND NOT b.correct) AS neither
         FROM sample_metrics a JOIN sample_metrics b USING (sample_id)
         WHERE a.model_id = ? AND b.model_id = ? AND a.benchmark_id = 'clean'
-          AND b.benchmark_id = 'clean'""", [model_a, model_b]).iloc[0]
+          AND b.benchmark_id = 'clean' AND a.label = 3""", [model_a, model_b]).iloc[0]
     metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
     assert metrics == {"correct in both": counts.both, "correct → wrong": counts.lost,
                        "wrong → correct": counts.gained, "wrong in both": counts.neither}
     assert counts.gained > 0  # the hand-picked pair really differs
     assert at.selectbox(key="geometry_selected_models_1").value == model_b
+    # A and B overlaid: exactly class 3's samples, each under both models, at their own metrics.
+    class_3 = _query(synth_db, "SELECT model_id, sample_id, angle, l2, margin FROM sample_metrics "
+                               "WHERE benchmark_id = 'clean' AND label = 3 AND model_id IN (?, ?) "
+                               "ORDER BY sample_id", [model_a, model_b])
+    overlay = _spec(at, "geometry_compare_overlay")["data"]
+    for side, model in (("A", model_a), ("B", model_b)):
+        traces = [t for t in overlay if t["legendgroup"] == side.lower()]
+        assert len(traces) == 3 and traces[0]["name"].startswith(f"{side}: {model}")
+        expected = class_3[class_3.model_id == model]
+        for trace in traces:
+            ids = _decoded(trace["customdata"]).reshape(-1, 2)[:, 0].astype(int)
+            assert ids.tolist() == expected.sample_id.tolist()
+        np.testing.assert_allclose(_decoded(traces[0]["x"]), expected.angle, rtol=1e-5)
+        np.testing.assert_allclose(_decoded(traces[2]["y"]), expected.margin, rtol=1e-5)
+    delta = _spec(at, "geometry_compare_scatter")["data"]
+    delta_ids = {int(i) for t in delta for i in _decoded(t["customdata"]).reshape(-1, 2)[:, 0]}
+    assert delta_ids == set(class_3.sample_id)
     assert "Margin and probability of class 3" in _spec(
         at, "geometry_class_distributions")["layout"]["title"]["text"]
 
@@ -126,46 +161,107 @@ def test_benchmark_comparison_mode_counts_reference_vs_compared(synth_db, app):
     lost = _query(synth_db, """
         SELECT count(*) AS n FROM sample_metrics a JOIN sample_metrics b USING (sample_id)
         WHERE a.model_id = ? AND b.model_id = a.model_id AND a.benchmark_id = 'clean'
-          AND b.benchmark_id = ? AND a.correct AND NOT b.correct""", [model, compared]).n[0]
+          AND b.benchmark_id = ? AND a.correct AND NOT b.correct AND a.label = 0""",
+                  [model, compared]).n[0]
     metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
     assert metrics["correct → wrong"] == lost
     assert compared in _spec(at, "geometry_compare_scatter")["layout"]["title"]["text"]
 
 
-def test_global_view_draws_one_line_per_sample_and_n_plus_3_axes(synth_db, app):
+def _line_groups(figure):
+    """Per parcoords line: its group code (colour), and every dimension's values by label."""
+    trace = figure["data"][0]
+    assert trace["type"] == "parcoords"
+    return (_decoded(trace["line"]["color"]).astype(int),
+            {d["label"]: _decoded(d["values"]) for d in trace["dimensions"]})
+
+
+def test_global_view_compares_benchmarks_one_line_per_sample_and_n_plus_3_axes(synth_db, app):
     model = _lowest_clean_accuracy_model(synth_db).model_id
     compared = _query(synth_db, "SELECT benchmark_id FROM benchmarks WHERE corruption <> 'clean' "
                                 "ORDER BY benchmark_id LIMIT 1").benchmark_id[0]
     at = app(synth_db, selected_models=[model], selected_class=2,
-              reference_benchmark="clean", compared_benchmark=compared)
-    trace = _spec(at, "geometry_parcoords")["data"][0]
-    assert trace["type"] == "parcoords"
-    assert len(trace["dimensions"]) == 10 + 3
+             reference_benchmark="clean", compared_benchmark=compared)
+    at.radio(key="geometry_global_mode").set_value(page._COMPARE_BENCHMARKS).run()
+    assert not at.exception
+    codes, dimensions = _line_groups(_parcoords(at)[1])
+    assert len(dimensions) == 10 + 3
     rows = _query(synth_db, "SELECT benchmark_id, angles[1] AS to_class_0 FROM sample_metrics "
                             "WHERE model_id = ? AND label = 2 AND benchmark_id IN ('clean', ?)",
                   [model, compared])
-    colour = _decoded(trace["line"]["color"])
-    to_class_0 = _decoded(trace["dimensions"][0]["values"])
-    assert len(colour) == len(rows)
-    # Each benchmark's lines (compared = 1, yellow) carry exactly its samples' angles.
-    for flag, benchmark in ((1, compared), (0, "clean")):
+    assert len(codes) == len(rows)
+    # Each benchmark's lines (reference = 0, compared = 1) carry exactly its samples' angles.
+    for code, benchmark in ((1, compared), (0, "clean")):
         np.testing.assert_allclose(
-            np.sort(to_class_0[colour == flag]),
+            np.sort(dimensions["∠ class 0 (°)"][codes == code]),
             np.sort(rows.loc[rows.benchmark_id == benchmark, "to_class_0"]), rtol=1e-6)
     assert any("Showing all" in c for c in _texts(at.caption))
-    densities = _spec(at, "geometry_densities")
-    assert len({t["xaxis"] for t in densities["data"]}) == 13
+
+
+def test_global_view_draws_one_group_per_model_with_a_density_on_every_axis(synth_db, app):
+    models = _query(synth_db, "SELECT model_id FROM models ORDER BY model_id LIMIT 3").model_id
+    at = app(synth_db, selected_models=list(models), selected_benchmarks=["clean"],
+             selected_class=4)
+    assert at.multiselect(key="geometry_global_models").value == list(models)
+    figure = _parcoords(at)[1]
+    codes, dimensions = _line_groups(figure)
+    rows = _query(synth_db, "SELECT model_id, sample_id, l2 FROM sample_metrics WHERE label = 4 "
+                            "AND benchmark_id = 'clean' AND model_id IN (?, ?, ?)", list(models))
+    assert sorted(np.unique(codes)) == [0, 1, 2]
+    for code, model in enumerate(models):  # the group codes follow the chosen order
+        np.testing.assert_allclose(
+            np.sort(dimensions["L2 norm of features"][codes == code]),
+            np.sort(rows.loc[rows.model_id == model, "l2"]), rtol=1e-6)
+    # Three distinct colours, and a density per (model, axis) drawn beside the axis.
+    scale = figure["data"][0]["line"]["colorscale"]
+    assert len({colour for _, colour in scale}) == 3
+    shapes = [shape["name"] for shape in figure["layout"]["shapes"]]
+    assert len(shapes) == 2 * 3 * len(dimensions)  # a fill and an outline each
+    assert set(shapes) == {f"density {m} {label}" for m in models for label in dimensions}
+    assert all(m in figure["layout"]["title"]["text"] for m in models)
+    # Choosing writes the selected models.
+    at.multiselect(key="geometry_global_models").unselect(models[1]).run()
+    assert at.session_state["selected_models"] == [models[0], models[2]]
+    assert sorted(np.unique(_line_groups(_parcoords(at)[1])[0])) == [0, 1]
+
+
+def test_brushing_the_axes_selects_the_samples_inside_every_range(synth_db, app):
+    models = _query(synth_db, "SELECT model_id FROM models ORDER BY model_id LIMIT 3").model_id
+    at = app(synth_db, selected_models=list(models), selected_benchmarks=["clean"],
+             selected_class=1)
+    rows = _query(synth_db, "SELECT sample_id, angles[2] AS to_1, margin FROM sample_metrics "
+                            "WHERE label = 1 AND benchmark_id = 'clean' AND model_id IN (?, ?, ?)",
+                  list(models))
+    low, high = np.percentile(rows.to_1, [20, 60])
+    _brush(at, {"∠ class 1 (°)": [high, low]})
+    inside = rows[(rows.to_1 >= low) & (rows.to_1 <= high)]
+    expected = sorted(set(inside.sample_id))
+    assert 0 < len(expected) < rows.sample_id.nunique()
+    assert at.session_state["selected_samples"] == expected
+    assert f"**{len(expected):,} samples**" in " ".join(_texts(at.caption))
+    assert len(at.get("image")) == min(len(expected), page.MAX_THUMBNAILS)
+    # The brush stays drawn in the figure sent back to the browser.
+    dimension = next(d for d in _parcoords(at)[1]["data"][0]["dimensions"]
+                     if d["label"] == "∠ class 1 (°)")
+    assert dimension["constraintrange"] == [high, low]
+    # A second axis with two ranges narrows the selection; clearing every brush clears it.
+    margins = [[-10.0, 0.0], [0.5, 10.0]]
+    _brush(at, {"∠ class 1 (°)": [low, high], "margin": margins})
+    narrowed = inside[((inside.margin >= -10) & (inside.margin <= 0))
+                      | ((inside.margin >= 0.5) & (inside.margin <= 10))]
+    assert at.session_state["selected_samples"] == sorted(set(narrowed.sample_id))
+    _brush(at, {})
+    assert at.session_state["selected_samples"] == []
 
 
 def test_parallel_coordinates_sample_is_stratified_and_announced(synth_db, app, monkeypatch):
     monkeypatch.setattr(page, "MAX_LINES", 25)
     at = app(synth_db, selected_class=1, reference_benchmark="clean")
-    trace = _spec(at, "geometry_parcoords")["data"][0]
-    assert len(_decoded(trace["line"]["color"])) == 25
-    total = _query(synth_db, "SELECT count(*) AS n FROM sample_metrics WHERE model_id = ? AND "
-                             "label = 1 AND benchmark_id IN (?, ?)",
-                   [at.session_state["geometry_selected_models_0"], "clean",
-                    at.session_state["geometry_compared_benchmark"]]).n[0]
+    codes, _ = _line_groups(_parcoords(at)[1])
+    assert len(codes) == 25 and set(codes) == {0, 1}  # both models keep lines
+    shown = at.multiselect(key="geometry_global_models").value
+    total = _query(synth_db, "SELECT count(*) AS n FROM sample_metrics WHERE label = 1 AND "
+                             "benchmark_id = 'clean' AND model_id IN (?, ?)", shown).n[0]
     assert f"Showing 25 of {total:,} lines" in " ".join(_texts(at.caption))
 
 
@@ -190,7 +286,7 @@ def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, app, 
               for a in _spec(at, "geometry_local_scatter")["layout"]["annotations"]]
     assert titles == ["class 4"] + [f"class {c}" for c in accuracy.label[:5]]
     assert "Showing 6 of 15 classes" in " ".join(_texts(at.caption))
-    trace = _spec(at, "geometry_parcoords")["data"][0]
+    trace = _parcoords(at)[1]["data"][0]
     assert len(trace["dimensions"]) == page.MAX_ALL_AXES + 3
     assert trace["dimensions"][0]["label"] == "∠ class 4 (°)"
     captions = " ".join(_texts(at.caption))
@@ -199,7 +295,7 @@ def test_many_classes_show_ranked_axes_and_state_the_rule(many_classes_db, app, 
     at.radio(key="geometry_axis_rule").set_value("changed").run()
     at.slider(key="geometry_axis_count").set_value(4).run()
     assert not at.exception
-    assert len(_spec(at, "geometry_parcoords")["data"][0]["dimensions"]) == 4 + 3
+    assert len(_parcoords(at)[1]["data"][0]["dimensions"]) == 4 + 3
     assert "changes most" in " ".join(_texts(at.caption))
 
 
@@ -287,8 +383,8 @@ def test_every_table_downloads_as_csv_and_parquet(synth_db, app, downloads):
     at = app(synth_db, selected_samples=[3, 14], reference_benchmark="clean")
     model = at.session_state["geometry_selected_models_0"]
     stems = {name.rsplit(".", 1)[0] for name in downloads}
-    assert {f"geometry_{model}_clean", "geometry_comparison", "geometry_selected_samples"} <= stems
-    assert any(stem.startswith("geometry_class_0_clean_vs_") for stem in stems)
+    assert {f"geometry_{model}_clean", "geometry_comparison_class_0",
+            "geometry_class_0_clean_2_models", "geometry_selected_samples"} <= stems
     for stem in stems:
         from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
         from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
@@ -312,3 +408,40 @@ def test_decode_pixels_round_trips_grey_and_colour_images():
     np.testing.assert_array_equal(decode_pixels(colour.tobytes(), 2, 3, 3), colour)
     grey = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
     np.testing.assert_array_equal(decode_pixels(grey.tobytes(), 2, 3, 1), grey[..., 0])
+
+
+def test_overview_table_follows_the_class_chosen_here(synth_db, app, run_page):
+    from app.charts.overview import split_dense
+
+    at = app(synth_db)
+    at.selectbox(key="geometry_selected_class").select(6).run()
+    overview = run_page("overview", synth_db, selected_class=at.session_state["selected_class"])
+    assert not overview.exception
+    toggle = overview.toggle(key="overview_class_accuracy")
+    assert "class 6" in toggle.label and not toggle.value
+    toggle.set_value(True).run()
+    assert not overview.exception
+    assert "accuracy on **class class 6**" in " ".join(_texts(overview.caption))
+    # Every bar's subset accuracy is its models' mean accuracy on class 6 (clean here).
+    expected = _query(synth_db, """
+        SELECT m.arch, m.method, m.retrained, m.ratio, avg(acc) AS acc, avg(whole) AS whole
+        FROM (SELECT s.model_id, avg(s.correct::DOUBLE) AS acc FROM sample_metrics s
+              WHERE s.benchmark_id = 'clean' AND s.label = 6 GROUP BY ALL) c
+        JOIN (SELECT model_id, accuracy AS whole FROM evaluations WHERE benchmark_id = 'clean') e
+          USING (model_id) JOIN models m USING (model_id) GROUP BY ALL""")
+    spec = json.loads(next(c for c in overview.get("plotly_chart")
+                           if c.proto.id.endswith("overview_table")).proto.spec)
+    heights = np.concatenate([_decoded(t["y"]).astype(float) for t in spec["data"]
+                              if t["type"] == "bar"])
+    from app.db import current_db
+    from app.queries import overview as queries
+
+    bars = queries.class_accuracy_bars(current_db(), None, 6)
+    clean = bars[bars.corruption == "clean"].merge(expected, on=["arch", "method", "retrained",
+                                                                  "ratio"])
+    assert len(clean) == len(expected) > 1
+    np.testing.assert_allclose(clean.subset_accuracy, clean.acc)
+    pruned, _ = split_dense(clean)
+    assert (pruned.subset_accuracy != pruned.whole).any()  # class 6 differs from the whole set
+    for accuracy in pruned.subset_accuracy:  # the table draws those bars at those heights
+        assert np.isclose(heights, 100 * accuracy).any()

@@ -23,9 +23,13 @@ __all__ = [
     "class_accuracy",
     "class_panels",
     "class_distributions",
+    "GROUP_COLORS",
+    "MODEL_A_COLOR",
+    "MODEL_B_COLOR",
     "comparison_scatter",
+    "overlaid_scatter_matrix",
     "parallel_coordinates",
-    "axis_densities",
+    "parcoords_columns",
 ]
 
 CORRECT_COLOR = "#9e9e9e"
@@ -35,6 +39,13 @@ CATEGORY_COLORS = dict(zip(CATEGORIES, ("#c7c7c7", "#d62728", "#2ca02c", "#3b3b3
 _CATEGORY_DRAW_ORDER = (0, 3, 1, 2)
 REFERENCE_COLOR = "#8c8c8c"
 COMPARED_COLOR = "#f0b400"
+# Models compared in the global view, in the order chosen.
+GROUP_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c")
+MODEL_A_COLOR, MODEL_B_COLOR = "#1f77b4", "#ff7f0e"
+_LINE_ALPHA = 0.35  # parallel-coordinate lines: each group shows through the others
+_DENSITY_WIDTH = 0.42  # widest density beside an axis, as a fraction of the gap between axes
+# The three pairs of a scatter matrix of (angle, l2, margin), laid out as its lower triangle.
+_MATRIX_PAIRS = (("angle", "l2"), ("angle", "margin"), ("l2", "margin"))
 _METRIC_AXES = (("l2", "L2 norm of features"), ("margin", "margin (signed distance)"),
                 ("prob", "probability of true class"))
 
@@ -159,29 +170,41 @@ def class_distributions(frame: pd.DataFrame, *, class_name: str, bins: int = 30)
     return go.Figure(data=traces, layout=layout)
 
 
-def comparison_scatter(paired: pd.DataFrame, codes: np.ndarray, counts: pd.Series, *,
-                       label_a: str, label_b: str) -> go.Figure:
-    """Scatter matrix (the three pairs) of Δangle, ΔL2 and Δmargin (B − A) per sample, one trace
-    per transition category with its count in the legend. ``paired`` holds the columns of
-    `paired_metrics`; ``codes`` (N,) are `transition_codes`, ``counts`` `count_transitions`."""
-    pairs = (("d_angle", "d_l2"), ("d_angle", "d_margin"), ("d_l2", "d_margin"))
-    titles = {"d_angle": "Δ angle to true class (°)", "d_l2": "Δ L2 norm",
-              "d_margin": "Δ margin"}
-    layout, axes = _subplot_grid([f"{titles[y]} vs {titles[x]}" for x, y in pairs], columns=3,
-                                 x_title=None, y_title=None, shared=False, gap_x=0.07,
-                                 row_px=320, top_px=100)
-    for (x, y), (xaxis, yaxis) in zip(pairs, axes):
+def _scatter_matrix_layout(titles: dict[str, str], *, row_px: int = 260
+                           ) -> tuple[dict, list[tuple[str, str]]]:
+    """Layout of the lower triangle of a 3-variable scatter matrix: (x, y) = (angle, l2) top left,
+    (angle, margin) bottom left, (l2, margin) bottom right; returns it with the three panels'
+    (xaxis, yaxis) ids in `_MATRIX_PAIRS` order. The top-right cell stays empty."""
+    layout, axes = _subplot_grid(["", "", "", ""], columns=2, x_title=None, y_title=None,
+                                 shared=False, gap_x=0.14, row_px=row_px, top_px=90)
+    layout["xaxis2"]["visible"] = layout["yaxis2"]["visible"] = False
+    panels = [axes[0], axes[2], axes[3]]
+    for (x, y), (xaxis, yaxis) in zip(_MATRIX_PAIRS, panels):
         layout[f"xaxis{xaxis[1:]}"]["title"]["text"] = titles[x]
         layout[f"yaxis{yaxis[1:]}"]["title"]["text"] = titles[y]
+    # Columns share x (angle | l2) and rows share y (l2 | margin), as in a scatter matrix.
+    layout["xaxis3"]["matches"] = "x"
+    layout["yaxis4"]["matches"] = "y3"
+    return layout, panels
+
+
+def comparison_scatter(paired: pd.DataFrame, codes: np.ndarray, counts: pd.Series, *,
+                       label_a: str, label_b: str) -> go.Figure:
+    """Scatter matrix of Δangle, ΔL2 and Δmargin (B − A) per sample (lower triangle), one trace
+    per transition category with its count in the legend: correct → wrong red, wrong → correct
+    green. ``paired`` holds the columns of `paired_metrics`; ``codes`` (N,) are
+    `transition_codes`, ``counts`` `count_transitions`."""
+    titles = {"angle": "Δ angle to true class (°)", "l2": "Δ L2 norm", "margin": "Δ margin"}
+    layout, panels = _scatter_matrix_layout(titles)
     traces = []
     for code in _CATEGORY_DRAW_ORDER:
         category = CATEGORIES[code]
         part = paired[codes == code]
         customdata = np.column_stack([part["sample_id"], part["label"]])
-        for position, ((x, y), (xaxis, yaxis)) in enumerate(zip(pairs, axes)):
+        for position, ((x, y), (xaxis, yaxis)) in enumerate(zip(_MATRIX_PAIRS, panels)):
             traces.append(dict(
-                type="scattergl", x=part[x].to_numpy(), y=part[y].to_numpy(), xaxis=xaxis,
-                yaxis=yaxis, mode="markers", name=f"{category} ({counts[category]})",
+                type="scattergl", x=part[f"d_{x}"].to_numpy(), y=part[f"d_{y}"].to_numpy(),
+                xaxis=xaxis, yaxis=yaxis, mode="markers", name=f"{category} ({counts[category]})",
                 legendgroup=category, showlegend=position == 0,
                 marker=dict(color=CATEGORY_COLORS[category], size=5,
                             opacity=0.5 if code in (0, 3) else 0.85),
@@ -189,75 +212,157 @@ def comparison_scatter(paired: pd.DataFrame, codes: np.ndarray, counts: pd.Serie
                 hovertemplate=("sample %{customdata[0]} (class %{customdata[1]})<br>"
                                f"{titles[x]} %{{x:.3f}}<br>{titles[y]} %{{y:.3f}}"
                                f"<extra>{category}</extra>")))
-    layout.update(title={"text": f"Change per sample from A = {label_a} to B = {label_b} (B − A)"},
-                  dragmode="lasso", legend=dict(orientation="h", y=-0.25, yanchor="top"))
-    layout["margin"]["b"] = 110
+    layout.update(title={"text": f"Change B − A per sample<br><sub>A = {label_a}, "
+                                 f"B = {label_b}</sub>"},
+                  dragmode="lasso", legend=dict(x=0.57, y=1.0, xanchor="left", yanchor="top"))
+    return go.Figure(data=traces, layout=layout)
+
+
+def overlaid_scatter_matrix(paired: pd.DataFrame, *, label_a: str, label_b: str) -> go.Figure:
+    """Scatter matrix of angle to the true class (°), L2 norm and margin (lower triangle) with
+    the samples under A and under B overlaid in two colours: how the distribution shifts from A
+    to B. ``paired`` holds the columns of `paired_metrics` (angle_a, angle_b, …)."""
+    titles = {"angle": "angle to true class (°)", "l2": "L2 norm of features",
+              "margin": "margin"}
+    layout, panels = _scatter_matrix_layout(titles)
+    customdata = np.column_stack([paired["sample_id"], paired["label"]])
+    traces = []
+    for side, label, color in (("a", label_a, MODEL_A_COLOR), ("b", label_b, MODEL_B_COLOR)):
+        name = f"{side.upper()}: {label}"
+        for position, ((x, y), (xaxis, yaxis)) in enumerate(zip(_MATRIX_PAIRS, panels)):
+            traces.append(dict(
+                type="scattergl", x=paired[f"{x}_{side}"].to_numpy(),
+                y=paired[f"{y}_{side}"].to_numpy(), xaxis=xaxis, yaxis=yaxis, mode="markers",
+                name=name, legendgroup=side, showlegend=position == 0,
+                marker=dict(color=color, size=5, opacity=0.55), customdata=customdata,
+                hovertemplate=("sample %{customdata[0]}<br>"
+                               f"{titles[x]} %{{x:.3f}}<br>{titles[y]} %{{y:.3f}}"
+                               f"<extra>{side.upper()}</extra>")))
+    layout.update(title={"text": f"A and B overlaid<br><sub>A = {label_a}, B = {label_b}</sub>"},
+                  dragmode="lasso", legend=dict(x=0.57, y=1.0, xanchor="left", yanchor="top"))
     return go.Figure(data=traces, layout=layout)
 
 
 def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence[int],
-                         class_names: Sequence[str], *, class_name: str, reference: str,
-                         compared: str) -> go.Figure:
-    """Parallel coordinates of one class's samples: the angle (degrees) to each class direction in
-    ``axes`` (one shared range), then L2, margin and probability; reference benchmark grey,
-    compared yellow. ``frame`` has benchmark_id and the metric columns, ``angles`` (rows, C) is
-    aligned with it."""
-    on_compared = (frame["benchmark_id"] == compared).to_numpy()
-    # Parcoords lines are opaque and the compared (yellow) ones end up on top; where the grey
-    # reference lines stick out is what changed. The densities below show the overlap itself.
-    order = np.argsort(on_compared, kind="stable")
-    shown = angles[np.ix_(order, np.asarray(axes, dtype=int))]
-    finite = shown[np.isfinite(shown)]
-    # One range for every angle axis (same unit): axes stay comparable without squashing the
-    # data into a fixed 0–180°.
-    angle_range = ([float(np.floor(finite.min())), float(np.ceil(finite.max()))] if finite.size
-                   else [0.0, 180.0])
-    dimensions = [dict(label=f"∠ {class_names[j]} (°)", values=shown[:, position],
-                       range=angle_range) for position, j in enumerate(axes)]
-    dimensions += [dict(label=label, values=frame[column].to_numpy()[order])
-                   for column, label in _METRIC_AXES]
-    fig = go.Figure(go.Parcoords(
-        dimensions=dimensions, labelangle=-20 if len(dimensions) > 8 else 0,
-        line=dict(color=on_compared[order].astype(int), cmin=0, cmax=1, showscale=False,
-                  colorscale=[[0, REFERENCE_COLOR], [1, COMPARED_COLOR]])))
-    fig.update_layout(
-        title=(f"{class_name}: angles to class directions, L2, margin, probability — "
-               f"<span style='color:{REFERENCE_COLOR}'>■ reference {reference}</span> vs "
-               f"<span style='color:{COMPARED_COLOR}'>■ compared {compared}</span>"),
-        height=520, margin=dict(t=130, l=60, r=60))
-    return fig
+                         class_names: Sequence[str], *, groups: Sequence[str],
+                         group_labels: Sequence[str], colors: Sequence[str], title: str,
+                         density_frame: pd.DataFrame | None = None,
+                         density_angles: np.ndarray | None = None, bins: int = 24,
+                         seed: int = 0) -> dict:
+    """Parallel coordinates of one class's samples under several models or benchmarks (groups):
+    the angle (degrees) to each class direction in ``axes`` (one shared range), then L2, margin
+    and probability. One colour per group; lines are translucent and drawn in a shuffled order so
+    no group hides another. Beside each axis, to its right, the density of every group's values
+    on that axis (histogram normalised to unit area, drawn as a translucent outline).
+
+    ``frame`` has a ``group`` column (values in ``groups``) and the metric columns; ``angles``
+    (rows, C) is aligned with it. The densities use ``density_frame``/``density_angles`` when
+    given (e.g. all samples, when ``frame`` is a sample of them). Dimension labels are unique
+    (what brushing reports ranges by). Returns the figure as a plain dict ({"data", "layout"}):
+    Plotly's validation of a hundred density shapes would cost more than building them.
+    """
+    if not len(groups) == len(group_labels) == len(colors):
+        raise ValueError("`groups`, `group_labels` and `colors` must have the same length. Got "
+                         f"{len(groups)}, {len(group_labels)} and {len(colors)} instead.")
+    if density_frame is None:
+        density_frame, density_angles = frame, angles
+    axes = np.asarray(axes, dtype=int)
+    code = {g: i for i, g in enumerate(groups)}
+    order = np.random.default_rng(seed).permutation(len(frame))
+    columns = parcoords_columns(frame, angles, axes, class_names)
+    density_columns = parcoords_columns(density_frame, density_angles, axes, class_names)
+    ranges = _axis_ranges(density_columns, num_angles=len(axes))
+    dimensions = [dict(label=label, values=values[order], range=ranges[label])
+                  for label, values in columns.items()]
+    codes = frame["group"].map(code).to_numpy(dtype=int)[order]
+    top = max(len(groups) - 1, 1)
+    colorscale = [[i / top, _rgba(color, _LINE_ALPHA)] for i, color in enumerate(colors)]
+    if len(colors) == 1:
+        colorscale.append([1.0, _rgba(colors[0], _LINE_ALPHA)])
+    x_domain = [0.0, 0.93]  # room right of the last axis for its densities
+    trace = dict(type="parcoords", domain=dict(x=x_domain, y=[0.0, 1.0]), dimensions=dimensions,
+                 labelangle=-20 if len(dimensions) > 8 else 0,
+                 line=dict(color=codes, cmin=0, cmax=top, showscale=False,
+                           colorscale=colorscale))
+    shapes = _density_shapes(density_columns, density_frame["group"].to_numpy(), groups, colors,
+                             ranges, x_domain=x_domain, bins=bins)
+    legend = " ".join(f"<span style='color:{c}'>■ {label}</span>"
+                      for label, c in zip(group_labels, colors))
+    layout = dict(title=dict(text=f"{title}<br><sub>{legend}</sub>"), height=560,
+                  margin=dict(t=140, l=60, r=40, b=40), shapes=shapes)
+    return {"data": [trace], "layout": layout}
 
 
-def axis_densities(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence[int],
-                   class_names: Sequence[str], *, reference: str, compared: str,
-                   bins: int = 30, columns: int = 5) -> go.Figure:
-    """Small multiples, one per parallel-coordinate axis: the density (histogram normalised to
-    unit area, drawn as a line) of the reference (grey) and compared (yellow) samples."""
-    series = [(f"∠ {class_names[j]} (°)", angles[:, j]) for j in axes]
-    series += [(label, frame[column].to_numpy(dtype=float)) for column, label in _METRIC_AXES]
-    layout, panel_axes = _subplot_grid([label for label, _ in series], columns=columns,
-                                       x_title=None, y_title="density", shared=False,
-                                       row_px=200)
-    on_compared = (frame["benchmark_id"] == compared).to_numpy()
-    traces = []
-    for position, ((label, values), (xaxis, yaxis)) in enumerate(zip(series, panel_axes)):
-        finite = np.isfinite(values)
-        if not finite.any():
-            continue
-        edges = np.histogram_bin_edges(values[finite], bins=bins)
-        centers = (edges[:-1] + edges[1:]) / 2
-        for is_compared, name, color in ((False, f"reference {reference}", REFERENCE_COLOR),
-                                         (True, f"compared {compared}", COMPARED_COLOR)):
-            chosen = values[finite & (on_compared == is_compared)]
-            if chosen.size == 0:
+def parcoords_columns(frame: pd.DataFrame, angles: np.ndarray, axes: np.ndarray,
+                       class_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Values of every axis by its label: angles to the ``axes`` class directions, then metrics."""
+    columns = {f"∠ {class_names[j]} (°)": angles[:, j] for j in axes}
+    columns.update({label: frame[column].to_numpy(dtype=float)
+                    for column, label in _METRIC_AXES})
+    return columns
+
+
+def _axis_ranges(columns: dict[str, np.ndarray], *, num_angles: int) -> dict[str, list[float]]:
+    """[low, high] of every axis; the angle axes share one range (same unit, comparable) rounded
+    out to whole degrees."""
+    def span(values: np.ndarray) -> list[float]:
+        finite = values[np.isfinite(values)]
+        if not finite.size:
+            return [0.0, 1.0]
+        low, high = float(finite.min()), float(finite.max())
+        return [low, high] if high > low else [low - 0.5, high + 0.5]
+
+    labels = list(columns)
+    angle_values = np.concatenate([columns[label] for label in labels[:num_angles]])
+    low, high = span(angle_values)
+    ranges = {label: [float(np.floor(low)), float(np.ceil(high))]
+              for label in labels[:num_angles]}
+    ranges.update({label: span(columns[label]) for label in labels[num_angles:]})
+    return ranges
+
+
+def _density_shapes(columns: dict[str, np.ndarray], group_of_row: np.ndarray,
+                    groups: Sequence[str], colors: Sequence[str],
+                    ranges: dict[str, list[float]], *, x_domain: list[float], bins: int
+                    ) -> list[dict]:
+    """Two paths (fill, outline) per (axis, group): the group's density on that axis, drawn to
+    the right of the axis in paper coordinates (Plotly spaces parcoords axes evenly across the trace's x
+    domain and maps each axis's range onto the full plot height)."""
+    labels = list(columns)
+    gap = (x_domain[1] - x_domain[0]) / max(len(labels) - 1, 1)
+    shapes = []
+    for position, label in enumerate(labels):
+        low, high = ranges[label]
+        edges = np.linspace(low, high, bins + 1)
+        centers = (np.concatenate([[low], (edges[:-1] + edges[1:]) / 2, [high]]) - low) / (
+            high - low)
+        values = columns[label]
+        densities = []
+        for group in groups:
+            chosen = values[(group_of_row == group) & np.isfinite(values)]
+            density = (np.histogram(chosen, bins=edges, density=True)[0] if chosen.size
+                       else np.zeros(bins))
+            densities.append(np.concatenate([[0.0], density, [0.0]]))
+        peak = max(float(np.max(d)) for d in densities) or 1.0
+        x_axis = x_domain[0] + position * gap
+        for group, color, density in zip(groups, colors, densities):
+            if not density.any():
                 continue
-            density, _ = np.histogram(chosen, bins=edges, density=True)
-            traces.append(dict(
-                type="scatter", x=centers, y=density, xaxis=xaxis, yaxis=yaxis, mode="lines",
-                line=dict(color=color, width=2, shape="spline"), name=name, legendgroup=name,
-                showlegend=position == 0,
-                hovertemplate=f"{label} %{{x:.3f}}<br>density %{{y:.3f}}<extra>{name}</extra>"))
-    layout.update(title={"text": "Density on each axis: reference vs compared"},
-                  legend=dict(orientation="h", yanchor="bottom", x=1, xanchor="right",
-                              y=1 + 45 / layout["height"]))
-    return go.Figure(data=traces, layout=layout)
+            xs = x_axis + _DENSITY_WIDTH * gap * density / peak
+            curve = "M" + " L".join(f"{x:.5f},{y:.5f}" for x, y in zip(xs, centers))
+            common = dict(xref="paper", yref="paper", name=f"density {group} {label}",
+                          layer="above")
+            # A translucent fill closed along the axis, and the curve alone as its outline (an
+            # outline of the closed shape would paint over the axis itself).
+            shapes.append(dict(type="path", path=f"{curve} L{x_axis:.5f},{centers[-1]:.5f} "
+                                                 f"L{x_axis:.5f},{centers[0]:.5f} Z",
+                               fillcolor=_rgba(color, 0.18), line=dict(width=0), **common))
+            shapes.append(dict(type="path", path=curve, line=dict(color=color, width=1.2),
+                               **common))
+    return shapes
+
+
+def _rgba(color: str, alpha: float) -> str:
+    """``#rrggbb`` with an opacity, as Plotly's ``rgba(r, g, b, a)``."""
+    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"

@@ -1,10 +1,12 @@
-"""Geometry page: per-class angle/L2 scatters, model-vs-model deltas, parallel coordinates of the
-angles to every class direction (reference vs compared benchmark), and thumbnails of the selected
+"""Geometry page: per-class angle/L2 scatters, two models (or benchmarks) compared within the chosen
+class, parallel coordinates of the angles to every class direction under up to three models (or a
+reference vs a compared benchmark) with each axis's densities, and thumbnails of the selected
 samples.
 
 The page reads the app-owned selection keys (see docs/definitions.md, Selections) and writes back
-what is chosen here: the selectboxes write the model, benchmarks and class, a box/lasso selection
-on a scatter writes ``selected_samples``, and the sample chooser writes ``selected_sample``.
+what is chosen here: the selectboxes write the models, benchmarks and class, a box/lasso selection
+on a scatter or ranges brushed on the parallel-coordinate axes write ``selected_samples``, and
+the sample chooser writes ``selected_sample``.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import functools
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from app import state, widgets
+from app import report, state, widgets
 from app.charts import geometry as charts
+from app.components import brushable_parcoords
 from app.compare import (
     CATEGORIES,
     RANKING_RULES,
+    brushed_sample_ids,
     count_transitions,
     default_partner,
     rank_class_axes,
@@ -37,8 +42,12 @@ MAX_LINES = 3000  # parallel-coordinate lines at most (stratified sample beyond)
 MAX_THUMBNAILS = 40
 THUMBNAIL_COLUMNS = 8
 THUMBNAIL_PIXELS = 96
+MAX_GLOBAL_MODELS = 3  # models side by side in the global view
 _COMPARE_MODELS = "two models, one benchmark"
 _COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
+_GLOBAL_MODELS = "models on one benchmark"
+_BRUSH_KEY = "geometry_parcoords_brush"
+_GLOBAL_MODELS_KEY = "geometry_global_models"
 # Pickers of the page's selectboxes: their widget keys start with "geometry_".
 _list_picker = functools.partial(widgets.list_picker, key_prefix="geometry")
 _scalar_picker = functools.partial(widgets.scalar_picker, key_prefix="geometry")
@@ -69,12 +78,15 @@ def run() -> None:
 
     model_id, benchmark_id, class_index = _choose_focus(models, benchmark_ids, class_names)
     reference, compared = _choose_reference_compared(benchmark_ids)
-    local_tab, global_tab, samples_tab = st.tabs(["Local view", "Global view", "Samples"])
+    # A key keeps the open tab when the notes above come and go (the element order changes).
+    local_tab, global_tab, samples_tab = st.tabs(["Local view", "Global view", "Samples"],
+                                                 key="geometry_tabs")
     with local_tab:
         _local_view(db, models, model_id, benchmark_id, class_index, class_names, reference,
                     compared)
     with global_tab:
-        _global_view(db, model_id, class_index, class_names, reference, compared)
+        _global_view(db, models, model_id, benchmark_id, class_index, class_names, reference,
+                     compared)
     with samples_tab:
         _samples(db, model_id, benchmark_id, class_names)
 
@@ -147,8 +159,9 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
                                                       class_name=class_names[class_index]),
                            width="stretch", key="geometry_class_distributions", data=members,
                            name=f"geometry_class_{class_index}_{model_id}_{benchmark_id}")
-    st.subheader("Model comparison")
-    _comparison(db, models, model_id, benchmark_id, reference, compared)
+    st.subheader(f"Comparison within {class_names[class_index]}")
+    _comparison(db, models, model_id, benchmark_id, class_index, class_names, reference,
+                compared)
 
 
 def _panel_classes(frame: pd.DataFrame, num_classes: int, class_index: int) -> list[int]:
@@ -161,7 +174,7 @@ def _panel_classes(frame: pd.DataFrame, num_classes: int, class_index: int) -> l
 
 
 def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: str,
-                reference: str, compared: str) -> None:
+                class_index: int, class_names: list[str], reference: str, compared: str) -> None:
     mode = st.radio("Compare", (_COMPARE_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
                     key="geometry_compare_mode")
     if mode == _COMPARE_MODELS:
@@ -182,79 +195,162 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
                     "ones above.")
             return
         a, b = (model_id, reference), (model_id, compared)
-    paired = q.paired_metrics(db, *a, *b)
+    name = class_names[class_index]
+    paired = q.paired_metrics(db, *a, *b, class_index)
     if paired.empty:
-        st.info(f"No sample has results for both A = {a[0]} on {a[1]} and B = {b[0]} on {b[1]}.")
+        st.info(f"No sample of {name} has results for both A = {a[0]} on {a[1]} and "
+                f"B = {b[0]} on {b[1]}.")
         return
     codes = transition_codes(paired["correct_a"], paired["correct_b"])
     counts = count_transitions(paired["correct_a"], paired["correct_b"])
     for column, category in zip(st.columns(len(CATEGORIES)), CATEGORIES):
-        column.metric(category, f"{counts[category]:,}", help=f"of {len(paired):,} samples")
+        column.metric(category, f"{counts[category]:,}",
+                      help=f"of the {len(paired):,} samples of {name}")
     label_a, label_b = f"{a[0]} on {a[1]}", f"{b[0]} on {b[1]}"
-    widgets.sample_selecting_chart(
-        charts.comparison_scatter(paired, codes, counts, label_a=label_a, label_b=label_b),
-        key="geometry_compare_scatter", data=paired.assign(category=np.asarray(CATEGORIES)[codes]),
-        label="Download the per-sample changes", name="geometry_comparison")
+    table = paired.assign(category=np.asarray(CATEGORIES)[codes])
+    overlay_col, delta_col = st.columns(2)
+    with overlay_col:
+        widgets.sample_selecting_chart(
+            charts.overlaid_scatter_matrix(paired, label_a=label_a, label_b=label_b),
+            key="geometry_compare_overlay", data=table,
+            label="Download the per-sample values", name=f"geometry_overlay_class_{class_index}")
+    with delta_col:
+        widgets.sample_selecting_chart(
+            charts.comparison_scatter(paired, codes, counts, label_a=label_a, label_b=label_b),
+            key="geometry_compare_scatter", data=table,
+            label="Download the per-sample changes",
+            name=f"geometry_comparison_class_{class_index}")
+    st.caption(f"The {len(paired):,} samples of {name}. Left: where they lie under A and under B "
+               "(the distribution shift); right: the change B − A per sample, coloured by what "
+               "happens to its prediction. Lasso either to select samples.")
 
 
 # --- Global view ------------------------------------------------------------------------------
 
-def _global_view(db: DbRef, model_id: str, class_index: int, class_names: list[str],
-                 reference: str, compared: str) -> None:
+def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: str,
+                 class_index: int, class_names: list[str], reference: str, compared: str
+                 ) -> None:
     name = class_names[class_index]
-    if reference == compared:
-        st.info("The reference and compared benchmarks are the same: choose two different ones "
-                "above.")
-        return
-    frame, angles = q.class_metrics(db, model_id, (reference, compared), class_index,
-                                    len(class_names))
-    on_reference = (frame["benchmark_id"] == reference).to_numpy()
-    missing = [b for b, rows in ((reference, on_reference), (compared, ~on_reference))
-               if not rows.any()]
+    mode = st.radio("Compare", (_GLOBAL_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
+                    key="geometry_global_mode")
+    if mode == _GLOBAL_MODELS:
+        chosen = _choose_global_models(models, model_id)
+        if not chosen:
+            st.info(f"Choose up to {MAX_GLOBAL_MODELS} models to compare.")
+            return
+        frame, angles = q.class_metrics(db, tuple(chosen), (benchmark_id,), class_index,
+                                        len(class_names))
+        frame = frame.assign(group=frame["model_id"])
+        groups, labels = list(chosen), list(chosen)
+        colors = charts.GROUP_COLORS[:len(chosen)]
+        title = f"{name} on {benchmark_id}: {', '.join(chosen)}"
+        file_stem = f"geometry_class_{class_index}_{benchmark_id}_{len(chosen)}_models"
+    else:
+        if reference == compared:
+            st.info("The reference and compared benchmarks are the same: choose two different "
+                    "ones above.")
+            return
+        frame, angles = q.class_metrics(db, (model_id,), (reference, compared), class_index,
+                                        len(class_names))
+        frame = frame.assign(group=frame["benchmark_id"])
+        groups, labels = [reference, compared], [f"reference {reference}", f"compared {compared}"]
+        colors = (charts.REFERENCE_COLOR, charts.COMPARED_COLOR)
+        title = f"{name}: {model_id}, {reference} vs {compared}"
+        file_stem = f"geometry_class_{class_index}_{reference}_vs_{compared}"
+    present = set(frame["group"])
+    missing = [g for g in groups if g not in present]
     if missing:
-        st.info(f"`{model_id}` has no results for class {name} on {' and '.join(missing)}.")
+        st.info(f"No results for class {name} under {' and '.join(map(str, missing))}.")
         return
-    st.subheader(f"{name}: {model_id}, {reference} vs {compared}")
-    axes = _choose_axes(frame, angles, class_index, len(class_names), on_reference)
-    lines = stratified_sample(frame, by=["benchmark_id", "correct"], n_max=MAX_LINES)
+    first = (frame["group"] == groups[0]).to_numpy()
+    axes = _choose_axes(frame, angles, class_index, len(class_names), first)
+    lines = stratified_sample(frame, by=["group", "correct"], n_max=MAX_LINES)
     rows = lines.index.to_numpy()
     if len(lines) < len(frame):
         st.caption(f"Showing {len(lines):,} of {len(frame):,} lines (a sample stratified by "
-                   "benchmark and correctness; the densities below use all of them).")
+                   f"{'model' if mode == _GLOBAL_MODELS else 'benchmark'} and correctness; the "
+                   "densities and brushing use all of them).")
     else:
         st.caption(f"Showing all {len(frame):,} lines.")
-    accuracy = frame.groupby("benchmark_id")["correct"].mean()
-    st.caption(f"Class accuracy: {accuracy[reference]:.1%} on {reference}, "
-               f"{accuracy[compared]:.1%} on {compared}.")
+    accuracy = frame.groupby("group")["correct"].mean()
+    st.caption("Class accuracy: " + ", ".join(f"{accuracy[g]:.1%} {label}"
+                                              for g, label in zip(groups, labels)) + ".")
+    columns = charts.parcoords_columns(frame, angles, axes, class_names)
+    brushed = _current_brush(columns)
+    figure = charts.parallel_coordinates(
+        lines.reset_index(drop=True), angles[rows], axes, class_names, groups=groups,
+        group_labels=labels, colors=colors, title=title, density_frame=frame,
+        density_angles=angles)
+    for dimension in figure["data"][0]["dimensions"]:
+        if dimension["label"] in brushed:  # brushes stay drawn when the figure changes
+            dimension["constraintrange"] = brushed[dimension["label"]]
+    brushable_parcoords(figure, key=_BRUSH_KEY, on_change=functools.partial(
+        _write_brushed_samples, frame["sample_id"].to_numpy(), columns))
+    if brushed:
+        ids = brushed_sample_ids(frame["sample_id"].to_numpy(), columns, brushed)
+        st.caption(f"**{len(ids):,} samples** of {name} lie inside the ranges brushed on "
+                   f"{len(brushed)} axis(es): they are the selected samples (see the Samples tab; "
+                   "the Overview's table shows accuracy on them).")
+    else:
+        st.caption("Drag along an axis to brush a range (drag again on the same axis to add "
+                   "another); the samples inside every brushed axis become the selected samples. "
+                   "Click an axis outside its range to remove it. The outlines beside each axis "
+                   "are each model's or benchmark's density on it.")
     angle_columns = pd.DataFrame(angles, columns=[f"angle_to_{c}" for c in class_names])
-    table = pd.concat([frame, angle_columns], axis=1)
-    stem = f"geometry_class_{class_index}_{reference}_vs_{compared}"
-    widgets.figure(charts.parallel_coordinates(
-        lines.reset_index(drop=True), angles[rows], axes, class_names, class_name=name,
-        reference=reference, compared=compared), width="stretch", key="geometry_parcoords",
-        data=table, label="Download this class's samples with all angles", name=stem)
-    widgets.figure(charts.axis_densities(frame, angles, axes, class_names, reference=reference,
-                                         compared=compared),
-                   width="stretch", key="geometry_densities", data=table,
-                   label="Download this class's samples with all angles", name=f"{stem}_densities")
+    # The brushable chart is a custom component, not st.plotly_chart: register it with the
+    # report and offer its HTML beside the table by hand.
+    plotly_figure = go.Figure(figure)
+    report.add_figure(plotly_figure, name=file_stem)
+    widgets.download_buttons(pd.concat([frame.drop(columns="group"), angle_columns], axis=1),
+                             label="Download this class's samples with all angles",
+                             file_stem=file_stem, key="geometry_global", fig=plotly_figure)
+
+
+def _choose_global_models(models: pd.DataFrame, model_id: str) -> list[str]:
+    """A multiselect of up to `MAX_GLOBAL_MODELS` models showing the first selected models (the
+    model above and its default partner when fewer than two are selected); choosing makes the
+    chosen models the selected models."""
+    model_ids = models["model_id"].tolist()
+    selected, _ = state.keep_known(state.get_list("selected_models"), model_ids)
+    shown = selected[:MAX_GLOBAL_MODELS]
+    if len(shown) < 2:
+        partner = default_partner(models, model_id)
+        shown = [model_id] + ([partner] if partner else [])
+    st.session_state[_GLOBAL_MODELS_KEY] = shown
+    st.multiselect(f"Models (up to {MAX_GLOBAL_MODELS}; the benchmark is the one above)",
+                   model_ids, key=_GLOBAL_MODELS_KEY, max_selections=MAX_GLOBAL_MODELS,
+                   on_change=widgets.write_choice, args=(_GLOBAL_MODELS_KEY, "selected_models"),
+                   help="The models chosen here become the selected models of every page.")
+    return shown
+
+
+def _current_brush(columns: dict[str, np.ndarray]) -> dict:
+    """The ranges brushed on the parallel coordinates, on the axes still shown."""
+    value = st.session_state.get(_BRUSH_KEY) or {}
+    ranges = value.get("ranges") or {} if isinstance(value, dict) else {}
+    return {label: r for label, r in ranges.items() if label in columns and r}
+
+
+def _write_brushed_samples(sample_ids: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+    state.set_value("selected_samples", brushed_sample_ids(sample_ids, columns,
+                                                           _current_brush(columns)))
 
 
 def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_classes: int,
-                 on_reference: np.ndarray) -> np.ndarray:
+                 first: np.ndarray) -> np.ndarray:
     if num_classes <= MAX_ALL_AXES:
         return np.arange(num_classes)
     rule_col, count_col = st.columns(2)
     rule = rule_col.radio("Class directions shown", list(RANKING_RULES), horizontal=True,
                           key="geometry_axis_rule",
                           format_func={"confused": "most confused with this class",
-                                       "changed": "most changed, reference → compared"}.get)
+                                       "changed": "most changed, first → the others"}.get)
     k = count_col.slider("Number of class directions", min_value=2,
                          max_value=min(num_classes, 40), value=MAX_ALL_AXES,
                          key="geometry_axis_count")
     axes = rank_class_axes(rule, selected_class=class_index, k=k,
                            predictions=frame["pred"].to_numpy(),
-                           reference_angles=angles[on_reference],
-                           compared_angles=angles[~on_reference])
+                           reference_angles=angles[first], compared_angles=angles[~first])
     st.caption(f"Showing {len(axes)} of {num_classes} class directions: the selected class, then "
                f"{RANKING_RULES[rule]}.")
     return axes
@@ -266,7 +362,8 @@ def _samples(db: DbRef, model_id: str, benchmark_id: str, class_names: list[str]
     selected = state.get_list("selected_samples")
     if not selected:
         st.info("No samples are selected. Box- or lasso-select points on the scatters of the "
-                "Local view (or on the Overview) to see them here.")
+                "Local view, brush ranges on the axes of the Global view (or select on the "
+                "Overview) to see them here.")
         return
     # Sample ids are integers; anything else (a stale or foreign value) counts as unknown.
     ids = tuple(int(i) for i in selected if isinstance(i, (int, np.integer, float))

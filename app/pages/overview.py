@@ -67,7 +67,13 @@ def _evaluation_table(db: DbRef) -> None:
                 "needs at least one pruned model.")
         return
     samples = [int(s) for s in state.get_list("selected_samples")]
-    if samples:
+    if _class_accuracy_toggle(db):
+        class_index = state.get("selected_class")
+        name = common.dataset_info(db)["class_names"][class_index]
+        bars = charts.with_subset(bars, q.class_accuracy_bars(db, severity, class_index))
+        st.caption(f"Bars show accuracy on **class {name}**; the narrow green (gain) or red "
+                   "(loss) bar spans the difference from the whole test set.")
+    elif samples:
         subset = q.subset_accuracy_bars(db, severity, tuple(sorted(set(samples))))
         if subset.empty:
             st.info(f"None of the {len(samples)} selected samples is in this database; showing "
@@ -88,6 +94,19 @@ def _evaluation_table(db: DbRef) -> None:
     st.caption("Click or box-select bars to select their models and benchmarks (shift adds); "
                "double-click empty space to clear. Dashed line: the dense model of the row's "
                "architecture.")
+
+
+def _class_accuracy_toggle(db: DbRef) -> bool:
+    """A toggle, shown when a class is chosen (on the Geometry page): accuracy on that class."""
+    class_index = state.get("selected_class")
+    has_tables = db.has_table("dataset_info") and db.has_table("sample_metrics")
+    names = common.dataset_info(db)["class_names"] if has_tables else []
+    if not isinstance(class_index, int) or not 0 <= class_index < len(names):
+        return False
+    return st.toggle(f"Accuracy on the selected class ({names[class_index]})",
+                     key="overview_class_accuracy",
+                     help="Show each bar's accuracy on the samples of the class chosen on the "
+                          "Geometry page, instead of the selected samples or the whole test set.")
 
 
 # --------------------------------------------------------------------------- similarity view

@@ -42,35 +42,40 @@ def local_metrics(db: DbRef, model_id: str, benchmark_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def paired_metrics(db: DbRef, model_a: str, benchmark_a: str, model_b: str, benchmark_b: str
-                   ) -> pd.DataFrame:
-    """Samples present in both results A and B, with their correctness in each and the change
-    B − A of angle (degrees), l2 and margin: columns sample_id, label, pred_a, pred_b, correct_a,
-    correct_b, d_angle, d_l2, d_margin."""
+def paired_metrics(db: DbRef, model_a: str, benchmark_a: str, model_b: str, benchmark_b: str,
+                   class_index: int) -> pd.DataFrame:
+    """Samples of true class ``class_index`` present in both results A and B: columns sample_id,
+    label, pred_a, pred_b, correct_a, correct_b, the metrics under each (angle_a, angle_b in
+    degrees, l2_a, l2_b, margin_a, margin_b) and their change B − A (d_angle, d_l2, d_margin)."""
     return db.sql(
         "SELECT a.sample_id, a.label, a.pred AS pred_a, b.pred AS pred_b, "
-        "a.correct AS correct_a, b.correct AS correct_b, b.angle - a.angle AS d_angle, "
-        "b.l2 - a.l2 AS d_l2, b.margin - a.margin AS d_margin "
+        "a.correct AS correct_a, b.correct AS correct_b, a.angle AS angle_a, "
+        "b.angle AS angle_b, a.l2 AS l2_a, b.l2 AS l2_b, a.margin AS margin_a, "
+        "b.margin AS margin_b, b.angle - a.angle AS d_angle, b.l2 - a.l2 AS d_l2, "
+        "b.margin - a.margin AS d_margin "
         "FROM sample_metrics a JOIN sample_metrics b ON a.sample_id = b.sample_id "
         "WHERE a.model_id = ? AND a.benchmark_id = ? AND b.model_id = ? AND b.benchmark_id = ? "
-        "ORDER BY a.sample_id", [model_a, benchmark_a, model_b, benchmark_b])
+        "AND a.label = ? AND b.label = ? ORDER BY a.sample_id",
+        [model_a, benchmark_a, model_b, benchmark_b, int(class_index), int(class_index)])
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def class_metrics(db: DbRef, model_id: str, benchmark_ids: tuple[str, ...], class_index: int,
-                  num_classes: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The samples of true class ``class_index`` on each of ``benchmark_ids`` for one model.
+def class_metrics(db: DbRef, model_ids: tuple[str, ...], benchmark_ids: tuple[str, ...],
+                  class_index: int, num_classes: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The samples of true class ``class_index`` under every (model, benchmark) of
+    ``model_ids`` × ``benchmark_ids``.
 
-    Returns (frame, angles): frame has benchmark_id and the scalar metrics, one row per
-    (benchmark, sample); ``angles`` is the (rows, num_classes) float array of angles (degrees) to
-    every class direction, NaN where undefined (NULL), aligned with the frame's rows.
+    Returns (frame, angles): frame has model_id, benchmark_id and the scalar metrics, one row per
+    (model, benchmark, sample); ``angles`` is the (rows, num_classes) float array of angles
+    (degrees) to every class direction, NaN where undefined (NULL), aligned with the frame's rows.
     """
     frame = db.sql(
-        f"SELECT benchmark_id, {_SCALARS}, "
+        f"SELECT model_id, benchmark_id, {_SCALARS}, "
         "list_transform(angles, lambda a: coalesce(a, 'nan'::FLOAT)) AS angles "
-        "FROM sample_metrics WHERE model_id = ? AND benchmark_id IN (SELECT unnest(?)) "
-        "AND label = ? ORDER BY benchmark_id, sample_id",
-        [model_id, list(benchmark_ids), int(class_index)])
+        "FROM sample_metrics WHERE model_id IN (SELECT unnest(?)) "
+        "AND benchmark_id IN (SELECT unnest(?)) AND label = ? "
+        "ORDER BY model_id, benchmark_id, sample_id",
+        [list(model_ids), list(benchmark_ids), int(class_index)])
     cells = frame.pop("angles").to_numpy()
     angles = np.full((len(cells), num_classes), np.nan)
     present = ~pd.isna(cells)

@@ -81,6 +81,24 @@ def subset_accuracy_bars(db: DbRef, severity: int | None, sample_ids: tuple[int,
         GROUP BY ALL""", [severity, severity, list(sample_ids)])
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def class_accuracy_bars(db: DbRef, severity: int | None, class_index: int) -> pd.DataFrame:
+    """Like `subset_accuracy_bars`, on the samples of true class ``class_index``
+    (``subset_accuracy``, fraction; ``n_samples`` = the fewest of them any result holds)."""
+    return db.sql(f"""
+        WITH chosen AS (
+            SELECT b.benchmark_id, b.corruption FROM benchmarks b WHERE {_SEVERITY_FILTER}),
+        per_result AS (
+            SELECT s.model_id, s.benchmark_id, avg(s.correct::DOUBLE) AS accuracy, count(*) AS n
+            FROM sample_metrics s
+            WHERE s.label = ? AND s.benchmark_id IN (SELECT benchmark_id FROM chosen)
+            GROUP BY ALL)
+        SELECT m.arch, m.method, m.retrained, m.ratio, c.corruption,
+               avg(r.accuracy) AS subset_accuracy, min(r.n) AS n_samples
+        FROM per_result r JOIN models m USING (model_id) JOIN chosen c USING (benchmark_id)
+        GROUP BY ALL""", [severity, severity, int(class_index)])
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def embedding_benchmarks(db: DbRef) -> list[str]:
     """Benchmarks with a geometric (UMAP) placement, clean first."""
