@@ -14,9 +14,9 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import share
+from app import links
 from app.report import Item, page_report
-from app.share import (
+from app.links import (
     MAX_IDS,
     MAX_PARAM_CHARS,
     Catalog,
@@ -246,7 +246,7 @@ def test_malformed_links_give_a_note_and_the_defaults(open_page, synth_db, query
         assert fragment in notes
     assert at.get("plotly_chart"), "the page draws its defaults"
     assert all(v is None or isinstance(v, (list, int, str))
-               for v in (at.session_state[k] for k in share.SELECTION_PARAMS.values()))
+               for v in (at.session_state[k] for k in links.SELECTION_PARAMS.values()))
     assert _ids(synth_db, "models", "model_id")  # the database is untouched
 
 
