@@ -1,4 +1,4 @@
-"""Geometry of the last layer (SPEC §2), vectorised in torch.
+"""Geometry of the last layer (docs/geometry.md, Per-sample metrics), vectorised in torch.
 
 Given features ``X`` (the input of the final ``nn.Linear``), its effective weight ``W`` (C×m, rows =
 class directions) and bias ``b``, every metric derives from two reads of ``X``: the logits
