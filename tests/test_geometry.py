@@ -8,7 +8,8 @@ from core.geometry import compute_geometry
 
 
 def reference_geometry(x, w, b, y):
-    """Deliberately slow per-sample, per-class float64 implementation of docs/geometry.md, Per-sample metrics."""
+    """Deliberately slow per-sample, per-class float64 implementation of docs/geometry.md
+    (Per-sample metrics)."""
     x, w, b = (np.asarray(a, dtype=np.float64) for a in (x, w, b))
     out = {k: [] for k in ("angles", "angle", "l2", "margin", "prob", "confidence", "pred")}
     for xi, yi in zip(x, y):
