@@ -158,6 +158,8 @@ class Builder:
         try:
             store.create_schema(self.con, num_classes=data.shape.num_classes)
             self._write_dataset(data)
+            store_builds.check_build_setting(self.con, "bias_in_margin", self.e.bias_in_margin,
+                                             db_path=self.db_path)
             plan = plan_build(self.e, data.shape)
             changed = False
             t0 = time.perf_counter()
@@ -408,7 +410,7 @@ class Builder:
                                evaluate_task,
                                (weights, bench, images[bench], labels, sample_ids),
                                dict(keep_features=bench in self.e.features_for,
-                                    device=ex.device))
+                                    device=ex.device, bias_in_margin=self.e.bias_in_margin))
 
         for i, outcome in enumerate(ex.run(tasks())):
             model_id, bench = outcome.task.key

@@ -64,6 +64,7 @@ class Experiment:
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     analysis: bool = True
     features_for: tuple[str, ...] = ("clean",)   # benchmarks whose raw features are stored (CKA)
+    bias_in_margin: bool = True            # False: the paper's bias-free margin (docs/geometry.md)
     extra: dict = field(default_factory=dict)
 
 
@@ -78,6 +79,7 @@ _SECTIONS = {
                    "corruptions": "corruptions", "severities": "severities",
                    "features_for": "features_for"},
     "analysis": {"enabled": "analysis"},
+    "evaluation": {"bias_in_margin": "bias_in_margin"},
 }
 
 
@@ -121,7 +123,7 @@ def load_experiment(path: str | Path) -> Experiment:
         kwargs["archs"] = tuple(ArchSpec(**spec) for spec in archs)
     if raw:
         raise ValueError(f"{path}: unknown section(s) {sorted(raw)}; expected name, seed, "
-                         f"[dataset], [[arch]], [pruning], [mpt], [benchmarks], [analysis].")
+                         f"[dataset], [[arch]], [pruning], [mpt], [benchmarks], [analysis], [evaluation].")
     if kwargs.get("corruptions") == ("all",):
         kwargs["corruptions"] = CORRUPTIONS
     experiment = Experiment(**kwargs)
@@ -143,5 +145,8 @@ def _validate(e: Experiment, path: Path) -> None:
                          f"Got {e.benchmark_source!r} instead.")
     if e.benchmark_source == "directory" and not e.benchmark_path:
         raise ValueError(f"{path}: [benchmarks] source = 'directory' needs a `path`.")
+    if not isinstance(e.bias_in_margin, bool):
+        raise ValueError(f"{path}: [evaluation] `bias_in_margin` must be true or false. "
+                         f"Got {e.bias_in_margin!r} instead.")
     if e.n_per_class < 1:
         raise ValueError(f"{path}: `n_per_class` must be >= 1. Got {e.n_per_class} instead.")

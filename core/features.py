@@ -73,16 +73,17 @@ def extract(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024
     return torch.cat(feats), torch.cat(logits)
 
 
-def geometry_of_features(model: nn.Module, features: torch.Tensor, labels: torch.Tensor
-                         ) -> dict[str, torch.Tensor]:
+def geometry_of_features(model: nn.Module, features: torch.Tensor, labels: torch.Tensor,
+                         *, bias_in_margin: bool = True) -> dict[str, torch.Tensor]:
     """``compute_geometry`` of features (N, m) against ``model``'s head, where ``features`` are."""
     weight, bias = head_parameters(model)
-    return compute_geometry(features, weight, bias, labels)
+    return compute_geometry(features, weight, bias, labels, bias_in_margin=bias_in_margin)
 
 
 @torch.inference_mode()
 def evaluate_geometry(model: nn.Module, x: torch.Tensor, labels: np.ndarray,
-                      *, batch_size: int = 1000) -> tuple[dict, np.ndarray]:
+                      *, batch_size: int = 1000, bias_in_margin: bool = True
+                      ) -> tuple[dict, np.ndarray]:
     """Features → geometry of one model on a batch of inputs ``x`` (N, C, H, W) with true
     ``labels`` (N,). Returns (geometry, features (N, m) float32 numpy).
 
@@ -92,5 +93,5 @@ def evaluate_geometry(model: nn.Module, x: torch.Tensor, labels: np.ndarray,
     weight, bias = head_parameters(model)
     features = features.cpu()
     geo = compute_geometry(features, weight.cpu(), None if bias is None else bias.cpu(),
-                           torch.as_tensor(labels))
+                           torch.as_tensor(labels), bias_in_margin=bias_in_margin)
     return geo, features.numpy()

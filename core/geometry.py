@@ -125,8 +125,11 @@ def _block(x, w, b, w_norm, pair_dist, labels, bias_in_margin, out) -> None:
     scores = logits if bias_in_margin else dots
     # min over j != pred of |s_pred - s_j| / ||W_pred - W_j||; identical directions skipped.
     dist = pair_dist[pred]
-    gap = (scores.gather(1, pred[:, None]) - scores).abs_().div_(dist)
-    gap.masked_fill_(dist == 0, math.inf)
+    no_boundary = dist == 0
+    # Divide by 1 where no boundary exists (those entries are masked next): dividing by 0 there
+    # would make the margin's gradient NaN (0 · ∞) for every sample (j = pred is always one).
+    gap = (scores.gather(1, pred[:, None]) - scores).abs_().div_(dist.masked_fill(no_boundary, 1.0))
+    gap.masked_fill_(no_boundary, math.inf)
     margin = gap.amin(dim=1)
     out["margin"].copy_(torch.where(pred == labels, margin, -margin))
 

@@ -164,13 +164,16 @@ def _loaded_model(weights: ModelWeights, device: str) -> torch.nn.Module:
 
 def evaluate_task(weights: ModelWeights, benchmark_id: str, images: np.ndarray,
                   labels: np.ndarray, sample_ids: np.ndarray, *, keep_features: bool = False,
-                  device: str = "cpu") -> EvaluationResult:
+                  device: str = "cpu", bias_in_margin: bool = True) -> EvaluationResult:
     """Evaluate one model on one benchmark: features → geometry → metrics.
 
     ``images``: uint8 (N, H, W) or (N, H, W, C); ``labels`` and ``sample_ids``: (N,).
+    ``bias_in_margin``: the margin's form (``False``: the paper's bias-free form, see
+    docs/geometry.md, Margin).
     """
     model = _loaded_model(weights, device)
-    geo, features = evaluate_geometry(model, to_input(images).to(device), labels)
+    geo, features = evaluate_geometry(model, to_input(images).to(device), labels,
+                                      bias_in_margin=bias_in_margin)
     metrics = store.metrics_table(weights.model_id, benchmark_id, sample_ids, labels, geo)
     correct = np.asarray(metrics["correct"])
     evaluation = dict(n=len(correct), accuracy=float(correct.mean()),

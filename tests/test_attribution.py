@@ -3,10 +3,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from captum.attr import Occlusion
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
 from torch import nn
 
-from core.attribution import OCCLUSION_METRICS, gradient_saliency, occlusion, window_starts
+from core.attribution import (GRADIENT_METRICS, OCCLUSION_METRICS, geometry_forward, grad_cam,
+                              gradient_saliency, integrated_gradients, last_conv_layer, occlusion,
+                              window_starts)
 from core.geometry import compute_geometry
 from core.features import features_and_logits, head_parameters
 from core.models import build_model
@@ -209,3 +211,138 @@ def test_gradient_saliency_matches_autograd(output):
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
     with pytest.raises(ValueError, match="`output` must be 'prob' or 'logit'"):
         gradient_saliency(model, image, 2, output="angle")
+
+
+# --- gradient attributions ------------------------------------------------------------------
+
+def _smooth_conv_model() -> nn.Module:
+    """(2, 9, 7) input, two convolutions, smooth activations (tanh), head 6 → 4 classes."""
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Conv2d(2, 3, 3), nn.Tanh(), nn.Conv2d(3, 2, 3), nn.Tanh(),
+                         nn.Flatten(), nn.Linear(2 * 5 * 3, 6), nn.Tanh(),
+                         nn.Linear(6, 4)).double().eval()
+
+
+def _hand_forward(model: nn.Sequential, metric: str, label: int, *, bias_in_margin=True):
+    """The metric written out from its definition (docs/geometry.md) on a Sequential model
+    whose last module is the head — independent of core.geometry."""
+    head = model[-1]
+
+    def forward(batch):
+        x = model[:-1](batch)
+        w, b = head.weight, head.bias
+        logits = x @ w.T + b
+        if metric == "prob":
+            return torch.softmax(logits, 1)[:, label]
+        if metric == "angle":
+            cos = (x @ w[label]) / (x.norm(dim=1) * w[label].norm())
+            return torch.rad2deg(torch.arccos(cos))
+        pred = logits.argmax(1)
+        scores = logits if bias_in_margin else x @ w.T
+        margins = []
+        for n in range(batch.shape[0]):  # per sample, as the definition reads
+            p = int(pred[n])
+            gaps = torch.stack([(scores[n, p] - scores[n, j]).abs() / (w[p] - w[j]).norm()
+                                for j in range(w.shape[0]) if j != p])
+            margins.append(gaps.min() if p == label else -gaps.min())
+        return torch.stack(margins)
+
+    return forward
+
+
+@pytest.mark.parametrize("metric", GRADIENT_METRICS)
+@pytest.mark.parametrize("bias_in_margin", [True, False])
+def test_integrated_gradients_equal_captum_on_the_defined_metric(metric, bias_in_margin):
+    model = _smooth_conv_model()
+    torch.manual_seed(4)
+    image = torch.rand(2, 9, 7, dtype=torch.float64)
+    ours = integrated_gradients(model, image, 1, metric=metric, baseline=0.2, steps=20,
+                                bias_in_margin=bias_in_margin)
+    reference = IntegratedGradients(_hand_forward(model, metric, 1,
+                                                  bias_in_margin=bias_in_margin)).attribute(
+        image[None], baselines=0.2, n_steps=20, method="gausslegendre")
+    assert ours.shape == (9, 7) and np.abs(ours).max() > 0
+    np.testing.assert_allclose(ours, reference[0].sum(0).detach().numpy(), rtol=1e-6,
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("metric", GRADIENT_METRICS)
+def test_integrated_gradients_are_complete(metric):
+    """Σ attributions = metric(image) − metric(baseline image), to the integration error, which
+    shrinks with the steps."""
+    model = _smooth_conv_model()
+    torch.manual_seed(5)
+    image = torch.rand(2, 9, 7, dtype=torch.float64)
+    forward = geometry_forward(model, metric, 2)
+    with torch.no_grad():
+        difference = float(forward(image[None]) - forward(torch.full_like(image, 0.5)[None]))
+    assert abs(difference) > 1e-4
+    coarse, coarse_delta = integrated_gradients(model, image, 2, metric=metric, baseline=0.5,
+                                                steps=2, return_delta=True)
+    fine, fine_delta = integrated_gradients(model, image, 2, metric=metric, baseline=0.5,
+                                            steps=128, return_delta=True)
+    assert fine.sum() == pytest.approx(difference, rel=1e-3, abs=1e-7)
+    assert fine_delta == pytest.approx(fine.sum() - difference, abs=1e-9)
+    assert abs(fine_delta) < abs(coarse_delta)
+
+
+@pytest.mark.parametrize("metric", GRADIENT_METRICS)
+@pytest.mark.parametrize("relu", [False, True])
+def test_grad_cam_equals_captum_on_the_last_convolution(metric, relu):
+    model = _smooth_conv_model()
+    torch.manual_seed(6)
+    image = torch.rand(2, 9, 7, dtype=torch.float64)
+    ours = grad_cam(model, image, 0, metric=metric, relu=relu)
+    cam = LayerGradCam(_hand_forward(model, metric, 0), model[2]).attribute(
+        image[None], relu_attributions=relu)
+    reference = LayerAttribution.interpolate(cam, (9, 7), interpolate_mode="bilinear")
+    assert ours.shape == (9, 7) and np.abs(ours).max() > 0
+    np.testing.assert_allclose(ours, reference[0, 0].detach().numpy(), rtol=1e-6, atol=1e-12)
+    if relu:
+        assert ours.min() >= 0
+    # A layer named by the caller: the first convolution, by name or as the module.
+    np.testing.assert_allclose(grad_cam(model, image, 0, metric=metric, relu=relu, layer="0"),
+                               grad_cam(model, image, 0, metric=metric, relu=relu,
+                                        layer=model[0]))
+
+
+def test_signed_grad_cam_has_both_signs_and_its_relu_is_the_positive_part():
+    """Without the ReLU the coarse map is signed; with it, the coarse map is its positive part
+    (checked on the layer's own resolution: bilinear upsampling of max(0, ·) is not
+    max(0, upsampled))."""
+    model = _smooth_conv_model()
+    torch.manual_seed(7)
+    image = torch.rand(2, 9, 7, dtype=torch.float64)
+    cam = LayerGradCam(geometry_forward(model, "angle", 3), model[2])
+    signed = cam.attribute(image[None])
+    assert signed.min() < 0 < signed.max()
+    np.testing.assert_allclose(cam.attribute(image[None], relu_attributions=True).detach(),
+                               signed.clamp(min=0).detach())
+
+
+def test_last_conv_layer_and_gradients_of_registry_models():
+    resnet = build_model("resnet18", in_channels=3, num_classes=10, width=0.125, input_size=32)
+    assert last_conv_layer(resnet) is resnet.layers[7].conv2  # the last block's, not a shortcut
+    lenet = _lenet()
+    assert last_conv_layer(lenet) is [m for m in lenet.modules() if isinstance(m, nn.Conv2d)][-1]
+    image = torch.rand(1, 28, 28, dtype=torch.float64)
+    lenet.train()
+    for metric in GRADIENT_METRICS:
+        assert np.isfinite(grad_cam(lenet, image, 3, metric=metric)).all()
+        assert np.isfinite(integrated_gradients(lenet, image, 3, metric=metric, steps=8)).all()
+    assert lenet.training  # restored
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda m, x: grad_cam(m, x, 0, metric="l2"), ValueError, "`metric` must be one of angle"),
+    (lambda m, x: integrated_gradients(m, x, 0, steps=0), ValueError, "`steps` must be >= 1"),
+    (lambda m, x: integrated_gradients(m, x, 4), ValueError, r"`label` must be in \[0, 3\]"),
+    (lambda m, x: integrated_gradients(m, x, 0, baseline=None), ValueError, "`baseline` must"),
+    (lambda m, x: grad_cam(m, x, 0, layer="nope"), ValueError, "`layer` must name a submodule"),
+    (lambda m, x: grad_cam(m, x, 0, layer=nn.Conv2d(1, 1, 1)), ValueError, "`layer` must be"),
+    (lambda m, x: grad_cam(nn.Sequential(nn.Flatten(), nn.Linear(126, 4)).double(), x, 0),
+     ValueError, "has no nn.Conv2d layer"),
+])
+def test_gradient_validation_messages(call, error, match):
+    with pytest.raises(error, match=match):
+        call(_smooth_conv_model(), torch.rand(2, 9, 7, dtype=torch.float64))

@@ -1,9 +1,12 @@
 """Pure figure builder of the attribution page: one row per model — the image, then the occlusion
-maps of angle, L2, margin and probability (and optionally gradient saliency).
+maps of angle, L2, margin and probability, then the chosen gradient maps (Integrated Gradients,
+Grad-CAM of angle, margin or probability) and optionally gradient saliency.
 
 Colour: diverging RdBu centred at 0, blue = hiding the region increases the metric, red = it
-decreases it. Each metric column shares one symmetric colour range across the rows, so models are
-compared on the same scale; its colour bar, under the column, is in the metric's unit.
+decreases it. The gradient maps are shown negated (−IG, −Grad-CAM) so that their sign reads the
+same: blue where the pixels' presence lowers the metric (removing them would raise it), red where
+it raises the metric. Each column shares one symmetric colour range across the rows, so models
+are compared on the same scale; its colour bar, under the column, is in the metric's unit.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.attribution import OCCLUSION_METRICS
+from core.attribution import GRADIENT_METRICS, OCCLUSION_METRICS
 
 # (delta label for the colour bar, short unit shown after the unoccluded value)
 METRIC_UNITS = {
@@ -24,6 +27,11 @@ METRIC_UNITS = {
     "prob": ("Δ prob (probability)", ""),
 }
 SALIENCY_TITLE = "|∂ prob / ∂ pixel|"
+GRADIENT_METHODS = {"ig": "Integrated Gradients", "gradcam": "Grad-CAM"}
+# Column ids "method:metric", in the order the columns are drawn.
+GRADIENT_COLUMNS = tuple(f"{method}:{metric}" for method in GRADIENT_METHODS
+                         for metric in GRADIENT_METRICS)
+_SHORT = {"ig": "IG", "gradcam": "Grad-CAM"}
 _ROW_HEIGHT = 230
 
 
@@ -59,6 +67,27 @@ def _value_title(metric: str, value: float) -> str:
     return f"{metric} = {value:.3g}{unit}" if np.isfinite(value) else f"{metric} = undefined"
 
 
+def gradient_label(column: str) -> str:
+    """'Integrated Gradients · angle' — the name of a gradient column."""
+    method, metric = column.split(":")
+    return f"{GRADIENT_METHODS[method]} · {metric}"
+
+
+def _gradient_bar_title(column: str) -> str:
+    method, metric = column.split(":")
+    unit = {"angle": " (degrees)", "margin": " (distance)", "prob": " (probability)"}[metric]
+    return f"−{_SHORT[method]} {metric}" + (unit if method == "ig" else "")
+
+
+def _gradient_title(column: str, values: np.ndarray) -> str:
+    """IG: the map's sum (≈ metric(baseline image) − metric(image)); Grad-CAM: its name."""
+    method, metric = column.split(":")
+    if method == "gradcam":
+        return f"−Grad-CAM · {metric}"
+    total = float(np.nansum(values))
+    return f"−IG · {metric}: Σ = {total:.3g}{METRIC_UNITS[metric][1]}"
+
+
 def _symmetric_range(arrays: list[np.ndarray]) -> float:
     finite = [np.nanmax(np.abs(a)) for a in arrays if np.isfinite(a).any()]
     largest = max(finite, default=0.0)
@@ -71,6 +100,7 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 def attribution_grid(rows: list[AttributionRow], image: np.ndarray, label: int, *,
                      class_names: list[str], saliency: dict[str, np.ndarray] | None = None,
+                     gradients: dict[str, dict[str, np.ndarray]] | None = None,
                      title: str = "") -> go.Figure:
     """The grid figure.
 
@@ -80,16 +110,22 @@ def attribution_grid(rows: list[AttributionRow], image: np.ndarray, label: int, 
         label: its true class.
         class_names: names of the classes (index → name).
         saliency: model_id → (H, W) gradient saliency; adds a last column when given.
+        gradients: model_id → {column id of `GRADIENT_COLUMNS` → (H, W) map, already negated
+            (−IG, −Grad-CAM)}; the columns (the same for every row) follow the occlusion maps.
         title: figure title.
     """
     # Built as one dict (not make_subplots + update_*): Plotly's object updates cost about
     # 20 ms per subplot, far more than the maps themselves.
     metrics = list(OCCLUSION_METRICS)
-    n_rows, n_cols = len(rows), 1 + len(metrics) + (saliency is not None)
+    shown = gradients[rows[0].model_id] if gradients and rows else {}
+    chosen = [c for c in GRADIENT_COLUMNS if c in shown]
+    n_rows = len(rows)
+    n_cols = 1 + len(metrics) + len(chosen) + (saliency is not None)
     columns = _domains(n_cols, gap=0.02)
     row_domains = _domains(n_rows, gap=0.12 / max(n_rows, 1))[::-1]  # first row on top
-    colour_axis = {m: f"coloraxis{k + 2}" for k, m in enumerate(metrics)}
+    colour_axis = {m: f"coloraxis{k + 2}" for k, m in enumerate(metrics + chosen)}
     ranges = {m: _symmetric_range([r.maps[m] for r in rows]) for m in metrics}
+    ranges.update({c: _symmetric_range([gradients[r.model_id][c] for r in rows]) for c in chosen})
     rgb = _rgb(image)
     hover = "row %{y}, col %{x}<br>%{z:.3g}<extra>%{meta}</extra>"
     data, layout, titles = [], {}, []
@@ -100,6 +136,10 @@ def attribution_grid(rows: list[AttributionRow], image: np.ndarray, label: int, 
         cells += [(go.Heatmap(z=row.maps[m], coloraxis=colour_axis[m], name=f"{row.model_id} {m}",
                               meta=f"{row.model_id}: Δ {m}", hovertemplate=hover),
                    _value_title(m, row.base[m])) for m in metrics]
+        cells += [(go.Heatmap(z=gradients[row.model_id][c], coloraxis=colour_axis[c],
+                              name=f"{row.model_id} {c}", meta=f"{row.model_id}: −{c}",
+                              hovertemplate=hover),
+                   _gradient_title(c, gradients[row.model_id][c])) for c in chosen]
         if saliency is not None:
             cells.append((go.Heatmap(z=saliency[row.model_id], coloraxis="coloraxis",
                                      name=f"{row.model_id} saliency",
@@ -123,7 +163,10 @@ def attribution_grid(rows: list[AttributionRow], image: np.ndarray, label: int, 
             titles.append(dict(text=text, x=sum(columns[c]) / 2, y=row_domains[r][1],
                                xref="paper", yref="paper", xanchor="center", yanchor="bottom",
                                showarrow=False, font_size=12))
-    layout.update(_colour_axes(metrics, colour_axis, ranges, columns, saliency is not None))
+    titles_of = {m: METRIC_UNITS[m][0] for m in metrics}
+    titles_of.update({c: _gradient_bar_title(c) for c in chosen})
+    layout.update(_colour_axes(metrics + chosen, titles_of, colour_axis, ranges, columns,
+                               saliency is not None))
     return go.Figure(data=data, layout=dict(
         layout, title=title, annotations=titles, height=_ROW_HEIGHT * n_rows + 170,
         margin=dict(l=50, r=20, t=90, b=110), showlegend=False))
@@ -135,9 +178,9 @@ def _domains(n: int, *, gap: float) -> list[tuple[float, float]]:
     return [(i * (size + gap), i * (size + gap) + size) for i in range(n)]
 
 
-def _colour_axes(metrics: list[str], colour_axis: dict, ranges: dict,
+def _colour_axes(metrics: list[str], bar_titles: dict, colour_axis: dict, ranges: dict,
                  columns: list[tuple[float, float]], with_saliency: bool) -> dict:
-    """One colour axis per metric column (and the saliency column), its bar under the column."""
+    """One colour axis per map column (and the saliency column), its bar under the column."""
     def bar(column: tuple[float, float], text: str, **ticks) -> dict:
         return dict(orientation="h", yref="container", y=0.0, yanchor="bottom", thickness=12,
                     nticks=3, tickformat="~.2g", tickangle=0,
@@ -146,7 +189,7 @@ def _colour_axes(metrics: list[str], colour_axis: dict, ranges: dict,
 
     # Ticks at the range's ends: on a short bar, "nice" ticks of a range like ±7.3 are 0 alone.
     axes = {colour_axis[m]: dict(colorscale="RdBu", cmid=0.0, cmin=-ranges[m], cmax=ranges[m],
-                                 colorbar=bar(columns[c], METRIC_UNITS[m][0],
+                                 colorbar=bar(columns[c], bar_titles[m],
                                               tickvals=[-ranges[m], 0.0, ranges[m]],
                                               ticktext=[f"{-ranges[m]:.2g}", "0",
                                                         f"{ranges[m]:.2g}"]))
@@ -157,12 +200,15 @@ def _colour_axes(metrics: list[str], colour_axis: dict, ranges: dict,
     return axes
 
 
-def maps_frame(rows: list[AttributionRow], saliency: dict[str, np.ndarray] | None = None
-               ) -> pd.DataFrame:
-    """Long table for download: model_id, metric, row, col, value, base_value."""
+def maps_frame(rows: list[AttributionRow], saliency: dict[str, np.ndarray] | None = None,
+               gradients: dict[str, dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
+    """Long table for download: model_id, metric, row, col, value, base_value. Gradient maps
+    appear as metric "ig:angle" …, with the values shown (negated), base_value NaN."""
     parts = []
     for r in rows:
         items = [(m, r.maps[m], r.base[m]) for m in OCCLUSION_METRICS]
+        if gradients is not None:
+            items += [(c, values, np.nan) for c, values in gradients[r.model_id].items()]
         if saliency is not None:
             items.append(("saliency", saliency[r.model_id], np.nan))
         for metric, values, base in items:

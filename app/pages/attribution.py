@@ -1,5 +1,6 @@
 """Attribution: for one sample, occlusion maps of how each pixel region changes the angle, L2,
-margin and probability, side by side across models (see docs/definitions.md, Attribution)."""
+margin and probability, and gradient maps (Integrated Gradients, Grad-CAM) of the angle, margin
+and probability, side by side across models (see docs/definitions.md, Attribution)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ DEFAULT_RATIOS = (0.5, 0.7, 0.9)
 _BENCHMARK_KEY = "attribution_benchmark"
 _MODELS_KEY = "attribution_models"
 _SYNCED_KEY = "_attribution_models_synced"  # selected_models when the rows last followed them
+_GRADIENTS_KEY = "attribution_gradients"
 
 
 def run() -> None:
@@ -45,6 +47,15 @@ def run() -> None:
     image, label = qa.sample_image(db, benchmark_id, sample_id)
     window, stride, baseline, with_saliency = _controls(image.shape)
     model_ids = _pick_models(db)
+    if _GRADIENTS_KEY in st.session_state:  # a column id this version does not draw is dropped
+        st.session_state[_GRADIENTS_KEY] = [c for c in st.session_state[_GRADIENTS_KEY]
+                                            if c in charts.GRADIENT_COLUMNS]
+    gradient_columns = st.multiselect(
+        "Gradient columns (beside the occlusion maps)", charts.GRADIENT_COLUMNS,
+        key=_GRADIENTS_KEY, format_func=charts.gradient_label,
+        help="Integrated Gradients (from the baseline image, "
+             f"{maps.IG_STEPS} steps) and Grad-CAM (last convolution, signed) of the metric. "
+             "Shown negated, so that blue and red mean what they mean for occlusion.")
     if not model_ids:
         st.info("Choose at least one model above (rows of the grid).")
         return
@@ -52,6 +63,8 @@ def run() -> None:
     key = OcclusionKey(benchmark_id, sample_id, window, stride, baseline)
     rows, problems = _occlusion_rows(db, model_ids, key, image, label)
     saliency = _saliency(db, rows, key, image.shape[:2], problems) if with_saliency else None
+    gradients = (_gradients(db, rows, maps.gradient_key(key), image, label, gradient_columns,
+                            problems) if gradient_columns else None)
     for problem in problems:
         st.warning(problem)
     if not rows:
@@ -62,12 +75,26 @@ def run() -> None:
     title = (f"Sample {sample_id} of {benchmark_id} (true class: {true_name}) — change when a "
              f"{window}×{window} patch, stride {stride}, is set to {baseline:g}")
     fig = charts.attribution_grid(rows, image, label, class_names=class_names,
-                                  saliency=saliency, title=title)
+                                  saliency=saliency, gradients=gradients, title=title)
     widgets.figure(fig, key="attribution_grid", name=f"attribution_{benchmark_id}_{sample_id}",
-                   data=lambda: charts.maps_frame(rows, saliency), label="Download maps")
+                   data=lambda: charts.maps_frame(rows, saliency, gradients),
+                   label="Download maps")
     st.caption("Titles give each metric's value on the unoccluded image; ✓/✗ marks whether the "
-               "model classifies it correctly. Each metric column shares one colour range "
-               "(symmetric around 0) across models.")
+               "model classifies it correctly. Each column shares one colour range (symmetric "
+               "around 0) across models.")
+    if gradients:
+        st.caption(
+            "Gradient columns are negated (−IG, −Grad-CAM) so their colours read like the "
+            "occlusion maps': red where the pixels (IG) or the last convolution's features "
+            "there (Grad-CAM) raise the metric — hiding them would lower it — and blue where "
+            "they lower it. −IG is in the metric's unit and its Σ ≈ metric(baseline image) − "
+            "metric(image); Grad-CAM is signed (no ReLU), in arbitrary units, upsampled from "
+            "the convolution's grid.")
+    st.caption("Margins: " + (
+        "with the head's bias, the signed distance to the nearest decision boundary (the "
+        "default build)." if maps.margin_has_bias(db) else
+        "without the head's bias — the paper's Eq. 5 (built with `[evaluation] "
+        "bias_in_margin = false`); see docs/geometry.md, Margin."))
 
 
 def _pick_sample(sample_ids: list[int]) -> int | None:
@@ -213,3 +240,27 @@ def _saliency(db, rows, key: OcclusionKey, size: tuple[int, int], problems: list
             problems.append(f"No saliency map: {exc}")
             saliency[row.model_id] = np.full(size, np.nan, dtype=np.float32)
     return saliency
+
+
+def _gradients(db, rows, key, image: np.ndarray, label: int, columns: list[str],
+               problems: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """model_id → {column → shown map}: cached ones at once, the missing columns computed with
+    a progress bar; a model that fails gets NaN maps and a message."""
+    model_ids = [row.model_id for row in rows]
+    found = maps.cached_gradients(db, model_ids, key, columns)
+    missing = {m: [c for c in columns if c not in found.get(m, {})] for m in model_ids}
+    missing = {m: cols for m, cols in missing.items() if cols}
+    if missing:
+        bar = st.progress(0.0)
+        for i, (model_id, todo) in enumerate(missing.items()):
+            bar.progress(i / len(missing), text=f"Computing gradient maps of {model_id} "
+                                                f"({i + 1} of {len(missing)})")
+            try:
+                found.setdefault(model_id, {}).update(
+                    maps.compute_gradients(db, model_id, key, image, label, todo))
+            except maps.CheckpointError as exc:
+                problems.append(f"No gradient maps: {exc}")
+        bar.empty()
+    size = image.shape[:2]
+    return {m: {c: found.get(m, {}).get(c, np.full(size, np.nan, dtype=np.float32))
+                for c in columns} for m in model_ids}

@@ -1,6 +1,9 @@
-"""Occlusion and saliency maps of the Attribution page: models loaded from their checkpoints, maps
-read from the results database, else from the page's cache file, else computed (occlusion and
-gradient saliency of core.attribution) and added to that cache.
+"""Occlusion, gradient and saliency maps of the Attribution page: models loaded from their
+checkpoints, maps read from the results database, else from the page's cache file, else computed
+(core.attribution) and added to that cache.
+
+Every margin here takes the form the database was built with (``build_settings``, see
+docs/geometry.md, Margin): with the bias by default, without it for ``bias_in_margin = false``.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import pandas as pd
 import streamlit as st
 from torch import nn
 
-from app.charts.attribution import AttributionRow
+from app.charts.attribution import GRADIENT_COLUMNS, AttributionRow
 from app.db import DbRef
 from app.queries import attribution as qa
 from app.queries import common
 from app.queries.attribution import OcclusionKey
-from app.services.attribution_cache import attribution_cache, cache_table
-from core.attribution import OCCLUSION_METRICS, gradient_saliency, occlusion
+from app.services.attribution_cache import (GradientKey, attribution_cache, cache_table,
+                                            gradient_table)
+from core.attribution import (OCCLUSION_METRICS, grad_cam, gradient_saliency,
+                              integrated_gradients, occlusion)
 from core.models import model_from_config
 from core.train import to_input
 
@@ -31,7 +36,17 @@ __all__ = [
     "compute_row",
     "cache_note",
     "saliency_map",
+    "IG_STEPS",
+    "margin_has_bias",
+    "gradient_key",
+    "cached_gradients",
+    "compute_gradients",
 ]
+
+# Integration points of the page's Integrated Gradients: its completeness error (shown as the
+# map's sum against the metric's change) stays near 1 % on the registry models, at a cost of
+# IG_STEPS forward and backward passes per metric.
+IG_STEPS = 32
 
 
 class CheckpointError(RuntimeError):
@@ -86,6 +101,16 @@ def load_model(db: DbRef, model_id: str) -> nn.Module:
         raise CheckpointError(f"{model_id}: cannot load its checkpoint — {exc}") from exc
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def margin_has_bias(db: DbRef) -> bool:
+    """Whether the database's margins include the head's bias: its ``bias_in_margin`` build
+    setting; databases without the setting (built before it, or synthetic) use the bias."""
+    if not db.has_table("build_settings"):
+        return True
+    frame = db.sql("SELECT value FROM build_settings WHERE name = 'bias_in_margin'")
+    return frame.empty or frame["value"].iloc[0] != "false"
+
+
 # --- occlusion maps --------------------------------------------------------------------------
 
 def _rows_from_frame(frame: pd.DataFrame) -> dict[str, AttributionRow]:
@@ -134,7 +159,8 @@ def compute_row(db: DbRef, model_id: str, key: OcclusionKey, image: np.ndarray, 
     x = to_input(image[None])[0]
     try:
         maps, base = occlusion(model, x, label, window=key.window, stride=key.stride,
-                               baseline=key.baseline, return_base=True)
+                               baseline=key.baseline, bias_in_margin=margin_has_bias(db),
+                               return_base=True)
     except (RuntimeError, ValueError) as exc:  # e.g. the image does not fit the architecture
         raise CheckpointError(f"{model_id}: occlusion failed — {exc}") from exc
     path = checkpoint_file(db, _model_row(db, model_id).get("checkpoint"))
@@ -146,6 +172,70 @@ def compute_row(db: DbRef, model_id: str, key: OcclusionKey, image: np.ndarray, 
 def cache_note(db: DbRef) -> str:
     """Why computed maps are not saved to the cache file (empty when they are)."""
     return attribution_cache(db.path).note
+
+
+# --- gradient maps ---------------------------------------------------------------------------
+
+def gradient_key(key: OcclusionKey) -> GradientKey:
+    """The gradient maps' key on the occlusion's image: the same baseline (pixel value) for
+    Integrated Gradients, `IG_STEPS` steps."""
+    return GradientKey(key.benchmark_id, key.sample_id, key.baseline, IG_STEPS)
+
+
+def _shown(raw: np.ndarray) -> np.ndarray:
+    # Negated so that the sign reads as the occlusion maps': negative where the pixels' presence
+    # raises the metric, i.e. where hiding them would lower it.
+    return -raw
+
+
+def cached_gradients(db: DbRef, model_ids: list[str], key: GradientKey, columns: list[str]
+                     ) -> dict[str, dict[str, np.ndarray]]:
+    """model_id → {column → shown (negated) map} of the ``columns`` already in the cache file
+    for ``key``, computed from the checkpoint file as it is now."""
+    models = common.models(db).set_index("model_id")
+    current = {m: _weights_key(checkpoint_file(db, models.loc[m].get("checkpoint")))
+               for m in model_ids if m in models.index}
+    if not any(current.values()):
+        return {}
+    frame = attribution_cache(db.path).read_gradients(key, list(current))
+    frame = frame[frame["weights_key"] == frame["model_id"].map(current)]
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for r in frame.itertuples(index=False):
+        column = f"{r.method}:{r.metric}"
+        if column in columns:
+            found.setdefault(r.model_id, {})[column] = _shown(
+                np.asarray(r.values, dtype=np.float32).reshape(r.height, r.width))
+    return found
+
+
+def compute_gradients(db: DbRef, model_id: str, key: GradientKey, image: np.ndarray, label: int,
+                      columns: list[str]) -> dict[str, np.ndarray]:
+    """Compute one model's gradient ``columns`` (ids of `GRADIENT_COLUMNS`) on ``image`` (uint8
+    H×W×C), save them to the cache file and return them shown (negated)."""
+    unknown = sorted(set(columns) - set(GRADIENT_COLUMNS))
+    if unknown:
+        raise ValueError(f"`columns` must be among {', '.join(GRADIENT_COLUMNS)}. "
+                         f"Got {unknown} instead.")
+    model = load_model(db, model_id)
+    x = to_input(image[None])[0]
+    bias_in_margin = margin_has_bias(db)
+    raw = {}
+    try:
+        for column in columns:
+            method, metric = column.split(":")
+            if method == "ig":
+                raw[column] = integrated_gradients(model, x, label, metric=metric,
+                                                   baseline=key.baseline, steps=key.steps,
+                                                   bias_in_margin=bias_in_margin)
+            else:
+                raw[column] = grad_cam(model, x, label, metric=metric,
+                                       bias_in_margin=bias_in_margin)
+    except (RuntimeError, ValueError) as exc:  # e.g. no convolution, or an unfit image
+        raise CheckpointError(f"{model_id}: gradient maps failed — {exc}") from exc
+    path = checkpoint_file(db, _model_row(db, model_id).get("checkpoint"))
+    attribution_cache(db.path).add_gradients(key, model_id,
+                                             gradient_table(model_id, key, raw, _weights_key(path)))
+    return {column: _shown(values) for column, values in raw.items()}
 
 
 # --- saliency --------------------------------------------------------------------------------

@@ -1,15 +1,18 @@
-"""The writable cache of the occlusion maps the Attribution page computes.
+"""The writable cache of the occlusion and gradient maps the Attribution page computes.
 
 The app opens the results database read-only (the builder replaces it atomically), so computed
-maps go to a separate DuckDB file beside it, ``<db>.attributions.duckdb``. Its one table,
-``attributions``, has the columns of the results database's ``attributions`` table (taken from
+maps go to a separate DuckDB file beside it, ``<db>.attributions.duckdb``. Its table
+``attributions`` has the columns of the results database's ``attributions`` table (taken from
 core.store, not repeated here) plus ``pred`` (the model's prediction on the unoccluded image) and
 ``weights_key`` (the checkpoint file's identity: a rebuilt checkpoint invalidates its maps).
+Its table ``gradient_attributions`` holds the gradient maps (Integrated Gradients, Grad-CAM) as
+core.attribution returns them, one row per (model, method, metric) of a `GradientKey`.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -21,10 +24,30 @@ from app.queries.attribution import KEY_FILTER, OcclusionKey
 from core import store
 from core.attribution import OCCLUSION_METRICS
 
-__all__ = ["CACHE_SUFFIX", "AttributionCache", "attribution_cache", "cache_table"]
+__all__ = ["CACHE_SUFFIX", "GradientKey", "AttributionCache", "attribution_cache", "cache_table",
+           "gradient_table"]
 
 CACHE_SUFFIX = ".attributions.duckdb"
 _EXTRA_COLUMNS = {"pred": "INTEGER", "weights_key": "VARCHAR"}
+_GRADIENT_DDL = """CREATE TABLE IF NOT EXISTS gradient_attributions(model_id VARCHAR,
+    benchmark_id VARCHAR, sample_id INTEGER, baseline DOUBLE, steps INTEGER, method VARCHAR,
+    metric VARCHAR, height INTEGER, width INTEGER, "values" FLOAT[], weights_key VARCHAR)"""
+_GRADIENT_FILTER = ("benchmark_id = ? AND sample_id = ? AND baseline = ? AND steps = ? "
+                    "AND model_id IN (SELECT unnest(?))")
+
+
+@dataclass(frozen=True)
+class GradientKey:
+    """What one grid's gradient maps are computed for besides the model: the image (benchmark,
+    sample), the Integrated Gradients baseline (pixel value) and integration steps."""
+
+    benchmark_id: str
+    sample_id: int
+    baseline: float
+    steps: int
+
+    def params(self) -> list:
+        return [self.benchmark_id, self.sample_id, self.baseline, self.steps]
 
 
 def _create_table_sql() -> str:
@@ -58,6 +81,7 @@ class AttributionCache:
             self.con = duckdb.connect(":memory:")
             self.note = f"Computed maps are not saved to {path} ({exc}); they last until restart."
         self.con.execute(_create_table_sql())
+        self.con.execute(_GRADIENT_DDL)
 
     def read(self, key: OcclusionKey, model_ids: list[str]) -> pd.DataFrame:
         """The cached maps of ``key`` for ``model_ids``: one row per (model, metric) with model_id,
@@ -73,14 +97,39 @@ class AttributionCache:
     def replace(self, key: OcclusionKey, model_id: str, table: pa.Table) -> None:
         """Replace the maps of ``key`` for ``model_id`` by ``table`` (from `cache_table`), in one
         transaction."""
+        self._replace("attributions", f"DELETE FROM attributions WHERE {KEY_FILTER}",
+                      key.params() + [[model_id]], table)
+
+    def read_gradients(self, key: GradientKey, model_ids: list[str]) -> pd.DataFrame:
+        """The cached gradient maps of ``key`` for ``model_ids``: one row per (model, method,
+        metric) with model_id, method, metric, height, width, values and weights_key."""
+        cursor = self.con.cursor()
+        try:
+            return cursor.execute(
+                'SELECT model_id, method, metric, height, width, "values", weights_key '
+                f"FROM gradient_attributions WHERE {_GRADIENT_FILTER}",
+                key.params() + [list(model_ids)]).df()
+        finally:
+            cursor.close()
+
+    def add_gradients(self, key: GradientKey, model_id: str, table: pa.Table) -> None:
+        """Store ``table`` (from `gradient_table`), replacing the rows of ``key`` for
+        ``model_id`` with the same (method, metric), in one transaction."""
+        self._replace(
+            "gradient_attributions",
+            f"DELETE FROM gradient_attributions WHERE {_GRADIENT_FILTER} AND "
+            "(method || ':' || metric) IN (SELECT unnest(?))",
+            key.params() + [[model_id], [f"{m}:{n}" for m, n in zip(
+                table["method"].to_pylist(), table["metric"].to_pylist())]], table)
+
+    def _replace(self, name: str, delete_sql: str, params: list, table: pa.Table) -> None:
         with self.lock:
             cursor = self.con.cursor()
             try:
                 cursor.execute("BEGIN TRANSACTION")
-                cursor.execute(f"DELETE FROM attributions WHERE {KEY_FILTER}",
-                               key.params() + [[model_id]])
+                cursor.execute(delete_sql, params)
                 cursor.register("_rows", table)
-                cursor.execute("INSERT INTO attributions BY NAME SELECT * FROM _rows")
+                cursor.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rows")
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
@@ -120,5 +169,30 @@ def cache_table(model_id: str, key: OcclusionKey, maps: dict, base: dict,
             pa.array(np.arange(0, values.size + 1, height * width, dtype=np.int32)),
             pa.array(values.reshape(-1))),
         "pred": pa.array([base["pred"]] * n, pa.int32()),
+        "weights_key": pa.array([weights_key] * n, pa.string()),
+    })
+
+
+def gradient_table(model_id: str, key: GradientKey, maps: dict[str, np.ndarray],
+                   weights_key: str | None) -> pa.Table:
+    """One model's gradient maps as ``gradient_attributions`` rows: ``maps`` maps a column id
+    ``"method:metric"`` to its (H, W) map."""
+    columns = list(maps)
+    n = len(columns)
+    height, width = maps[columns[0]].shape
+    values = np.stack([maps[c].astype(np.float32).reshape(-1) for c in columns])
+    return pa.table({
+        "model_id": pa.array([model_id] * n, pa.string()),
+        "benchmark_id": pa.array([key.benchmark_id] * n, pa.string()),
+        "sample_id": pa.array([key.sample_id] * n, pa.int32()),
+        "baseline": pa.array([key.baseline] * n, pa.float64()),
+        "steps": pa.array([key.steps] * n, pa.int32()),
+        "method": pa.array([c.split(":")[0] for c in columns], pa.string()),
+        "metric": pa.array([c.split(":")[1] for c in columns], pa.string()),
+        "height": pa.array([height] * n, pa.int32()),
+        "width": pa.array([width] * n, pa.int32()),
+        "values": pa.ListArray.from_arrays(
+            pa.array(np.arange(0, values.size + 1, height * width, dtype=np.int32)),
+            pa.array(values.reshape(-1))),
         "weights_key": pa.array([weights_key] * n, pa.string()),
     })

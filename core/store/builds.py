@@ -1,14 +1,16 @@
 """The build's reads and writes of a results database: progress rows, the dataset row, the
-registered models and the benchmarks that already have their images.
+build settings, the registered models and the benchmarks that already have their images.
 
 Every statement has fixed table and column names; values travel as bound parameters.
 """
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
-__all__ = ["record_progress", "dataset_row", "registered_checkpoints", "models_to_evaluate",
+__all__ = ["record_progress", "dataset_row", "BUILD_SETTING_DEFAULTS", "check_build_setting", "registered_checkpoints", "models_to_evaluate",
            "benchmarks_with_images", "flush"]
 
 
@@ -26,6 +28,29 @@ def dataset_row(con: duckdb.DuckDBPyConnection) -> dict | None:
     if row is None:
         return None
     return dict(zip([column[0] for column in cursor.description], row))
+
+
+# Settings every stored result depends on, with the value of databases built before the setting
+# was recorded (``build_settings`` rows hold JSON values).
+BUILD_SETTING_DEFAULTS = {"bias_in_margin": True}
+
+
+def check_build_setting(con: duckdb.DuckDBPyConnection, name: str, value, *, db_path) -> None:
+    """Record the build setting ``name`` = ``value``, or refuse a value other than the one the
+    database's results were computed with (ValueError). A database that holds evaluations but
+    no row for ``name`` was built before the setting existed: it holds the default."""
+    row = con.execute("SELECT value FROM build_settings WHERE name = ?", [name]).fetchone()
+    if row is not None:
+        stored = json.loads(row[0])
+    elif con.execute("SELECT count(*) FROM evaluations").fetchone()[0]:
+        stored = BUILD_SETTING_DEFAULTS[name]
+    else:
+        con.execute("INSERT INTO build_settings VALUES (?, ?)", [name, json.dumps(value)])
+        return
+    if stored != value:
+        raise ValueError(f"Database {db_path} was built with {name} = {json.dumps(stored)}; this "
+                         f"experiment sets {name} = {json.dumps(value)}, and its results would "
+                         "not be comparable. Use another --db.")
 
 
 def registered_checkpoints(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:

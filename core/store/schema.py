@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS evaluations(
 CREATE TABLE IF NOT EXISTS images(
     benchmark_id VARCHAR, sample_id INTEGER, label SMALLINT, height SMALLINT, width SMALLINT,
     channels SMALLINT, pixels BLOB);
+CREATE TABLE IF NOT EXISTS build_settings(name VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS build_progress(
     stage VARCHAR PRIMARY KEY, done INTEGER, total INTEGER, message VARCHAR, updated_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS robustness(model_id VARCHAR, sample_id INTEGER, robustness INTEGER,

@@ -1,5 +1,4 @@
-"""Which pixel regions move a sample's last-layer geometry: occlusion maps of angle, L2, margin and
-probability (SPEC §1, level 3), and gradient saliency as a contrast.
+"""Occlusion maps of angle, L2, margin and probability (see docs/definitions.md, Attribution).
 
 Occlusion slides a ``window × window`` patch (all channels) over the image in steps of ``stride``,
 replaces the patch by ``baseline`` and records how the geometry of the occluded image differs from
@@ -21,15 +20,15 @@ indicators.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 from torch import nn
 
-from .features import features_and_logits, geometry_of_features, head_of
+from ..features import features_and_logits, geometry_of_features, head_of
+from ._inputs import as_image, check_baseline, check_int, check_model, eval_mode
 
-__all__ = ["OCCLUSION_METRICS", "occlusion", "window_starts", "gradient_saliency"]
+__all__ = ["OCCLUSION_METRICS", "occlusion", "window_starts"]
 
 OCCLUSION_METRICS = ("angle", "l2", "margin", "prob")
 
@@ -48,54 +47,31 @@ def _intervals(size: int, window: int, stride: int, device) -> torch.Tensor:
     return (pixels[None, :] >= starts[:, None]) & (pixels[None, :] < starts[:, None] + window)
 
 
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer. Got {value!r} instead.")
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"`{name}` must be {bound}. Got {value} instead.")
-    return int(value)
-
-
-def _as_image(image, model: nn.Module) -> torch.Tensor:
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    x = torch.as_tensor(image)
-    if x.ndim != 3:
-        raise ValueError(f"`image` must be 3-D (C, H, W). Got shape {tuple(x.shape)} instead.")
-    if not x.is_floating_point():
-        raise ValueError(f"`image` must be a float array (C, H, W), e.g. pixels in [0, 1]. "
-                         f"Got dtype {x.dtype} instead.")
-    return x.to(device=device, dtype=dtype)
-
-
 def _validate(model, image, label, window, stride, baseline, chunk_size) -> tuple:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"`model` must be a torch.nn.Module. Got {type(model).__name__} instead.")
-    x = _as_image(image, model)
+    check_model(model)
+    x = as_image(image, model)
     _, height, width = x.shape
     num_classes = head_of(model).out_features
-    label = _check_int(label, "label", 0, num_classes - 1)
-    window = _check_int(window, "window", 1, min(height, width))
+    label = check_int(label, "label", 0, num_classes - 1)
+    window = check_int(window, "window", 1, min(height, width))
     # Captum refuses strides larger than the window: some pixels would never be occluded.
-    stride = _check_int(stride, "stride", 1, window)
-    chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    if not isinstance(baseline, numbers.Real) or not math.isfinite(baseline):
-        raise ValueError(f"`baseline` must be a finite number. Got {baseline!r} instead.")
-    return x, label, window, stride, float(baseline), chunk_size
+    stride = check_int(stride, "stride", 1, window)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
+    return x, label, window, stride, check_baseline(baseline), chunk_size
 
 
-def _geometry_rows(model: nn.Module, batch: torch.Tensor, label: int) -> torch.Tensor:
+def _geometry_rows(model: nn.Module, batch: torch.Tensor, label: int, bias_in_margin: bool
+                   ) -> torch.Tensor:
     """(N, 4) metrics of OCCLUSION_METRICS and (N,) predictions of a batch of images."""
     features, _ = features_and_logits(model, batch)
     labels = torch.full((batch.shape[0],), label, dtype=torch.long, device=batch.device)
-    geometry = geometry_of_features(model, features, labels)
+    geometry = geometry_of_features(model, features, labels, bias_in_margin=bias_in_margin)
     return torch.stack([geometry[m] for m in OCCLUSION_METRICS], dim=1), geometry["pred"]
 
 
 def occlusion(model: nn.Module, image, label: int, *, window: int = 4, stride: int = 2,
-              baseline: float = 0.0, chunk_size: int = 256, return_base: bool = False):
+              baseline: float = 0.0, chunk_size: int = 256, bias_in_margin: bool = True,
+              return_base: bool = False):
     """Occlusion maps of the last-layer geometry of one sample.
 
     Args:
@@ -136,21 +112,16 @@ def occlusion(model: nn.Module, image, label: int, *, window: int = 4, stride: i
     zero = torch.zeros(1, dtype=torch.long, device=x.device)
     row_index, col_index = torch.cat([zero, win_rows + 1]), torch.cat([zero, win_cols + 1])
 
-    was_training = model.training
-    model.eval()
     metrics = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, row_index.shape[0], chunk_size):
-                part = slice(start, start + chunk_size)
-                mask = rows_ext[row_index[part]][:, :, None] & cols_ext[col_index[part]][:, None, :]
-                batch = torch.where(mask[:, None], baseline, x[None])
-                chunk_metrics, chunk_pred = _geometry_rows(model, batch, label)
-                metrics.append(chunk_metrics)
-                if start == 0:
-                    pred = int(chunk_pred[0])
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for start in range(0, row_index.shape[0], chunk_size):
+            part = slice(start, start + chunk_size)
+            mask = rows_ext[row_index[part]][:, :, None] & cols_ext[col_index[part]][:, None, :]
+            batch = torch.where(mask[:, None], baseline, x[None])
+            chunk_metrics, chunk_pred = _geometry_rows(model, batch, label, bias_in_margin)
+            metrics.append(chunk_metrics)
+            if start == 0:
+                pred = int(chunk_pred[0])
     metrics = torch.cat(metrics)                              # (1 + evaluated windows, 4)
     base = metrics[0]
     per_window = base.repeat(n_r, n_c, 1)                     # unchanged windows: the original
@@ -173,39 +144,3 @@ def _spread(delta: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torc
     hits = torch.einsum("ih,mij,jw->mhw", rows, undefined.to(delta.dtype), cols)
     counts = torch.outer(rows.sum(0), cols.sum(0))
     return (sums / counts).masked_fill(hits > 0, math.nan)
-
-
-def gradient_saliency(model: nn.Module, image, label: int, *, output: str = "prob") -> np.ndarray:
-    """Gradient saliency (Simonyan et al. 2014) via Captum's ``Saliency``: ``|∂ output / ∂ x|``,
-    maximum over channels.
-
-    Args:
-        model: classifier (evaluated in eval mode; its training flag is restored).
-        image: (C, H, W) float array or tensor.
-        label: the class whose output is differentiated, in [0, num_classes).
-        output: ``"prob"`` (softmax probability of ``label``) or ``"logit"``.
-
-    Returns:
-        (H, W) float numpy array ≥ 0, in output units per pixel-value unit.
-    """
-    from captum.attr import Saliency
-
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"`model` must be a torch.nn.Module. Got {type(model).__name__} instead.")
-    if output not in ("prob", "logit"):
-        raise ValueError(f"`output` must be 'prob' or 'logit'. Got {output!r} instead.")
-    x = _as_image(image, model)
-    label = _check_int(label, "label", 0, head_of(model).out_features - 1)
-
-    def forward(batch):
-        logits = model(batch)
-        return torch.softmax(logits, dim=1) if output == "prob" else logits
-
-    was_training = model.training
-    model.eval()
-    try:
-        grads = Saliency(forward).attribute(x[None].clone().requires_grad_(True), target=label,
-                                            abs=True)
-    finally:
-        model.train(was_training)
-    return grads[0].amax(dim=0).detach().cpu().numpy()
