@@ -327,12 +327,12 @@ def test_tiny_build_has_the_placement_tables(tiny_db):
 
 def test_tiny_overview_states_quality_draws_coincident_models_and_the_full_tree(run, tiny_db):
     at = run(tiny_db)
-    quality = _tiny(tiny_db, "SELECT spearman, trustworthiness, n_neighbors FROM "
-                             "placement_quality WHERE space = 'geometry' AND benchmark_id = 'clean'")
+    quality = _tiny(tiny_db, "SELECT spearman, trustworthiness, n_neighbors FROM placement_quality "
+                             "WHERE space = 'geometry' AND benchmark_id = 'clean'")
     line = next(c.value for c in at.caption if "distances kept" in c.value)
     rho, trust, k = quality.iloc[0]
-    assert f"ρ = {rho:.2f}" in line and f"{int(k)}-nearest neighbours kept: {100 * trust:.0f} %" \
-        in line
+    assert f"ρ = {rho:.2f}" in line
+    assert f"{int(k)}-nearest neighbours kept: {100 * trust:.0f} %" in line
     spec = _specs(at)["overview_similarity"]
     points = _tiny(tiny_db, "SELECT model_id, x, y FROM embeddings WHERE space = 'geometry' "
                             "AND benchmark_id = 'clean'")

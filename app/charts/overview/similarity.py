@@ -17,7 +17,6 @@ from app.charts.overview._shared import (
     method_rank,
     nullable,
 )
-from app.selection import highlight_mask
 
 __all__ = ["SELECTED_NAME", "COINCIDENT_NAME", "WEBGL_THRESHOLD", "MAX_SCATTER_POINTS",
            "PLACEMENT_LABELS", "MEMBER_SEPARATOR", "sample_points", "coincident_markers",
