@@ -152,9 +152,9 @@ def placement_quality_line(quality: pd.DataFrame, *, space: str) -> str:
                   f"{int(k.min())}–{int(k.max())}-nearest" if len(k) else "nearest")
     scope = ("" if len(quality) == 1 else f" over {len(quality)} benchmarks")
     return (f"How faithful the {name} is{scope}: distances kept: ρ = "
-            f"{_summary(quality['spearman'], _rho)} (Spearman, drawn vs true); {neighbours} "
-            f"neighbours kept: {_summary(quality['trustworthiness'], _share)} "
-            "(trustworthiness).")
+            f"{_summary(quality['spearman'], _rho)}; {neighbours} neighbours kept: "
+            f"{_summary(quality['trustworthiness'], _share)} (ρ: Spearman of drawn vs true "
+            "distances; neighbours: trustworthiness).")
 
 
 def _symbols(markers: pd.DataFrame, archs: Sequence[str]) -> list[str]:
