@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from app import selection
 from app.charts import overview as charts
+from core.analysis import geometry_mst
 from core.analysis.roc import roc_curves
 
 
@@ -183,16 +184,92 @@ def _points(n_models: int, benchmarks=("clean", "fog-1"), seed: int = 0) -> pd.D
     return pd.concat(frames, ignore_index=True)
 
 
-def test_mst_segments_match_scipy_per_benchmark():
+def _distances(points: pd.DataFrame) -> pd.DataFrame:
+    """True distances standing in for `geometry_distances`: Euclidean between the placed points
+    (so the tree's drawn lengths can be checked against them)."""
+    frames = []
+    for benchmark, group in points.groupby("benchmark_id"):
+        ids, xy = group["model_id"].to_numpy(), group[["x", "y"]].to_numpy()
+        i, j = np.triu_indices(len(ids), k=1)
+        a, b = np.where(ids[i] < ids[j], ids[i], ids[j]), np.where(ids[i] < ids[j], ids[j], ids[i])
+        frames.append(pd.DataFrame({"benchmark_id": benchmark, "model_a": a, "model_b": b,
+                                    "distance": cdist(xy, xy)[i, j]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _trees(distances: pd.DataFrame, among=None) -> pd.DataFrame:
+    return pd.concat([geometry_mst(rows, among=among).assign(benchmark_id=b)
+                      for b, rows in distances.groupby("benchmark_id")], ignore_index=True)
+
+
+def test_mst_segments_join_the_placed_points_of_each_edge():
     points = _points(12)
-    segments = charts.mst_segments(points)
+    edges = _trees(_distances(points))
+    segments = charts.mst_segments(points, edges)
     for benchmark, group in points.groupby("benchmark_id"):
         xy = group[["x", "y"]].to_numpy()
-        edges = segments[segments["benchmark_id"] == benchmark]
-        assert len(edges) == len(xy) - 1
-        assert edges["length"].sum() == pytest.approx(scipy_mst(cdist(xy, xy)).sum())
-        assert np.hypot(edges["x1"] - edges["x0"], edges["y1"] - edges["y0"]).to_numpy() == (
-            pytest.approx(edges["length"].to_numpy()))
+        drawn = segments[segments["benchmark_id"] == benchmark]
+        assert len(drawn) == len(xy) - 1
+        assert drawn["distance"].sum() == pytest.approx(scipy_mst(cdist(xy, xy)).sum())
+        assert np.hypot(drawn["x1"] - drawn["x0"], drawn["y1"] - drawn["y0"]).to_numpy() == (
+            pytest.approx(drawn["distance"].to_numpy()))
+    # Edges of models that are not placed (another benchmark, a missing model) are not drawn.
+    assert charts.mst_segments(points[points["model_id"] != "m3"], edges)[
+        ["model_a", "model_b"]].isin(["m3"]).sum().sum() == 0
+
+
+def test_mst_follows_among_and_is_drawn_only_between_those_models():
+    points = _points(10, benchmarks=("clean",))
+    among = ["m1", "m4", "m7", "m8"]
+    edges = _trees(_distances(points), among=among)
+    assert len(edges) == 3 and set(edges["model_a"]) | set(edges["model_b"]) == set(among)
+    fig, _ = charts.embedding_figure(points, mst_edges=edges, selected_models=among)
+    mst = [t for t in _valid(fig).data if t.name.startswith("MST")]
+    assert len(mst) == 1
+    place = dict(zip(points["model_id"], zip(points["x"], points["y"])))
+    ends = {(x, y) for x, y in zip(mst[0].x, mst[0].y) if x is not None}
+    assert ends == {place[m] for m in among}
+
+
+def test_coincident_models_are_one_marker_with_a_count_and_a_listing_tooltip():
+    points = _points(6, benchmarks=("clean",))
+    points.loc[points["model_id"].isin(["m0", "m2", "m5"]), ["x", "y"]] = [0.25, -1.5]
+    markers = charts.coincident_markers(points)
+    assert len(markers) == 4
+    group = markers[markers["n_models"] == 3].iloc[0]
+    assert group["members"] == ("m0", "m2", "m5") and group["model_id"] == "m0"
+    fig, _ = charts.embedding_figure(points, selected_models=["m2"])
+    fig = _valid(fig)
+    coincident = [t for t in fig.data if t.name == charts.COINCIDENT_NAME]
+    assert len(coincident) == 1 and list(coincident[0].x) == [0.25]
+    assert list(coincident[0].text) == ["×3"]
+    assert coincident[0].marker.size[0] > 14  # larger than a lone 0 % model
+    tooltip = coincident[0].hovertext[0]
+    assert "3 coincident models" in tooltip and all(m in tooltip for m in ("m0", "m2", "m5"))
+    assert "● m2" in tooltip  # the selected member is marked
+    # The three models are drawn nowhere else, and the marker stands for all of them.
+    singles = [c[0] for t in fig.data if t.name in ("magnitude", "snip", "mpt")
+               for c in t.customdata]
+    assert sorted(singles) == ["m1", "m3", "m4"]
+    key = coincident[0].customdata[0][0]
+    assert charts.marker_models(selection.point_selection(_event([key, "clean"]))) == [
+        "m0", "m2", "m5"]
+    ring = [t for t in fig.data if t.name == charts.SELECTED_NAME]
+    assert [c[0] for c in ring[0].customdata] == [key]
+
+
+def test_placement_quality_line_reads_one_or_several_benchmarks():
+    one = pd.DataFrame({"benchmark_id": ["clean"], "n_models": [30], "n_neighbors": [5],
+                        "trustworthiness": [0.912], "spearman": [0.934]})
+    text = charts.placement_quality_line(one, space="geometry")
+    assert "distances kept: ρ = 0.93" in text and "5-nearest neighbours kept: 91 %" in text
+    several = pd.DataFrame({"benchmark_id": ["a", "b", "c"], "n_models": 30,
+                            "n_neighbors": 5, "trustworthiness": [0.8, 0.9, 0.95],
+                            "spearman": [0.7, 0.9, 0.8]})
+    text = charts.placement_quality_line(several, space="geometry_umap")
+    assert "over 3 benchmarks" in text and "ρ = 0.80 (median; 0.70–0.90)" in text
+    assert "90 % (median; 80 %–95 %)" in text and "UMAP" in text
+    assert "No quality measured" in charts.placement_quality_line(one.iloc[:0], space="cka")
 
 
 def test_sample_points_keeps_flagged_rows_and_caps():
@@ -210,7 +287,8 @@ def test_sample_points_keeps_flagged_rows_and_caps():
 
 def test_embedding_figure_encodes_and_highlights():
     points = _points(9)
-    fig, note = charts.embedding_figure(points, selected_models=["m1", "m4"])
+    fig, note = charts.embedding_figure(points, selected_models=["m1", "m4"],
+                                        mst_edges=_trees(_distances(points)))
     fig = _valid(fig)
     assert note is None
     ring = [t for t in fig.data if t.name == charts.SELECTED_NAME]
@@ -224,18 +302,22 @@ def test_embedding_figure_encodes_and_highlights():
     assert by_model["m4"] == ("circle", 0.9, pytest.approx(13.0))
     assert by_model["m7"] == ("square-open", charts.DIMMED_OPACITY, pytest.approx(17.2))
     assert sum(1 for t in fig.data if t.name.startswith("MST")) == 2
-    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text and fig.layout.title.text
+    assert "standardised distance units" in fig.layout.xaxis.title.text
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.title.text
+    umap, _ = charts.embedding_figure(points, space="geometry_umap")
+    assert "UMAP 1" in umap.layout.xaxis.title.text and umap.layout.yaxis.scaleanchor is None
+    assert not any(t.name.startswith("MST") for t in umap.data)
 
 
 def test_embedding_figure_uses_webgl_and_notes_sampling():
     points = _points(300, benchmarks=[f"b{i}" for i in range(10)])
-    fig, note = charts.embedding_figure(points, cka_points=points, selected_models=["m5"],
+    fig, note = charts.embedding_figure(points, space="cka", selected_models=["m5"],
                                         max_points=2000)
     assert {t.type for t in fig.data if t.name in ("magnitude", "snip", "mpt")} == {"scattergl"}
-    drawn = sum(len(t.x) for t in fig.data if t.name in ("magnitude", "snip", "mpt"))
-    assert drawn == 4000  # 2000 per panel
-    assert note.count("showing 2,000 of 3,000 points") == 2
-    assert "CKA placement 1" in fig.layout.xaxis2.title.text
+    drawn = [c for t in fig.data if t.name in ("magnitude", "snip", "mpt") for c in t.customdata]
+    assert len(drawn) == 2000 and sum(c[0] == "m5" for c in drawn) == 10
+    assert "Showing 2,000 of 3,000 markers" in note
+    assert "CKA placement 1" in fig.layout.xaxis.title.text
 
 
 # --------------------------------------------------------------------------- insights
@@ -296,6 +378,66 @@ def test_redundancy_reading_and_figure():
     fig = _valid(charts.redundancy_figure(similarity, measure="accuracy_pearson", top=2))
     assert list(fig.data[0].y) == ["gaussian_noise ~ shot_noise", "brightness ~ clean"]
     assert fig.layout.showlegend and fig.layout.xaxis.title.text
+
+
+def _both_measures() -> pd.DataFrame:
+    """12 pairs of corruptions c0..c4 and clean ranked by accuracy r (c0~c1 most alike) and by
+    geometry distance, which agree on c0~c1 and c2~c3 (in the top 3 of both) but not on c0~c2
+    (top by accuracy, last by geometry) nor on c3~c4 (top by geometry, last by accuracy)."""
+    pairs = [("c0", "c1"), ("c0", "c2"), ("c3", "c2"), ("c1", "c3"), ("c0", "c3"), ("c1", "c2"),
+             ("c0", "c4"), ("c1", "c4"), ("c2", "c4"), ("c4", "clean"), ("c0", "clean"),
+             ("c3", "c4")]
+    r = np.linspace(0.99, 0.2, len(pairs))
+    d = dict(zip(pairs, np.linspace(0.3, 0.9, len(pairs))))
+    d[("c0", "c2")], d[("c3", "c4")] = 2.0, 0.1
+    d[("c3", "c2")], d[("c0", "c1")] = 0.15, 0.2
+    accuracy = pd.DataFrame({"corruption_a": [a for a, _ in pairs],
+                             "corruption_b": [b for _, b in pairs], "similarity": r,
+                             "measure": "accuracy_pearson", "rank": np.arange(1, 13)})
+    # The geometry table writes each pair sorted (corruption_a < corruption_b).
+    geometry = pd.DataFrame([(*sorted(p), v) for p, v in d.items()],
+                            columns=["corruption_a", "corruption_b", "similarity"])
+    geometry["rank"] = geometry["similarity"].rank(method="min").astype(int)
+    return pd.concat([accuracy, geometry.assign(measure=charts.GEOMETRY_MEASURE)],
+                     ignore_index=True)
+
+
+def test_redundant_by_both_applies_the_stated_top_k_rule():
+    similarity = _both_measures()
+    pairs, k = charts.redundant_by_both(similarity, measure="accuracy_pearson")
+    assert k == 3  # a quarter of the 12 pairs, fewer than REDUNDANT_TOP_K
+    assert list(zip(pairs["corruption_a"], pairs["corruption_b"])) == [("c0", "c1"),
+                                                                       ("c2", "c3")]
+    assert pairs["distance"].tolist() == pytest.approx([0.2, 0.15])
+    wide, k = charts.redundant_by_both(similarity, measure="accuracy_pearson", top_k=2)
+    assert k == 2 and wide.empty  # c0~c1 is third by geometry, c2~c3 third by accuracy
+    text = charts.redundant_by_both_reading(similarity, measure="accuracy_pearson")
+    assert text.startswith("Redundant by both accuracy and geometry: c0 ≈ c1 (r = 0.99, "
+                           "d = 0.20), c2 ≈ c3 (r = ")
+    assert "c0 ≈ c2" not in text and "c3 ≈ c4" not in text and "3 most redundant" in text
+    # Geometry ranking the reverse of accuracy's: the most alike by accuracy move the most.
+    accuracy = similarity[similarity["measure"] == "accuracy_pearson"]
+    disagree = pd.concat([accuracy, accuracy.assign(measure=charts.GEOMETRY_MEASURE,
+                                                    rank=accuracy["rank"].to_numpy()[::-1])])
+    assert charts.redundant_by_both_reading(disagree, measure="accuracy_pearson").startswith(
+        "No corruption pair is redundant by both")
+    accuracy_only = similarity[similarity["measure"] == "accuracy_pearson"]
+    assert charts.redundant_by_both_reading(accuracy_only, measure="accuracy_pearson") == ""
+
+
+def test_redundancy_figure_ranks_both_measures_and_marks_pairs_redundant_by_both():
+    fig = _valid(charts.redundancy_figure(_both_measures(), measure="accuracy_pearson", top=4))
+    accuracy, geometry = fig.data[0], fig.data[1]
+    assert list(accuracy.y) == ["c0 ~ c1", "c0 ~ c2", "c2 ~ c3", "c1 ~ c3"]
+    assert list(geometry.y) == ["c3 ~ c4", "c2 ~ c3", "c0 ~ c1", "c1 ~ c3"]  # shortest first
+    assert geometry.xaxis == "x2" and fig.layout.xaxis2.title.text
+    orange = charts.METHOD_COLOURS["snip"]
+    assert [c == orange for c in accuracy.marker.color] == [True, False, True, False]
+    assert [c == orange for c in geometry.marker.color] == [False, True, True, False]
+    assert any(t.name == "redundant by both" for t in fig.data)
+    alone = charts.redundancy_figure(_both_measures().query("measure != 'geometry_distance'"),
+                                     measure="accuracy_pearson")
+    assert len(alone.data) == 1
 
 
 def test_dimension_reading_and_figure():

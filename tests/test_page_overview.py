@@ -216,16 +216,25 @@ def test_readings_quote_the_numbers(run, full_db):
     assert "AUC 0.75 for PIEs" in text
 
 
-def test_cka_toggle_adds_a_second_placement(run, full_db):
+def test_placement_radio_shows_cka_instead(run, full_db):
     at = run(full_db, selected_benchmarks=["clean", "gaussian_noise-1"])
-    at.toggle(key="overview_with_cka").set_value(True).run()
+    assert at.radio(key="overview_placement").options == ["stress (true distances)", "CKA"]
+    at.radio(key="overview_placement").set_value("cka").run()
     assert not at.exception
-    layout = _specs(at)["overview_similarity"]["layout"]
-    assert "CKA placement 1" in layout["xaxis2"]["title"]["text"]
-    mst = [t for t in _specs(at)["overview_similarity"]["data"]
-           if t["name"].startswith("MST")]
-    assert {t["name"] for t in mst} == {"MST · clean", "MST · gaussian_noise-1"}
-    assert len(mst) == 4  # one tree per benchmark in each of the two panels
+    spec = _specs(at)["overview_similarity"]
+    assert "CKA placement 1" in spec["layout"]["xaxis"]["title"]["text"]
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        cka = con.execute("SELECT model_id, benchmark_id, x, y FROM embeddings "
+                          "WHERE space = 'cka'").df()
+    expected = {(m, b): (x, y) for m, b, x, y in cka.itertuples(index=False)}
+    drawn = {(c[0], c[1]): (x, y) for t in spec["data"] if t["mode"] == "markers"
+             and t["name"] != "selected models" for c, x, y in
+             zip(t.get("customdata") or [], t["x"], t["y"])}
+    assert drawn.keys() == expected.keys()
+    assert np.allclose([drawn[k] for k in expected], list(expected.values()))
+    # No true distances in this database: no tree, and the quality line says none was measured.
+    assert not any(t["name"].startswith("MST") for t in spec["data"])
+    assert any("No quality measured" in c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("which", ["empty", "dropped"])
@@ -292,3 +301,79 @@ def test_readings_are_in_the_page_report(run_page, full_db):
     assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 6
     assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
     assert "gaussian_noise ~ shot_noise (r = 0.97)" in html and "AUC 0.75 for PIEs" in html
+
+
+# --------------------------------------------------------------------------- the real tiny build
+
+def _tiny(path, sql: str, params=()) -> pd.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql, list(params)).df()
+
+
+def _tree_ends(spec: dict) -> set[tuple[float, float]]:
+    return {(x, y) for t in spec["data"] if t["name"].startswith("MST")
+            for x, y in zip(t["x"], t["y"]) if x is not None}
+
+
+def test_tiny_build_has_the_placement_tables(tiny_db):
+    spaces = _tiny(tiny_db, "SELECT DISTINCT space FROM embeddings")["space"]
+    assert {"geometry", "geometry_umap"} <= set(spaces)
+    quality = _tiny(tiny_db, "SELECT * FROM placement_quality WHERE space = 'geometry'")
+    assert len(quality) and quality["spearman"].notna().all()
+    assert len(_tiny(tiny_db, "SELECT * FROM geometry_distances"))
+    assert len(_tiny(tiny_db, "SELECT * FROM benchmark_similarity "
+                              "WHERE measure = 'geometry_distance'"))
+
+
+def test_tiny_overview_states_quality_draws_coincident_models_and_the_full_tree(run, tiny_db):
+    at = run(tiny_db)
+    quality = _tiny(tiny_db, "SELECT spearman, trustworthiness, n_neighbors FROM placement_quality "
+                             "WHERE space = 'geometry' AND benchmark_id = 'clean'")
+    line = next(c.value for c in at.caption if "distances kept" in c.value)
+    rho, trust, k = quality.iloc[0]
+    assert f"ρ = {rho:.2f}" in line
+    assert f"{int(k)}-nearest neighbours kept: {100 * trust:.0f} %" in line
+    spec = _specs(at)["overview_similarity"]
+    points = _tiny(tiny_db, "SELECT model_id, x, y FROM embeddings WHERE space = 'geometry' "
+                            "AND benchmark_id = 'clean'")
+    at_point = points.groupby(["x", "y"])["model_id"].agg(sorted)
+    groups = [tuple(m) for m in at_point if len(m) > 1]
+    coincident = [t for t in spec["data"] if t["name"].startswith("coincident")]
+    if groups:  # the tiny build joins dense with its lightly pruned twins
+        assert sorted(tuple(c[0].split("\n")) for c in coincident[0]["customdata"]) == sorted(
+            groups)
+        assert coincident[0]["text"] == [f"×{len(g)}" for g in groups]
+    # The tree spans every model of the benchmark: n − 1 edges, ends at the placed points.
+    mst = [t for t in spec["data"] if t["name"] == "MST · clean"]
+    assert len(mst) == 1 and sum(x is None for x in mst[0]["x"]) == len(points) - 1
+    assert _tree_ends(spec) <= set(zip(points["x"], points["y"]))
+
+
+def test_tiny_selected_models_restrict_the_tree(run, tiny_db):
+    from core.analysis import geometry_mst
+
+    points = _tiny(tiny_db, "SELECT model_id, x, y FROM embeddings WHERE space = 'geometry' "
+                            "AND benchmark_id = 'clean' ORDER BY model_id")
+    chosen = points["model_id"].iloc[[1, 4, 6, 8]].tolist()
+    at = run(tiny_db, selected_models=chosen, selected_benchmarks=["clean"])
+    spec = _specs(at)["overview_similarity"]
+    distances = _tiny(tiny_db, "SELECT model_a, model_b, distance FROM geometry_distances "
+                               "WHERE benchmark_id = 'clean'")
+    tree = geometry_mst(distances, among=chosen)
+    place = dict(zip(points["model_id"], zip(points["x"], points["y"])))
+    mst = [t for t in spec["data"] if t["name"] == "MST · clean"]
+    drawn = {tuple(sorted((mst[0]["x"][i:i + 2][k], mst[0]["y"][i:i + 2][k]) for k in (0, 1)))
+             for i in range(0, len(mst[0]["x"]), 3)}
+    assert drawn == {tuple(sorted((place[a], place[b]))) for a, b in
+                     zip(tree["model_a"], tree["model_b"])}
+    assert _tree_ends(spec) <= {place[m] for m in chosen}
+    assert any("the 4 selected models" in c.value for c in at.caption)
+
+
+def test_tiny_redundancy_shows_accuracy_and_geometry(run, tiny_db):
+    at = run(tiny_db)
+    spec = _specs(at)["overview_redundancy"]
+    names = [t.get("name") for t in spec["data"]]
+    assert "normalised geometry distance" in names and "redundant by both" in names
+    text = " ".join(m.value for m in at.markdown)
+    assert "Redundant by both accuracy and geometry" in text or "No corruption pair" in text

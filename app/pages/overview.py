@@ -16,12 +16,16 @@ from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import overview as q
 from app.selection import bar_selection, point_selection
+from core.analysis import geometry_mst
 from core.analysis.roc import roc_curves
 
 _AVERAGE = "average of all"
 _TABLE_KEY = "overview_table"
 _SIMILARITY_KEY = "overview_similarity"
 _BENCHMARKS_KEY = "overview_similarity_benchmarks"
+_PLACEMENT_KEY = "overview_placement"
+_PLACEMENT_NAMES = {"geometry": "stress (true distances)", "geometry_umap": "UMAP",
+                    "cka": "CKA"}
 
 
 def run() -> None:
@@ -112,7 +116,9 @@ def _class_accuracy_toggle(db: DbRef) -> bool:
 # --------------------------------------------------------------------------- similarity view
 
 def _on_points_select() -> None:
-    state.set_value("selected_models", point_selection(st.session_state[_SIMILARITY_KEY]))
+    # A marker stands for every model placed at its point (coincident models): select them all.
+    keys = point_selection(st.session_state[_SIMILARITY_KEY])
+    state.set_value("selected_models", charts.marker_models(keys))
 
 
 def _on_benchmarks_change(options: list[str]) -> None:
@@ -121,44 +127,66 @@ def _on_benchmarks_change(options: list[str]) -> None:
     state.set_value("selected_benchmarks", others + list(st.session_state[_BENCHMARKS_KEY]))
 
 
+def _mst_edges(db: DbRef, benchmarks: list[str], selected: list[str]) -> pd.DataFrame:
+    """Minimum spanning tree of the true geometry distances per benchmark, over the selected
+    models when some are selected (else over all)."""
+    frames = []
+    for benchmark in benchmarks:
+        distances = q.geometry_distances(db, benchmark)
+        if len(distances):
+            frames.append(geometry_mst(distances, among=selected or None).assign(
+                benchmark_id=benchmark))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["benchmark_id", "model_a", "model_b", "distance"])
+
+
 def _similarity_view(db: DbRef) -> None:
     st.header("Geometric similarity")
     options = q.embedding_benchmarks(db)
     if not options:
         st.info("No geometric embeddings in this database yet: the analysis step "
-                "(`python -m core build`, or `core.analysis_tables.update_analysis`) computes the "
-                "UMAP placement of every (model, benchmark).")
+                "(`python -m core build`, or `core.analysis_tables.update_analysis`) places "
+                "every (model, benchmark) by its true geometry distances.")
         return
     chosen = [b for b in state.get_list("selected_benchmarks") if b in set(options)]
     if st.session_state.get(_BENCHMARKS_KEY) != chosen:
         st.session_state[_BENCHMARKS_KEY] = chosen
-    left, right = st.columns([3, 1])
+    left, right = st.columns([3, 2])
     left.multiselect("Benchmarks shown (the same as the selected benchmarks)", options,
                      key=_BENCHMARKS_KEY, on_change=_on_benchmarks_change, args=(options,))
-    with_cka = right.toggle("Place by CKA beside", key="overview_with_cka",
-                            help="Also place the same models by the linear CKA of their features.")
+    spaces = [s for s in charts.PLACEMENT_LABELS if s in set(q.embedding_spaces(db))]
+    widgets.drop_unknown_choice(_PLACEMENT_KEY, spaces, label="placement")
+    space = right.radio("Placement", spaces, horizontal=True, key=_PLACEMENT_KEY,
+                        format_func=lambda s: _PLACEMENT_NAMES.get(s, s),
+                        help="Stress: drawn distances match the true distances between the "
+                             "models' standardised geometry as a whole. UMAP: keeps "
+                             "neighbourhoods, distorts distances. CKA: places by the linear CKA "
+                             "of the models' features instead of their geometry.")
     shown = chosen or options[:1]
     if not chosen:
         st.caption(f"No benchmark selected — showing `{shown[0]}`.")
-    points = q.embedding_points(db, "geometry", tuple(shown))
-    cka_points = q.embedding_points(db, "cka", tuple(shown)) if with_cka else None
-    if with_cka and cka_points.empty:
-        st.info("No CKA placement for these benchmarks (it needs stored features); showing the "
-                "geometric placement only.")
-        cka_points = None
-    fig, note = charts.embedding_figure(points, cka_points=cka_points,
-                                        selected_models=state.get_list("selected_models"))
-    frames = [points.assign(space="geometry")]
-    if cka_points is not None:
-        frames.append(cka_points.assign(space="cka"))
+    points = q.embedding_points(db, space, tuple(shown))
+    if points.empty:
+        st.info(f"No {_PLACEMENT_NAMES.get(space, space)} placement for these benchmarks (CKA "
+                "needs stored features); showing the stress placement.")
+        space = "geometry"
+        points = q.embedding_points(db, space, tuple(shown))
+    selected = state.get_list("selected_models")
+    edges = _mst_edges(db, shown, selected)
+    fig, note = charts.embedding_figure(points, space=space, mst_edges=edges,
+                                        selected_models=selected)
     widgets.figure(fig, key=_SIMILARITY_KEY, name="geometric_similarity",
-                   data=pd.concat(frames, ignore_index=True), on_select=_on_points_select,
+                   data=points.assign(space=space), on_select=_on_points_select,
                    selection_mode=("points", "box", "lasso"),
                    config=charts.plotly_config("geometric_similarity"))
+    st.caption(charts.placement_quality_line(q.placement_quality(db, space, tuple(shown)),
+                                             space=space))
     if note:
         st.caption(note)
-    st.caption("Box or lasso points to select their models; the selection is highlighted here "
-               "and in the table.")
+    scope = f"the {len(selected)} selected models" if selected else "all models"
+    st.caption("Box or lasso markers to select their models; a ×n marker is n models with the "
+               "same geometry and selects them all. Grey lines: minimum spanning tree of the "
+               f"true geometry distances over {scope}.")
 
 
 # --------------------------------------------------------------------------- insights
@@ -202,17 +230,21 @@ def _redundancy(db: DbRef) -> None:
     if similarity.empty:
         _missing("benchmark similarity")
         return
+    # The accuracy measures are chosen here; the geometry distance is drawn beside the choice.
     measures = list(dict.fromkeys(similarity["measure"]))
-    widgets.drop_unknown_choice("overview_similarity_measure", measures,
+    accuracy = [m for m in measures if m != charts.GEOMETRY_MEASURE] or measures
+    widgets.drop_unknown_choice("overview_similarity_measure", accuracy,
                                 label="similarity measure")
-    measure = st.radio("Similarity measure", measures, horizontal=True,
+    measure = st.radio("Accuracy similarity measure", accuracy, horizontal=True,
                        key="overview_similarity_measure",
                        format_func=lambda m: charts.MEASURE_LABELS.get(m, m))
+    shown = similarity["measure"].isin({measure, charts.GEOMETRY_MEASURE})
     widgets.figure(charts.redundancy_figure(similarity, measure=measure),
                    key="overview_redundancy", name="benchmark_redundancy",
-                   data=similarity[similarity["measure"] == measure],
-                   config=charts.plotly_config("benchmark_redundancy"))
-    widgets.reading(charts.redundancy_reading(similarity, measure=measure))
+                   data=similarity[shown], config=charts.plotly_config("benchmark_redundancy"))
+    if measure != charts.GEOMETRY_MEASURE:
+        widgets.reading(charts.redundancy_reading(similarity, measure=measure))
+        widgets.reading(charts.redundant_by_both_reading(similarity, measure=measure))
 
 
 def _dimension(db: DbRef) -> None:

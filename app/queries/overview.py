@@ -101,7 +101,7 @@ def class_accuracy_bars(db: DbRef, severity: int | None, class_index: int) -> pd
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def embedding_benchmarks(db: DbRef) -> list[str]:
-    """Benchmarks with a geometric (UMAP) placement, clean first."""
+    """Benchmarks with a geometric placement, clean first."""
     frame = _table_or_empty(db, "embeddings", """
         SELECT DISTINCT e.benchmark_id, b.corruption = 'clean' AS is_clean, b.severity
         FROM embeddings e LEFT JOIN benchmarks b USING (benchmark_id)
@@ -113,7 +113,8 @@ def embedding_benchmarks(db: DbRef) -> list[str]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def embedding_points(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
     """2-D placement of every (model, benchmark) of ``benchmark_ids`` in ``space``
-    ('geometry' = UMAP of per-sample geometry, 'cka' = placement from CKA), with model facts."""
+    ('geometry' = stress placement, 'geometry_umap' = UMAP of the true geometry distances,
+    'cka' = placement from CKA), with model facts."""
     return _table_or_empty(db, "embeddings", """
         SELECT e.model_id, e.benchmark_id, e.x, e.y, m.arch, m.method, m.ratio, m.retrained
         FROM embeddings e JOIN models m USING (model_id)
@@ -171,3 +172,36 @@ def vulnerability_auc(db: DbRef) -> pd.DataFrame:
     return _table_or_empty(db, "vulnerability_auc", """
         SELECT arch, target, score, auc, n_positive, n FROM vulnerability_auc
         ORDER BY arch, target, score""", [], AUC_COLUMNS)
+
+
+DISTANCE_COLUMNS = ["benchmark_id", "model_a", "model_b", "distance"]
+QUALITY_COLUMNS = ["benchmark_id", "n_models", "n_neighbors", "trustworthiness", "spearman"]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def embedding_spaces(db: DbRef) -> list[str]:
+    """The placements (`embeddings.space`) this database holds, sorted."""
+    frame = _table_or_empty(db, "embeddings", "SELECT DISTINCT space FROM embeddings ORDER BY 1",
+                            [], ["space"])
+    return list(frame["space"])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def geometry_distances(db: DbRef, benchmark_id: str) -> pd.DataFrame:
+    """True distances (standardised units) between the models' geometry on one benchmark, one
+    row per unordered pair (model_a < model_b)."""
+    return _table_or_empty(db, "geometry_distances", """
+        SELECT benchmark_id, model_a, model_b, distance FROM geometry_distances
+        WHERE benchmark_id = ? ORDER BY model_a, model_b""", [benchmark_id], DISTANCE_COLUMNS)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def placement_quality(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
+    """How faithful the placement ``space`` is on each of ``benchmark_ids``: trustworthiness
+    (fraction) of its ``n_neighbors``-nearest neighbours and Spearman ρ of drawn vs true
+    distances."""
+    return _table_or_empty(db, "placement_quality", """
+        SELECT benchmark_id, n_models, n_neighbors, trustworthiness, spearman
+        FROM placement_quality
+        WHERE space = ? AND benchmark_id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY benchmark_id""", [space, list(benchmark_ids)], QUALITY_COLUMNS)

@@ -1,7 +1,8 @@
 """Pure figure builders of the Overview page (no Streamlit, no database), one module per part:
 
 - `table`: the evaluation table of accuracy against pruning ratio on clean and corrupted data;
-- `similarity`: the geometric similarity view (UMAP / CKA placements, minimum spanning trees);
+- `similarity`: the geometric similarity view (stress / UMAP / CKA placements, coincident models,
+  minimum spanning trees of the true distances);
 - `insights`: correlation heat maps, benchmark redundancy, curse of dimensionality, ROC curves;
 - `readings`: the sentence under each insight that reads its numbers.
 
@@ -23,7 +24,9 @@ from app.charts.overview.insights import (
     correlation_figure,
     correlation_models,
     dimension_figure,
+    GEOMETRY_MEASURE,
     redundancy_figure,
+    redundant_by_both,
     roc_figure,
     top_flagged,
 )
@@ -31,15 +34,21 @@ from app.charts.overview.readings import (
     correlation_reading,
     dimension_reading,
     redundancy_reading,
+    redundant_by_both_reading,
     roc_reading,
     strength,
 )
 from app.charts.overview.similarity import (
+    COINCIDENT_NAME,
     MAX_SCATTER_POINTS,
+    PLACEMENT_LABELS,
     SELECTED_NAME,
     WEBGL_THRESHOLD,
+    coincident_markers,
     embedding_figure,
+    marker_models,
     mst_segments,
+    placement_quality_line,
     sample_points,
 )
 from app.charts.overview.table import (
@@ -74,12 +83,20 @@ __all__ = [
     "sample_points",
     "mst_segments",
     "embedding_figure",
+    "COINCIDENT_NAME",
+    "PLACEMENT_LABELS",
+    "coincident_markers",
+    "marker_models",
+    "placement_quality_line",
     "strength",
     "correlation_models",
     "correlation_figure",
     "correlation_reading",
     "redundancy_figure",
     "redundancy_reading",
+    "GEOMETRY_MEASURE",
+    "redundant_by_both",
+    "redundant_by_both_reading",
     "dimension_figure",
     "dimension_reading",
     "roc_figure",

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from app.charts.overview._shared import geometric_auc, ordered
+from app.charts.overview.insights import GEOMETRY_MEASURE, REDUNDANT_TOP_K, redundant_by_both
 
-__all__ = ["strength", "correlation_reading", "redundancy_reading", "dimension_reading",
-           "roc_reading"]
+__all__ = ["strength", "correlation_reading", "redundancy_reading", "redundant_by_both_reading",
+           "dimension_reading", "roc_reading"]
 
 
 def strength(r: float) -> str:
@@ -52,6 +53,27 @@ def redundancy_reading(similarity: pd.DataFrame, *, measure: str) -> str:
     return (f"Most redundant: {' and '.join(pairs)}; least alike: {last.corruption_a} ~ "
             f"{last.corruption_b} (r = {_r(last.similarity)}). {high} of {len(rows)} pairs have "
             "r ≥ 0.9 — one benchmark of such a pair adds little beyond the other.")
+
+
+def redundant_by_both_reading(similarity: pd.DataFrame, *, measure: str,
+                              top_k: int = REDUNDANT_TOP_K) -> str:
+    """Names the corruption pairs redundant by both ``measure`` and the geometry distance
+    (`redundant_by_both`), with the rule that picked them; empty without geometry rows."""
+    pairs, k = redundant_by_both(similarity, measure=measure, top_k=top_k)
+    if k == 0:
+        return ""
+    n = int(((similarity["measure"] == GEOMETRY_MEASURE)).sum())
+    rule = (f"among the {k} most redundant pairs of both rankings (k = {top_k} or a quarter of "
+            f"the pairs ranked by both, whichever is smaller; {n} geometry pairs)")
+    if pairs.empty:
+        return (f"No corruption pair is redundant by both accuracy and geometry ({rule}): the "
+                "two measures disagree on which benchmarks repeat each other.")
+    named = [f"{a} ≈ {b} (r = {_r(s)}, d = {d:.2f})" for a, b, s, d in
+             pairs[["corruption_a", "corruption_b", "similarity", "distance"]].itertuples(
+                 index=False)]
+    return (f"Redundant by both accuracy and geometry: {', '.join(named)} — {rule}; one "
+            "benchmark of such a pair adds little beyond the other, in what models get right "
+            "and in how their geometry moves.")
 
 
 def dimension_reading(dims: pd.DataFrame) -> str:
