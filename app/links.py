@@ -85,9 +85,10 @@ class Control:
 PAGE_CONTROLS: dict[str, dict[str, Control]] = {
     "overview": {"severity": Control("overview_severity", "choice"),
                  "measure": Control("overview_similarity_measure", "choice"),
-                 "cka": Control("overview_with_cka", "flag"),
+                 "placement": Control("overview_placement", "choice"),
                  "arch": Control("overview_vulnerable_arch", "choice")},
     "geometry": {"compare": Control("geometry_compare_mode", "choice"),
+                 "global": Control("geometry_global_mode", "choice"),
                  "axes": Control("geometry_axis_rule", "choice")},
     "attribution": {"benchmark": Control("attribution_benchmark", "choice"),
                     "window": Control("attribution_window", "int"),

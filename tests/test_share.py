@@ -72,14 +72,14 @@ def test_id_lists_escape_only_what_would_break_them():
 
 
 def test_decode_view_notes_unknown_names_and_bad_values():
-    view = decode_view({"models": "a,b", "class": "three", "sample": "-1", "cka": "yes",
+    view = decode_view({"models": "a,b", "class": "three", "sample": "-1",
                         "severity": "3", "measure": "accuracy_pearson", "evil<b>": "1",
                         "embed": "true", "window": "4"}, page="overview")
     assert view.selections == {"selected_models": ["a", "b"]}
     assert view.controls == {"overview_severity": 3,
                              "overview_similarity_measure": "accuracy_pearson"}
     text = " ".join(view.notes)
-    assert "`class` = `three`" in text and "`sample` = `-1`" in text and "`cka`" in text
+    assert "`class` = `three`" in text and "`sample` = `-1`" in text
     # Names not of this page are unknown; Streamlit's own `embed` is not; markup is defused.
     assert "2 unknown link parameter(s)" in text and "`evil?b?`" in text and "<b>" not in text
     assert "window" in text
@@ -87,6 +87,8 @@ def test_decode_view_notes_unknown_names_and_bad_values():
                               page="attribution")
     assert attribution.controls == {"attribution_window": 4, "attribution_saliency": False}
     assert "`baseline` = `nan`" in attribution.notes[0]
+    flag = decode_view({"saliency": "maybe"}, page="attribution")
+    assert flag.controls == {} and "`saliency` = `maybe`" in flag.notes[0]
 
 
 def test_validate_view_keeps_known_ids_and_counts_the_dropped():
@@ -107,10 +109,10 @@ def test_validate_view_keeps_known_ids_and_counts_the_dropped():
 def test_encode_view_leaves_out_what_does_not_fit():
     values = {"selected_models": ["m1", "m2"],
               "selected_samples": list(range(0, 2 * MAX_IDS + 2, 2)),
-              "selected_class": 3, "selected_sample": None, "overview_with_cka": True,
+              "selected_class": 3, "selected_sample": None, "overview_placement": "geometry_umap",
               "geometry_compare_mode": "ignored on the overview"}
     params, left_out = encode_view(values, page="overview")
-    assert params == {"models": "m1,m2", "class": "3", "cka": "1"}
+    assert params == {"models": "m1,m2", "class": "3", "placement": "geometry_umap"}
     assert f"{MAX_IDS + 1:,} selected samples" in left_out[0]
     spread = {"selected_samples": list(range(0, 9800, 2))}  # 4,900 ids, ~24,000 characters
     params, left_out = encode_view(spread, page="overview")
