@@ -23,7 +23,7 @@ Conventions:
 
 from __future__ import annotations
 
-import statistics
+import math
 import time
 from typing import Callable
 
@@ -156,15 +156,29 @@ def structured_prune(model: nn.Module, method: str, ratio: float, *,
     return removed
 
 
+def _seconds(net: nn.Module, batch: torch.Tensor, passes: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(passes):
+        net(batch)
+    return (time.perf_counter() - t0) / passes
+
+
 @torch.inference_mode()
 def latency_ratio(model: nn.Module, reference: nn.Module, x: torch.Tensor, *,
-                  batch_size: int = 256, repeats: int = 5) -> float:
+                  batch_size: int = 256, repeats: int = 5, min_seconds: float = 0.05,
+                  max_pass_seconds: float = 0.5) -> float:
     """CPU inference time of ``model`` per image relative to ``reference`` (e.g. its dense
-    parent): the ratio of the medians of ``repeats`` timed forward passes on one batch of
-    ``batch_size`` inputs from ``x`` (N, C, H, W) — cycled when ``N < batch_size`` — in eval
-    mode, on one thread, the two models timed alternately so both see the same machine load.
-    Below 1 = faster. One untimed pass of each warms up first. Both models are left in eval
-    mode on the CPU.
+    parent); below 1 = faster.
+
+    One batch from ``x`` (N, C, H, W), cycled when too short, runs through both models in eval
+    mode on one thread: ``batch_size`` images, or fewer for large models — as many as the
+    reference runs in ``max_pass_seconds`` (at least 16), so that timing a full-width ResNet
+    costs seconds rather than minutes. After an untimed warm-up pass each, the two models are
+    timed alternately (so both see the same machine load) ``repeats`` times; a timing averages
+    as many forward passes as the reference needs for ``min_seconds`` (many for small models,
+    whose single passes are too short to time). The result is the ratio of the fastest timings
+    (as ``timeit`` advises: other load on the machine only ever adds time). Both models are
+    left in eval mode on the CPU.
     """
     check_positive_int("batch_size", batch_size)
     check_positive_int("repeats", repeats)
@@ -174,13 +188,13 @@ def latency_ratio(model: nn.Module, reference: nn.Module, x: torch.Tensor, *,
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        times: dict[int, list[float]] = {0: [], 1: []}
-        for i in range(repeats + 1):
-            for k, net in enumerate((model, reference)):
-                t0 = time.perf_counter()
-                net(batch)
-                if i:
-                    times[k].append(time.perf_counter() - t0)
+        probe = batch[:16]
+        _seconds(model, probe, 1)
+        per_image = _seconds(reference, probe, 1) / probe.shape[0]
+        batch = batch[:max(probe.shape[0], int(max_pass_seconds / per_image))]
+        passes = max(1, math.ceil(min_seconds / (per_image * batch.shape[0])))
+        times = [(_seconds(model, batch, passes), _seconds(reference, batch, passes))
+                 for _ in range(repeats)]
     finally:
         torch.set_num_threads(threads)
-    return statistics.median(times[0]) / statistics.median(times[1])
+    return min(t for t, _ in times) / min(r for _, r in times)
