@@ -16,8 +16,8 @@ Conventions:
 - ``ratio`` is the fraction of prunable channels **removed**, in [0, 1). ``scope="layer"`` (the
   default): every group of ``n`` channels loses ``round(ratio·n)`` of them (the counting rule of
   the unstructured methods), but always keeps one. ``scope="global"``: one ranking of the
-  normalised importances across all groups removes ``round(ratio·N)`` of all ``N`` channels,
-  again keeping at least one per group.
+  importances across all groups (scaled as the criterion scales them) removes
+  ``round(ratio·N)`` of all ``N`` channels, again keeping at least one per group.
 - Lowest importance is removed; among equal importances the channel that comes first is kept.
 """
 
@@ -68,7 +68,7 @@ STRUCTURED_SCOPES = ("layer", "global")
 
 
 def _removed_channels(importances: list[torch.Tensor], ratio: float, scope: str
-                    ) -> list[torch.Tensor]:
+                      ) -> list[torch.Tensor]:
     """Indices of the removed channels of each group: lowest importance first, ties keep the
     earlier channel, at least one channel kept per group."""
     if scope == "layer":
