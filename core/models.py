@@ -28,6 +28,7 @@ __all__ = [
     "head_parameters",
     "features_and_logits",
     "load_state_dict_file",
+    "shrink_to_state_dict",
     "HeadSplitClassifier",
     "LeNet5",
     "VGG16",
@@ -228,3 +229,41 @@ def load_state_dict_file(path: str | Path, *, arch: str = "?") -> dict[str, torc
         raise ValueError(f"Checkpoint {path} must hold a dict of tensors (a state dict for "
                          f"architecture {arch}).")
     return state
+
+
+def shrink_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Resize ``model``'s layers in place to the shapes stored in ``state``, so that
+    ``model.load_state_dict(state)`` succeeds; returns ``model``.
+
+    Structurally pruned checkpoints (see docs/pruning.md, Structured pruning) hold the same
+    architecture with fewer channels: every ``nn.Conv2d``, ``nn.Linear`` and BatchNorm whose
+    stored weight has another shape is replaced by a fresh layer of the stored shape (same kernel,
+    stride, padding, dilation, bias and norm settings; a depthwise convolution stays depthwise).
+    Layers whose shapes match are left alone, so this is a no-op for ordinary checkpoints. The
+    new layers' values are whatever ``load_state_dict`` then copies in.
+    """
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)):
+            continue
+        # A BatchNorm without affine parameters is sized by its running mean.
+        key = "weight" if module.weight is not None else "running_mean"
+        weight, current = state.get(f"{name}.{key}" if name else key), getattr(module, key)
+        if weight is None or current is None or weight.shape == current.shape:
+            continue
+        if isinstance(module, nn.Conv2d):
+            depthwise = module.groups > 1 and module.groups == module.in_channels == \
+                module.out_channels
+            groups = weight.shape[0] if depthwise else module.groups
+            new = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], module.kernel_size,
+                            stride=module.stride, padding=module.padding,
+                            dilation=module.dilation, groups=groups,
+                            bias=module.bias is not None, padding_mode=module.padding_mode)
+        elif isinstance(module, nn.Linear):
+            new = nn.Linear(weight.shape[1], weight.shape[0], bias=module.bias is not None)
+        else:
+            new = type(module)(weight.shape[0], eps=module.eps, momentum=module.momentum,
+                               affine=module.affine,
+                               track_running_stats=module.track_running_stats)
+        parent_name, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), attr, new)
+    return model

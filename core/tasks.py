@@ -24,7 +24,7 @@ import torch
 from . import store
 from .experiment import ArchSpec
 from .features import evaluate_geometry, head_parameters
-from .models import load_state_dict_file, model_from_config
+from .models import load_state_dict_file, model_from_config, shrink_to_state_dict
 from .train import fit, seed_everything, to_input
 
 __all__ = ["ModelJob", "TrainedModel", "ModelWeights", "EvaluationResult", "train_model_task",
@@ -43,14 +43,28 @@ def state_from_bytes(state: bytes) -> dict[str, torch.Tensor]:
     return torch.load(io.BytesIO(state), map_location="cpu", weights_only=True)
 
 
-def model_summary(model: torch.nn.Module) -> dict:
+def model_summary(model: torch.nn.Module, *, latency_of: tuple[torch.nn.Module, torch.Tensor]
+                  | None = None) -> dict:
     """The ``models`` columns measured on the stored weights: sparsity (fraction of prunable
-    weights that are zero), params_total, params_nonzero, feature_dim (m)."""
-    from .pruning import sparsity
+    weights that are zero), params_total, params_nonzero, feature_dim (m); with ``latency_of``
+    = (reference model, inputs (N, C, H, W)) also latency_ratio, the CPU inference time per
+    image relative to the reference (see :func:`core.pruning.latency_ratio`)."""
+    from .pruning import latency_ratio, sparsity
 
     measured, total, nonzero = sparsity(model)
-    return dict(sparsity=measured, params_total=total, params_nonzero=nonzero,
-                feature_dim=head_parameters(model)[0].shape[1])
+    summary = dict(sparsity=measured, params_total=total, params_nonzero=nonzero,
+                   feature_dim=head_parameters(model)[0].shape[1])
+    if latency_of is not None:
+        summary["latency_ratio"] = latency_ratio(model, *latency_of)
+    return summary
+
+
+def _model_with_state(config: str, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The model of ``config`` with ``state`` loaded, its layers first resized to the stored
+    shapes (structurally pruned checkpoints have fewer channels)."""
+    model = shrink_to_state_dict(model_from_config(config), state)
+    model.load_state_dict(state)
+    return model
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
     ``images``: uint8 training images (N, H, W) or (N, H, W, C); ``labels``: (N,) class ids;
     ``dense_state``: the dense parent's state dict bytes (pruning methods only).
     """
-    from .pruning import make_pruned_model
+    from .pruning import STRUCTURED_METHODS, make_pruned_model
 
     t0 = time.perf_counter()
     x = to_input(images).to(device)
@@ -115,7 +129,10 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
             retrain_epochs=job.retrain_epochs if job.retrained else 0, lr=job.retrain_lr,
             progress=progress)
     model = model.cpu().eval()
-    return TrainedModel(state_to_bytes(model), model_summary(model), time.perf_counter() - t0)
+    # A structured model is a smaller network: time it against its dense parent.
+    latency_of = (base.cpu(), x) if job.method in STRUCTURED_METHODS else None
+    return TrainedModel(state_to_bytes(model), model_summary(model, latency_of=latency_of),
+                        time.perf_counter() - t0)
 
 
 @dataclass(frozen=True)
@@ -135,8 +152,7 @@ class ModelWeights:
     @classmethod
     def from_checkpoint(cls, model_id: str, config: str, checkpoint: str | Path) -> "ModelWeights":
         # Validated load (plain state dict, weights_only), then canonical bytes for the tasks.
-        model = model_from_config(config)
-        model.load_state_dict(load_state_dict_file(checkpoint))
+        model = _model_with_state(config, load_state_dict_file(checkpoint))
         return cls.of(model_id, config, model)
 
 
@@ -156,8 +172,7 @@ def _loaded_model(weights: ModelWeights, device: str) -> torch.nn.Module:
     key = (weights.digest, device)
     if key not in _LOADED:
         _LOADED.clear()
-        model = model_from_config(weights.config)
-        model.load_state_dict(state_from_bytes(weights.state))
+        model = _model_with_state(weights.config, state_from_bytes(weights.state))
         _LOADED[key] = model.to(device).eval()
     return _LOADED[key]
 

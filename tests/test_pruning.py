@@ -98,7 +98,7 @@ def test_random_scores_are_seeded():
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", [m for m in METHODS if not m.startswith("structured_")])
 def test_measured_sparsity_matches_ratio(method, scope):
     x, y = data()
     dense = tiny()

@@ -1,4 +1,4 @@
-"""Unstructured pruning: score-based masks for trained models, and MPT / biprop.
+"""Pruning: score-based masks for trained models, MPT / biprop, and structured (channel) pruning.
 
 Definitions: docs/definitions.md, Pruning. Conventions used throughout:
 
@@ -16,7 +16,8 @@ Modules: :mod:`.selection` (prunable weights, top-k masks), :mod:`.scores` (the 
 random, magnitude, snip, fisher, taylor2), :mod:`.hessian` (Hutchinson's Hessian diagonal and the
 second-order saliency), :mod:`.dense` (:func:`prune`, :func:`retrain`, :func:`make_permanent`,
 :func:`sparsity`, :func:`make_pruned_model`), :mod:`.biprop` (MPT, Diffenderfer & Kailkhura,
-ICLR 2021).
+ICLR 2021), :mod:`.structured` (filter / channel removal with Torch-Pruning: smaller dense
+models; its own conventions are in that module and docs/pruning.md).
 """
 
 from .biprop import BipropConv2d, BipropLinear, export_biprop, to_biprop, train_biprop
@@ -25,6 +26,8 @@ from .hessian import TAYLOR2_PROBES, hessian_diagonal, taylor2_saliency
 from .scores import (METHODS, PRUNERS, fisher_scores, magnitude_scores, random_scores,
                      snip_scores, taylor2_scores)
 from .selection import PRUNABLE_TYPES, SCOPES, masks_from_scores, prunable_parameters
+from .structured import (STRUCTURED_IMPORTANCES, STRUCTURED_METHODS, STRUCTURED_SCOPES,
+                         latency_ratio, structured_prune)
 
 __all__ = [
     "PRUNERS",
@@ -51,4 +54,9 @@ __all__ = [
     "train_biprop",
     "export_biprop",
     "make_pruned_model",
+    "STRUCTURED_METHODS",
+    "STRUCTURED_IMPORTANCES",
+    "STRUCTURED_SCOPES",
+    "structured_prune",
+    "latency_ratio",
 ]

@@ -20,6 +20,7 @@ from .hessian import TAYLOR2_PROBES
 from .scores import METHODS, PRUNERS
 from .selection import (PRUNABLE_TYPES, SCOPES, _named_prunable, masks_from_scores,
                         prunable_parameters)
+from .structured import STRUCTURED_METHODS, structured_prune
 
 __all__ = ["prune", "make_permanent", "retrain", "sparsity", "make_pruned_model"]
 
@@ -84,6 +85,17 @@ def retrain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float
     if not all(hasattr(m, "weight_mask") for m, _ in prunable_parameters(model)):
         raise ValueError("`model` carries no pruning masks on some prunable weight; call "
                          "prune(model, ...) before retrain (and make_permanent after).")
+    return _fine_tune(model, x, y, epochs=epochs, lr=lr, optimizer=optimizer, momentum=momentum,
+                      weight_decay=weight_decay, batch_size=batch_size, cosine=cosine, seed=seed,
+                      progress=progress)
+
+
+def _fine_tune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float,
+               lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.9,
+               weight_decay: float = 5e-4, batch_size: int = 128, cosine: bool = True,
+               seed: int = 0, progress: bool = False) -> list[float]:
+    """The retraining recipe of :func:`retrain` on any model: a masked one, or a structurally
+    pruned one (a smaller dense network, every weight trained)."""
     return fit(model, x, y, epochs=epochs, lr=lr, optimizer=optimizer, momentum=momentum,
                weight_decay=weight_decay, batch_size=batch_size, seed=seed, cosine=cosine,
                progress=progress, desc="retrain")
@@ -122,15 +134,18 @@ def make_pruned_model(dense_model: nn.Module, method: str, ratio: float, *,
 
     Parameters
     ----------
-    method : one of :data:`METHODS` — a :data:`PRUNERS` score, or ``"mpt"``.
-    ratio : fraction of prunable weights removed, in [0, 1).
+    method : one of :data:`METHODS` — a :data:`PRUNERS` score, ``"mpt"``, or a structured
+        method (:data:`~core.pruning.STRUCTURED_METHODS`).
+    ratio : fraction of prunable weights removed, in [0, 1); for the structured methods the
+        fraction of prunable channels removed (see :func:`~core.pruning.structured_prune`).
     x, y : training images (N, C, H, W) float and labels (N,) int64; needed by snip, fisher,
         taylor2, retraining and mpt.
     retrain_epochs : fine-tuning epochs after pruning (0 = no retraining); must be 0 for mpt,
         which never trains weights.
     mpt_epochs : epochs of biprop score search (mpt only).
     scope : ``"global"`` / ``"layer"``; ``None`` = the method's default (global for the score
-        methods, per layer for mpt, as in the reference).
+        methods, per layer for mpt, as in the reference, and per layer for the structured
+        methods).
     lr : learning rate; ``None`` = 0.01 for retraining, 0.1 for the mpt score search.
     batch_size : batch size of the gradient scores, retraining and the score search.
     n_batches : batches of the snip / fisher / taylor2 scores.
@@ -139,7 +154,9 @@ def make_pruned_model(dense_model: nn.Module, method: str, ratio: float, *,
     seed : seeds scores, batch order and the mpt initialisation.
 
     For mpt the dense model only supplies the architecture: a fresh biprop network is drawn,
-    its scores trained, and the result exported with :func:`export_biprop`.
+    its scores trained, and the result exported with :func:`export_biprop`. A structured method
+    returns a smaller dense network (no masks, no stored zeros); retraining fine-tunes all of
+    its weights with the recipe of :func:`retrain`.
     """
     check_choice("method", method, METHODS)
     if retrain_epochs < 0 or mpt_epochs < 0:
@@ -157,6 +174,13 @@ def make_pruned_model(dense_model: nn.Module, method: str, ratio: float, *,
                          batch_size=batch_size, train_bn=train_bn, seed=seed, progress=progress)
         return export_biprop(biprop)
     model = copy.deepcopy(dense_model)
+    if method in STRUCTURED_METHODS:
+        check_data(x, y, f"method {method!r} (the inputs trace the dependency graph)")
+        structured_prune(model, method, ratio, example_inputs=x, scope=scope or "layer")
+        if retrain_epochs:
+            _fine_tune(model, x, y, epochs=retrain_epochs, lr=0.01 if lr is None else lr,
+                       batch_size=batch_size, seed=seed, progress=progress)
+        return model.eval()
     prune(model, method, ratio, scope=scope or "global", x=x, y=y, n_batches=n_batches,
           batch_size=batch_size, seed=seed, probes=probes)
     if retrain_epochs:

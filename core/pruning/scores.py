@@ -18,6 +18,7 @@ from ._validation import check_data, check_positive_int
 from ._weights import effective_weight, weight_leaf
 from .hessian import TAYLOR2_PROBES, _gradient_and_hessian_diagonal, _saliency
 from .selection import prunable_parameters
+from .structured import STRUCTURED_METHODS
 
 __all__ = ["PRUNERS", "METHODS", "random_scores", "magnitude_scores", "snip_scores",
            "fisher_scores", "taylor2_scores"]
@@ -141,5 +142,6 @@ PRUNERS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "taylor2": taylor2_scores,
 }
 
-#: Every method :func:`core.pruning.make_pruned_model` builds.
-METHODS: tuple[str, ...] = (*PRUNERS, "mpt")
+#: Every method :func:`core.pruning.make_pruned_model` builds: the score methods, MPT and the
+#: structured methods (:mod:`core.pruning.structured`), which remove whole channels.
+METHODS: tuple[str, ...] = (*PRUNERS, "mpt", *STRUCTURED_METHODS)

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS models(
     model_id VARCHAR PRIMARY KEY, arch VARCHAR, dataset VARCHAR, method VARCHAR, ratio DOUBLE,
     retrained BOOLEAN, sparsity DOUBLE, params_total BIGINT, params_nonzero BIGINT, seed INTEGER,
     width DOUBLE, feature_dim INTEGER, arch_config VARCHAR, checkpoint VARCHAR, source VARCHAR,
-    fit_seconds DOUBLE);
+    fit_seconds DOUBLE, latency_ratio DOUBLE);
 CREATE TABLE IF NOT EXISTS benchmarks(
     benchmark_id VARCHAR PRIMARY KEY, dataset VARCHAR, corruption VARCHAR, severity INTEGER,
     category VARCHAR);
@@ -159,6 +159,8 @@ def create_schema(con: duckdb.DuckDBPyConnection, *, num_classes: int) -> None:
     ddl = class_ddl(num_classes)
     with transaction(con):
         con.execute(FIXED_DDL)
+        # Stores made before structured pruning lack this column; it is NULL for their models.
+        con.execute("ALTER TABLE models ADD COLUMN IF NOT EXISTS latency_ratio DOUBLE")
         con.execute(ddl)
         if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
             con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])

@@ -7,11 +7,14 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-METHOD_ORDER = ("dense", "random", "magnitude", "snip", "taylor2", "mpt")
-# Green and red are kept for gain and loss, so no method is drawn in either.
+METHOD_ORDER = ("dense", "random", "magnitude", "snip", "fisher", "taylor2", "mpt",
+                "structured_l1", "structured_group")
+# Green and red are kept for gain and loss, so no method is drawn in either. The structured
+# (channel-removing) family shares the cool teal / navy hues.
 METHOD_COLOURS = {"dense": "#222222", "random": "#8c8c8c", "magnitude": "#1f77b4",
-                  "snip": "#ff7f0e", "taylor2": "#9467bd", "mpt": "#e377c2"}
-_EXTRA_COLOURS = ("#8c564b", "#bcbd22", "#17becf", "#393b79", "#7b4173")
+                  "snip": "#ff7f0e", "fisher": "#8c564b", "taylor2": "#9467bd", "mpt": "#e377c2",
+                  "structured_l1": "#17becf", "structured_group": "#393b79"}
+_EXTRA_COLOURS = ("#bcbd22", "#7b4173", "#c49c94", "#aec7e8", "#dbdb8d")
 GAIN_COLOUR = "#2ca02c"
 LOSS_COLOUR = "#d62728"
 HIGHLIGHT_LINE = "#000000"
