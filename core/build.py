@@ -33,7 +33,7 @@ from .corruption_names import benchmark_id
 from .data import Dataset, evaluation_subset, load_dataset
 from .executors import Executor, LocalExecutor, Task
 from .experiment import Experiment
-from .models import load_state_dict_file, model_from_config
+from .models import load_state_dict_file, model_from_config, shrink_to_state_dict
 from .plan import (PARENTLESS_METHODS, BenchmarkRow, DataShape, checkpoint_key, dense_parent,
                    evaluation_pairs, plan_build)
 from .publish import WorkFile
@@ -271,7 +271,9 @@ class Builder:
             ckpt = self._checkpoint_of(job)
             t0 = time.perf_counter()
             model = model_from_config(job.config)
-            model.load_state_dict(load_state_dict_file(ckpt, arch=job.spec.arch))
+            state = load_state_dict_file(ckpt, arch=job.spec.arch)
+            shrink_to_state_dict(model, state)   # structured models are smaller than the config
+            model.load_state_dict(state)
             self._register(job, model_summary(model.eval()), ckpt, time.perf_counter() - t0)
             self._model_done(job, tally)
 

@@ -190,7 +190,10 @@ def build_model(arch: str, *, in_channels: int, num_classes: int, width: float =
         raise ValueError(f"`arch` must be one of {known} or 'tv:<torchvision name>'. "
                          f"Got {arch!r} instead.")
     if weights is not None:
-        model.load_state_dict(load_state_dict_file(weights, arch=arch))
+        state = load_state_dict_file(weights, arch=arch)
+        # A structurally pruned checkpoint has smaller layers than the config builds.
+        shrink_to_state_dict(model, state)
+        model.load_state_dict(state)
     return model
 
 

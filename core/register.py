@@ -8,7 +8,7 @@ import torch
 
 from . import store
 from .features import head_parameters
-from .models import arch_config, load_state_dict_file, model_from_config
+from .models import arch_config, load_state_dict_file, model_from_config, shrink_to_state_dict
 from .plan import model_id_for
 from .pruning import sparsity
 from .publish import WorkFile
@@ -41,6 +41,9 @@ def add_model(db_path: str | Path, checkpoint: str | Path, *, arch: str, method:
                          input_size=height)
     model = model_from_config(config)
     state = load_state_dict_file(checkpoint, arch=arch)
+    if method.startswith("structured"):
+        # Only a structurally pruned model may be smaller than its architecture's config.
+        shrink_to_state_dict(model, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
