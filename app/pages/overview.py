@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import state, widgets
 from app.charts import overview as charts
+from app.charts.overview.insights import effective_robustness_figure, effective_robustness_reading
 from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import overview as q
@@ -150,7 +151,7 @@ def _similarity_view(db: DbRef) -> None:
 def _insights(db: DbRef) -> None:
     st.header("Insights")
     tabs = st.tabs(["Correlations", "Benchmark redundancy", "Curse of dimensionality",
-                    "Vulnerable samples"])
+                    "Vulnerable samples", "Effective robustness"])
     with tabs[0]:
         _correlations(db)
     with tabs[1]:
@@ -159,6 +160,8 @@ def _insights(db: DbRef) -> None:
         _dimension(db)
     with tabs[3]:
         _vulnerable(db)
+    with tabs[4]:
+        _effective_robustness(db)
 
 
 def _missing(what: str) -> None:
@@ -240,3 +243,14 @@ def _vulnerable(db: DbRef) -> None:
     if selected:
         st.caption(f"{len(selected)} samples selected.")
     _download(curves, "vulnerable_samples_roc", "overview_roc")
+
+
+def _effective_robustness(db: DbRef) -> None:
+    effective = q.effective_robustness(db)
+    if effective.empty:
+        _missing("effective-robustness table")
+        return
+    st.plotly_chart(effective_robustness_figure(effective), key="overview_effective",
+                    config=charts.plotly_config("effective_robustness"))
+    st.markdown(effective_robustness_reading(effective))
+    _download(effective, "effective_robustness", "overview_effective")

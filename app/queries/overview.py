@@ -153,3 +153,19 @@ def vulnerability_auc(db: DbRef) -> pd.DataFrame:
     return _table_or_empty(db, "vulnerability_auc", """
         SELECT arch, target, score, auc, n_positive, n FROM vulnerability_auc
         ORDER BY arch, target, score""", [], AUC_COLUMNS)
+
+
+EFFECTIVE_COLUMNS = ["model_id", "arch", "method", "ratio", "retrained", "clean_accuracy",
+                     "corrupted_accuracy", "predicted_accuracy", "effective_robustness", "slope",
+                     "intercept", "n_fit"]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def effective_robustness(db: DbRef) -> pd.DataFrame:
+    """Each model's effective robustness (fractions) with its arch, method, ratio, retrained."""
+    return _table_or_empty(db, "effective_robustness", """
+        SELECT r.model_id, m.arch, m.method, m.ratio, m.retrained, r.clean_accuracy,
+               r.corrupted_accuracy, r.predicted_accuracy, r.effective_robustness, r.slope,
+               r.intercept, r.n_fit
+        FROM effective_robustness AS r JOIN models AS m USING (model_id)
+        ORDER BY r.model_id""", [], EFFECTIVE_COLUMNS)
