@@ -20,6 +20,7 @@ Usage: python bench/evaluate.py [--archs lenet5,resnet_small] [--models 2] [--be
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import store
+# This checkout's core, not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core import store  # noqa: E402
 from core.models import arch_config, model_from_config
 from core.tasks import EVALUATE_BATCH_SIZE, ModelWeights, evaluate_model_task, state_from_bytes
 from core.train import to_input
