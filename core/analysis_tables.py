@@ -148,10 +148,11 @@ _STEPS: list[tuple[Callable[[_Inputs], Iterator], tuple[str, ...], tuple[str, ..
 
 def _effective_robustness(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     # The fit is made on every model of the population (see docs/definitions.md).
-    from core.analysis.effective import effective_robustness
+    from core.analysis.effective import EFFECTIVE_COLUMNS, effective_robustness
 
     accuracy = queries.clean_and_corrupted_accuracy(inputs.con)
-    yield "effective_robustness", effective_robustness(accuracy)
+    yield "effective_robustness", (effective_robustness(accuracy) if len(accuracy) else
+                                   pd.DataFrame(columns=EFFECTIVE_COLUMNS))
 
 
 _STEPS.append((_effective_robustness, ("effective_robustness",), ("evaluations", "benchmarks")))
