@@ -176,6 +176,18 @@ _STEPS: list[tuple[Callable[[_Inputs], Iterator], tuple[str, ...], tuple[str, ..
 ]
 
 
+def _effective_robustness(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
+    # The fit is made on every model of the population (see docs/definitions.md).
+    from core.analysis.effective import EFFECTIVE_COLUMNS, effective_robustness
+
+    accuracy = queries.clean_and_corrupted_accuracy(inputs.con)
+    yield "effective_robustness", (effective_robustness(accuracy) if len(accuracy) else
+                                   pd.DataFrame(columns=EFFECTIVE_COLUMNS))
+
+
+_STEPS.append((_effective_robustness, ("effective_robustness",), ("evaluations", "benchmarks")))
+
+
 def update_analysis(con: duckdb.DuckDBPyConnection, *, progress: bool = True) -> dict[str, float]:
     """Recompute the analysis tables whose inputs changed since the last call.
 

@@ -1,7 +1,7 @@
 """The build: data → dense and pruned models → benchmarks → (model × benchmark) geometry → analysis.
 
 Resumable and crash-safe. All writes go to the work file (``core.publish``); each unit of work (a
-model row, one (model, benchmark) result, one analysis table) is one transaction, and checkpoints
+model row, one model's results on all its benchmarks, one analysis table) is one transaction, and checkpoints
 and corrupted sets are written to temporary files and renamed. After each stage — and every
 ``publish_every`` seconds during long stages — the work file is published atomically, so the app
 (read-only) always sees a complete database while the build runs. A rerun continues from the
@@ -38,8 +38,8 @@ from .plan import (PARENTLESS_METHODS, BenchmarkRow, DataShape, checkpoint_key, 
                    evaluation_pairs, plan_build)
 from .publish import WorkFile
 from .store import builds as store_builds
-from .tasks import (EvaluationResult, ModelJob, ModelWeights, TrainedModel, evaluate_task,
-                    model_summary, train_model_task)
+from .tasks import (ModelEvaluation, ModelJob, ModelWeights, TrainedModel,
+                    evaluate_model_task, model_summary, train_model_task)
 from .train import config_hash
 
 __all__ = ["Builder", "build", "BuildFailed", "BuildReport", "BuildData"]
@@ -389,6 +389,8 @@ class Builder:
     # evaluation ---------------------------------------------------------------------------
     def _evaluate(self, data: BuildData, benchmark_ids: list[str],
                   benchmark_images: dict[str, np.ndarray]) -> bool:
+        """One task per model on all its unfinished benchmarks; each model's results are written
+        in one transaction, so a rerun after a crash redoes only the unfinished models."""
         models = store_builds.models_to_evaluate(self.con)
         done = store.done_pairs(self.con)
         todo = [pair for pair in evaluation_pairs([m for m, _, _ in models], benchmark_ids)
@@ -396,34 +398,36 @@ class Builder:
         logger.info("evaluate: %d (model, benchmark) pairs done, %d to do", len(done), len(todo))
         if not todo:
             return False
-        self._add_to_bar(len(todo))
+        by_model = {model_id: tuple(bench for _, bench in pairs)
+                    for model_id, pairs in itertools.groupby(todo, key=lambda pair: pair[0])}
+        self._add_to_bar(len(by_model))
         ex = self.executor
-        # Large inputs go to the executor once; each model's weights once, when its first pair
-        # is submitted (tasks are consumed lazily, so only a few models are held at a time).
+        # Large inputs go to the executor once; each model's weights when its task is submitted
+        # (tasks are consumed lazily, so only a few models are held at a time).
         images = {b: ex.put(benchmark_images[b]) for b in {b for _, b in todo}}
         labels, sample_ids = ex.put(data.labels), ex.put(data.sample_ids)
-        by_model = {m: (cfg, ck) for m, cfg, ck in models}
+        configs = {m: (cfg, ck) for m, cfg, ck in models}
 
         def tasks() -> Iterator[Task]:
-            for model_id, pairs in itertools.groupby(todo, key=lambda pair: pair[0]):
-                weights = ex.put(ModelWeights.from_checkpoint(model_id, *by_model[model_id]))
-                for _, bench in pairs:
-                    yield Task((model_id, bench), f"evaluate {model_id} on {bench}",
-                               evaluate_task,
-                               (weights, bench, images[bench], labels, sample_ids),
-                               dict(keep_features=bench in self.e.features_for,
-                                    device=ex.device, bias_in_margin=self.e.bias_in_margin))
+            for model_id, benches in by_model.items():
+                weights = ex.put(ModelWeights.from_checkpoint(model_id, *configs[model_id]))
+                yield Task(model_id, f"evaluate {model_id} on {len(benches)} benchmarks",
+                           evaluate_model_task,
+                           (weights, benches, labels, sample_ids, *(images[b] for b in benches)),
+                           dict(keep_features_for=tuple(b for b in benches
+                                                        if b in self.e.features_for),
+                                device=ex.device, bias_in_margin=self.e.bias_in_margin))
 
-        for i, outcome in enumerate(ex.run(tasks())):
-            model_id, bench = outcome.task.key
+        pairs_done = 0
+        for outcome in ex.run(tasks()):
+            model_id = outcome.task.key
             if self._finished(outcome.task.label, outcome.error):
-                result: EvaluationResult = outcome.value
-                store.write_result(self.con, model_id, bench, result.metrics, result.evaluation,
-                                   features=result.features)
-            if i % 25 == 0:
-                store_builds.record_progress(self.con, "evaluate", i, len(todo),
-                                             f"{model_id} on {bench}")
-                self.db.maybe_publish()
+                result: ModelEvaluation = outcome.value
+                store.write_model_results(self.con, model_id, result.metrics, result.evaluations,
+                                          result.features, sample_ids=data.sample_ids)
+            pairs_done += len(by_model[model_id])
+            store_builds.record_progress(self.con, "evaluate", pairs_done, len(todo), model_id)
+            self.db.maybe_publish()
         store_builds.record_progress(self.con, "evaluate", len(todo), len(todo), "done")
         return True
 

@@ -1,4 +1,5 @@
-"""Model registry: LeNet-5, VGG-16 and ResNet-18 (CIFAR form), any torchvision classifier as
+"""Model registry: LeNet-5, a small ResNet for 28×28 inputs, VGG-16 and ResNet-18 (CIFAR form),
+any torchvision classifier as
 ``tv:NAME``, their JSON configs and validated state-dict loading.
 
 Every registry model splits its forward pass at the head, the final ``nn.Linear``:
@@ -33,6 +34,7 @@ __all__ = [
     "LeNet5",
     "VGG16",
     "ResNet18",
+    "ResNetSmall",
 ]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -160,7 +162,35 @@ class ResNet18(HeadSplitClassifier):
         return self.layers(self.stem(x))
 
 
+class ResNetSmall(HeadSplitClassifier):
+    """A small residual network for 28×28 inputs (MNIST-like): a 3×3 stem, three stages of
+    ``blocks`` basic blocks at 8, 16 and 32 channels (times ``width``) on 28×28, 14×14 and 7×7
+    maps, global average pooling and one linear head on the 32-d feature. About 20 k parameters
+    at width 1 — the residual counterpart of LeNet-5 (61 k) in the demo."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
+                 input_size: int = 28, blocks: int = 1):
+        super().__init__()
+        if isinstance(blocks, bool) or int(blocks) != blocks or blocks < 1:
+            raise ValueError(f"`blocks` must be a positive integer. Got {blocks!r} instead.")
+        c = _w(8, width)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        layers = []
+        for i, stage in enumerate([8, 16, 32]):
+            out = _w(stage, width)
+            for j in range(int(blocks)):
+                layers.append(_BasicBlock(c, out, 2 if (i > 0 and j == 0) else 1))
+                c = out
+        self.layers = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward_features(self, x):
+        return self.layers(self.stem(x))
+
+
 register_model("lenet5")(LeNet5)
+register_model("resnet_small")(ResNetSmall)
 register_model("vgg16")(VGG16)
 register_model("resnet18")(ResNet18)
 

@@ -5,8 +5,13 @@ runs the same in this process or on a Ray worker (see ``core.executors``):
 
 - :func:`train_model_task` trains a dense model, prunes (and retrains) a dense parent, or
   searches an MPT mask, for one :class:`ModelJob`; it returns a :class:`TrainedModel`.
-- :func:`evaluate_task` evaluates one model (:class:`ModelWeights`) on one benchmark: features →
-  geometry → ``sample_metrics`` rows; it returns an :class:`EvaluationResult`.
+- :func:`evaluate_model_task` evaluates one model (:class:`ModelWeights`) on many benchmarks at
+  once: the images of all of them stream through the network in large batches that cross
+  benchmark boundaries, the geometry runs once over every feature, and the ``sample_metrics``
+  rows of every benchmark come back as one table; it returns a :class:`ModelEvaluation`, which
+  the builder writes in one transaction. The build's evaluate stage runs one per model.
+- :func:`evaluate_task` evaluates one model on one benchmark (the same results, one pair at a
+  time); it returns an :class:`EvaluationResult`.
 """
 
 from __future__ import annotations
@@ -14,21 +19,25 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import torch
 
 from . import store
 from .experiment import ArchSpec
-from .features import evaluate_geometry, head_parameters
+from .features import evaluate_geometry, features_and_logits, head_parameters
+from .geometry import compute_geometry
 from .models import load_state_dict_file, model_from_config, shrink_to_state_dict
 from .train import fit, seed_everything, to_input
 
 __all__ = ["ModelJob", "TrainedModel", "ModelWeights", "EvaluationResult", "train_model_task",
-           "evaluate_task", "state_to_bytes", "state_from_bytes", "model_summary"]
+           "evaluate_task", "ModelEvaluation", "evaluate_model_task",
+           "EVALUATE_BATCH_SIZE", "state_to_bytes", "state_from_bytes", "model_summary"]
 
 
 def state_to_bytes(model: torch.nn.Module) -> bytes:
@@ -197,3 +206,105 @@ def evaluate_task(weights: ModelWeights, benchmark_id: str, images: np.ndarray,
                       mean_margin=float(np.nanmean(geo["margin"].numpy())),
                       mean_prob=float(geo["prob"].mean()))
     return EvaluationResult(metrics, evaluation, features if keep_features else None)
+
+
+# Images per forward pass of `evaluate_model_task`. Large batches amortise the per-call overhead
+# of small networks; beyond a few thousand 28×28 images the activations leave the CPU caches and
+# throughput drops again (bench/evaluate.py measures it).
+EVALUATE_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """One model's results on several benchmarks: what the builder writes in one transaction."""
+
+    model_id: str
+    metrics: pa.Table           # `sample_metrics` rows of every benchmark, benchmark by benchmark
+    evaluations: pd.DataFrame   # one `evaluations` row per benchmark (model_id, benchmark_id, …)
+    features: dict[str, np.ndarray]  # benchmark id → (N, m) float32 head inputs, when asked for
+    seconds: float              # wall time of the task
+
+
+def _batches(blocks: Sequence[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive batches of ``batch_size`` images over all ``blocks`` in order (the last one
+    shorter): a batch may span the end of one benchmark and the start of the next."""
+    pending: list[np.ndarray] = []
+    size = 0
+    for block in blocks:
+        start = 0
+        while start < len(block):
+            take = min(batch_size - size, len(block) - start)
+            pending.append(block[start:start + take])
+            size += take
+            start += take
+            if size == batch_size:
+                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, size = [], 0
+    if pending:
+        yield np.concatenate(pending)
+
+
+def _per_benchmark_mean(values: np.ndarray, n_benchmarks: int, *, skip_nan: bool = False
+                        ) -> np.ndarray:
+    blocks = values.reshape(n_benchmarks, -1)
+    return np.nanmean(blocks, axis=1) if skip_nan else blocks.mean(axis=1)
+
+
+@torch.inference_mode()
+def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], labels: np.ndarray,
+                        sample_ids: np.ndarray, *images: np.ndarray,
+                        keep_features_for: Sequence[str] = (), device: str = "cpu",
+                        batch_size: int = EVALUATE_BATCH_SIZE,
+                        bias_in_margin: bool = True) -> ModelEvaluation:
+    """Evaluate one model on every benchmark of ``benchmark_ids``: features → geometry →
+    ``sample_metrics`` and ``evaluations`` rows, as :func:`evaluate_task` gives pair by pair.
+
+    ``images``: one uint8 array (N, H, W) or (N, H, W, C) per benchmark, in the order of
+    ``benchmark_ids`` (separate arguments, so that an executor resolves each shared handle);
+    ``labels`` and ``sample_ids``: (N,), the same for every benchmark. ``keep_features_for``:
+    the benchmarks whose raw features (N, m) are returned. The network runs in batches of
+    ``batch_size`` images, channels-last, where the model is (``device``); the geometry on the
+    CPU, once over all N × len(benchmark_ids) features. ``bias_in_margin``: the margin's form
+    (``False``: the paper's bias-free form, see docs/geometry.md, Margin).
+    """
+    t0 = time.perf_counter()
+    if len(images) != len(benchmark_ids):
+        raise ValueError(f"`images` must hold one array per benchmark ({len(benchmark_ids)}). "
+                         f"Got {len(images)} instead.")
+    n = len(labels)
+    if any(len(block) != n for block in images):
+        raise ValueError(f"Every benchmark must hold {n} images, one per label. Got "
+                         f"{sorted({len(block) for block in images})} instead.")
+    model = model_from_config(weights.config)
+    state = state_from_bytes(weights.state)
+    shrink_to_state_dict(model, state)   # structurally pruned models are smaller than the config
+    model.load_state_dict(state)
+    model = model.to(device).eval()
+    # Channels-last lets the convolutions skip a layout conversion on every call (CPU oneDNN).
+    model = model.to(memory_format=torch.channels_last)
+    parts = []
+    for batch in _batches(images, batch_size):
+        x = to_input(batch).to(device).contiguous(memory_format=torch.channels_last)
+        parts.append(features_and_logits(model, x)[0].cpu())
+    features = torch.cat(parts)
+    weight, bias = head_parameters(model)
+    n_bench = len(benchmark_ids)
+    all_labels = np.tile(np.asarray(labels), n_bench)
+    geo = compute_geometry(features, weight.cpu(), None if bias is None else bias.cpu(),
+                           torch.as_tensor(all_labels), bias_in_margin=bias_in_margin)
+    tables = [store.metrics_table(weights.model_id, bench, sample_ids, labels,
+                                  {k: v[i * n:(i + 1) * n] for k, v in geo.items()})
+              for i, bench in enumerate(benchmark_ids)]
+    correct = geo["pred"].numpy() == all_labels
+    evaluations = pd.DataFrame({
+        "model_id": weights.model_id, "benchmark_id": list(benchmark_ids), "n": n,
+        "accuracy": _per_benchmark_mean(correct, n_bench),
+        "mean_angle": _per_benchmark_mean(geo["angle"].numpy(), n_bench, skip_nan=True),
+        "mean_l2": _per_benchmark_mean(geo["l2"].numpy(), n_bench),
+        "mean_margin": _per_benchmark_mean(geo["margin"].numpy(), n_bench, skip_nan=True),
+        "mean_prob": _per_benchmark_mean(geo["prob"].numpy(), n_bench)})
+    numpy_features = features.numpy()
+    kept = {bench: numpy_features[i * n:(i + 1) * n] for i, bench in enumerate(benchmark_ids)
+            if bench in set(keep_features_for)}
+    return ModelEvaluation(weights.model_id, pa.concat_tables(tables), evaluations, kept,
+                           time.perf_counter() - t0)

@@ -283,7 +283,7 @@ def test_vulnerable_samples_missing_information_is_null():
 
 _TABLES = ["robustness", "pruning_vulnerability", "correlations", "geometry_distances",
            "embeddings", "placement_quality", "cka", "benchmark_similarity", "dimension_angles",
-           "vulnerable_samples", "vulnerability_auc"]
+           "vulnerable_samples", "vulnerability_auc", "effective_robustness"]
 _N = 20
 
 
@@ -368,7 +368,7 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
     with caplog.at_level(logging.INFO, logger="core.analysis_tables"):
         assert update_analysis(con) == {}
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(skipped) == 8                          # one line per step, all up to date
+    assert len(skipped) == 9                          # one line per step, all up to date
     # Forgetting the state recomputes everything to the same values (deterministic, idempotent).
     con.execute("DELETE FROM analysis_state")
     with warnings.catch_warnings():

@@ -212,8 +212,8 @@ def test_preset_that_does_not_exist(tmp_path):
 
 
 def test_disk_full_while_writing_keeps_finished_work(tiny_db, tmp_path, monkeypatch):
-    """ENOSPC in the middle of the evaluation stage: the failing result is rolled back, every
-    earlier one is complete, the published DB is untouched, and a rerun finishes the build."""
+    """ENOSPC in the middle of the evaluation stage: the failing model's results are rolled back,
+    every earlier model's are complete, the published DB is untouched, and a rerun finishes."""
     from core.build import build
     from core.experiment import load_experiment
     from test_build import tiny_plan
@@ -221,18 +221,19 @@ def test_disk_full_while_writing_keeps_finished_work(tiny_db, tmp_path, monkeypa
     cache = tmp_path / "cache"
     shutil.copytree(tiny_db.parent / "cache", cache)
     db = tmp_path / "full.duckdb"
-    real_write = store.write_result
+    real_write = store.write_model_results
     calls = {"n": 0}
+    n_benchmarks = len(tiny_plan().benchmarks)
 
-    def failing_write(con, model_id, benchmark_id, metrics, evaluation, features=None):
+    def failing_write(con, model_id, metrics, evaluations, features=None, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 40:
+        if calls["n"] == 4:
             with store.transaction(con):
                 store.insert_rows(con, "sample_metrics", metrics)   # half a result ...
                 raise OSError(errno.ENOSPC, "No space left on device")   # ... then disk full
-        return real_write(con, model_id, benchmark_id, metrics, evaluation, features)
+        return real_write(con, model_id, metrics, evaluations, features, **kwargs)
 
-    monkeypatch.setattr(store, "write_result", failing_write)
+    monkeypatch.setattr(store, "write_model_results", failing_write)
     with pytest.raises(OSError, match="No space left on device"):
         build(load_experiment(TINY), db, cache_dir=cache, progress=False)
     work = db.with_name(db.name + ".work")
@@ -240,9 +241,9 @@ def test_disk_full_while_writing_keeps_finished_work(tiny_db, tmp_path, monkeypa
     partial = con.execute("""SELECT count(*) FROM (SELECT model_id, benchmark_id FROM sample_metrics
         GROUP BY ALL) s ANTI JOIN evaluations e USING (model_id, benchmark_id)""").fetchone()[0]
     assert partial == 0, "no half-written (model, benchmark) result"
-    assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == 39
+    assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == 3 * n_benchmarks
     con.close()
-    monkeypatch.setattr(store, "write_result", real_write)
+    monkeypatch.setattr(store, "write_model_results", real_write)
     build(load_experiment(TINY), db, cache_dir=cache, progress=False)
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == \

@@ -21,7 +21,7 @@ from core import store
 
 ANALYSIS_TABLES = ("embeddings", "correlations", "benchmark_similarity", "dimension_angles",
                    "vulnerable_samples", "vulnerability_auc", "robustness",
-                   "pruning_vulnerability", "cka")
+                   "pruning_vulnerability", "cka", "effective_robustness")
 CORRELATIONS = {"robustness": {"angle": -0.62, "l2": 0.08, "margin": 0.55},
                 "pv": {"angle": -0.41, "l2": 0.02, "margin": 0.35}}
 N_SAMPLES = 300
@@ -63,11 +63,24 @@ def _write_analysis(path) -> None:
                                     "pv": np.where(low, 3, 8), "geometric_score": score}))
     samples = pd.concat(frames, ignore_index=True)
     store.replace_rows(con, "vulnerable_samples", samples)
+    store.replace_rows(con, "effective_robustness", _effective_rows(
+        con.execute("SELECT model_id, method FROM models ORDER BY model_id").df(), rng))
     store.replace_rows(con, "vulnerability_auc", pd.DataFrame([
         (arch, target, "geometric", 0.75, int(group[target].sum()), len(group))
         for arch, group in samples.groupby("arch") for target in ("pie", "low_pv")],
         columns=["arch", "target", "score", "auc", "n_positive", "n"]))
     con.close()
+
+
+def _effective_rows(models: pd.DataFrame, rng) -> pd.DataFrame:
+    """Effective robustness of a population where MPT models sit 4 points above the others."""
+    from core.analysis.effective import effective_robustness, expit, logit
+
+    clean = rng.uniform(0.6, 0.9, len(models))
+    corrupted = expit(logit(clean) - 1.0) + np.where(models["method"] == "mpt", 0.04, 0.0)
+    return effective_robustness(pd.DataFrame({"model_id": models["model_id"],
+                                              "clean_accuracy": clean,
+                                              "corrupted_accuracy": corrupted}))
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +257,8 @@ def test_missing_analysis_tables_are_explained(run, synth_db, dropped_db, which)
     assert set(_specs(at)) == {"overview_table"}
     messages = " ".join(i.value for i in at.info)
     for what in ("geometric embeddings", "correlation table", "benchmark similarity",
-                 "dimension-angle table", "vulnerable-sample table"):
+                 "dimension-angle table", "vulnerable-sample table",
+                 "effective-robustness table"):
         assert what in messages
 
 
@@ -268,7 +282,8 @@ def test_downloads_serve_the_same_table_as_csv_and_parquet_and_the_figure_as_htm
     at = run(full_db, selected_samples=list(range(40)))
     stems = {name.rsplit(".", 1)[0] for name in downloads}
     assert stems == {"accuracy_table", "geometric_similarity", "correlations",
-                     "benchmark_redundancy", "dimension_angles", "vulnerable_samples_roc"}
+                     "benchmark_redundancy", "dimension_angles", "vulnerable_samples_roc",
+                     "effective_robustness"}
     for stem in stems:
         from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
         from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
@@ -279,7 +294,8 @@ def test_downloads_serve_the_same_table_as_csv_and_parquet_and_the_figure_as_htm
     stem_of = {"overview_table": "accuracy_table", "overview_similarity": "geometric_similarity",
                "overview_correlations": "correlations", "overview_redundancy":
                "benchmark_redundancy", "overview_dimension": "dimension_angles",
-               "overview_roc": "vulnerable_samples_roc"}
+               "overview_roc": "vulnerable_samples_roc",
+               "overview_effective": "effective_robustness"}
     for key, stem in stem_of.items():
         page = downloads[f"{stem}.html"]
         assert page.lower().startswith("<!doctype html>") and "plotly.js v" in page
@@ -377,3 +393,67 @@ def test_tiny_redundancy_shows_accuracy_and_geometry(run, tiny_db):
     assert "normalised geometry distance" in names and "redundant by both" in names
     text = " ".join(m.value for m in at.markdown)
     assert "Redundant by both accuracy and geometry" in text or "No corruption pair" in text
+
+
+def test_effective_robustness_tab_shows_the_fit_and_reads_each_family(run, full_db):
+    at = run(full_db)
+    spec = _specs(at)["overview_effective"]
+    fit = [t for t in spec["data"] if t["name"] == "population fit"]
+    assert len(fit) == 1 and fit[0]["mode"] == "lines"
+    assert all(text.endswith(" %") for text in spec["layout"]["xaxis"]["ticktext"])
+    text = " ".join(m.value for m in at.markdown)
+    assert "points above the fit at equal clean accuracy" in text
+    assert "Fit over 30 models" in text
+
+
+# --------------------------------------------------------------------------- pure builders
+
+def _population() -> pd.DataFrame:
+    from core.analysis.effective import effective_robustness, expit, logit
+
+    clean = np.array([0.70, 0.80, 0.90, 0.75, 0.85, 0.72, 0.88])
+    lift = np.array([0.0, 0.0, 0.0, 0.05, 0.05, -0.02, -0.02])
+    frame = effective_robustness(pd.DataFrame({
+        "model_id": [f"m{i}" for i in range(7)], "clean_accuracy": clean,
+        "corrupted_accuracy": expit(0.9 * logit(clean) - 1.0) + lift}))
+    return frame.assign(arch=["lenet5"] * 4 + ["resnet_small"] * 3,
+                        method=["dense", "magnitude", "magnitude", "mpt", "mpt", "random",
+                                "magnitude"],
+                        retrained=[False, False, True, False, False, False, True])
+
+
+def test_effective_robustness_figure_uses_logit_axes_with_percent_ticks():
+    from app.charts.overview.insights import effective_robustness_figure
+    from core.analysis.effective import logit
+
+    frame = _population()
+    fig = effective_robustness_figure(frame)
+    markers = [t for t in fig.data if t.mode == "markers"]
+    assert sum(len(t.x) for t in markers) == 7
+    mpt = next(t for t in markers if t.name == "mpt · lenet5")
+    np.testing.assert_allclose(mpt.y, logit(frame.corrupted_accuracy[frame.method == "mpt"])[:1])
+    # The architecture sets the symbol, the family the colour.
+    magnitude = {t.name: t.marker for t in markers if t.name.startswith("magnitude + retrain")}
+    assert magnitude["magnitude + retrain · lenet5"].symbol != \
+        magnitude["magnitude + retrain · resnet_small"].symbol
+    assert magnitude["magnitude + retrain · lenet5"].color == \
+        magnitude["magnitude + retrain · resnet_small"].color
+    fit = next(t for t in fig.data if t.name == "population fit")
+    np.testing.assert_allclose(fit.y, frame.slope[0] * np.asarray(fit.x) + frame.intercept[0])
+    ticks = dict(zip(fig.layout.xaxis.ticktext, fig.layout.xaxis.tickvals))
+    assert ticks["80 %"] == pytest.approx(float(logit(0.8)))
+    assert "99 %" not in ticks and "50 %" not in ticks     # outside the data's range
+
+
+def test_effective_robustness_reading_ranks_families_in_points():
+    from app.charts.overview.insights import effective_robustness_reading
+
+    frame = _population()
+    lines = effective_robustness_reading(frame).splitlines()
+    assert lines[0].startswith("Fit over 7 models: logit(corrupted) = ")
+    mpt = 100 * frame.effective_robustness[frame.method == "mpt"].mean()
+    assert mpt > 2
+    assert lines[1] == f"- **mpt**: +{mpt:.1f} points above the fit at equal clean accuracy " \
+                       "(2 models)"
+    assert lines[-1].startswith("- **random**: −") and "below the fit" in lines[-1]
+    assert effective_robustness_reading(frame.iloc[:0]) == ""

@@ -12,6 +12,8 @@ import streamlit as st
 
 from app import state, widgets
 from app.charts import overview as charts
+from app.charts.overview.insights import (effective_robustness_figure,
+                                          effective_robustness_reading)
 from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import overview as q
@@ -194,7 +196,7 @@ def _similarity_view(db: DbRef) -> None:
 def _insights(db: DbRef) -> None:
     st.header("Insights")
     tabs = st.tabs(["Correlations", "Benchmark redundancy", "Curse of dimensionality",
-                    "Vulnerable samples"])
+                    "Vulnerable samples", "Effective robustness"])
     with tabs[0]:
         _correlations(db)
     with tabs[1]:
@@ -203,6 +205,8 @@ def _insights(db: DbRef) -> None:
         _dimension(db)
     with tabs[3]:
         _vulnerable(db)
+    with tabs[4]:
+        _effective_robustness(db)
 
 
 def _missing(what: str) -> None:
@@ -291,3 +295,14 @@ def _vulnerable(db: DbRef) -> None:
     selected = state.get_list("selected_samples")
     if selected:
         st.caption(f"{len(selected)} samples selected.")
+
+
+def _effective_robustness(db: DbRef) -> None:
+    effective = q.effective_robustness(db)
+    if effective.empty:
+        _missing("effective-robustness table")
+        return
+    widgets.figure(effective_robustness_figure(effective), key="overview_effective",
+                   name="effective_robustness", data=effective,
+                   config=charts.plotly_config("effective_robustness"))
+    widgets.reading(effective_robustness_reading(effective))

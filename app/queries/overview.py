@@ -205,3 +205,19 @@ def placement_quality(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> 
         FROM placement_quality
         WHERE space = ? AND benchmark_id IN (SELECT unnest(?::VARCHAR[]))
         ORDER BY benchmark_id""", [space, list(benchmark_ids)], QUALITY_COLUMNS)
+
+
+EFFECTIVE_COLUMNS = ["model_id", "arch", "method", "ratio", "retrained", "clean_accuracy",
+                     "corrupted_accuracy", "predicted_accuracy", "effective_robustness", "slope",
+                     "intercept", "n_fit"]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def effective_robustness(db: DbRef) -> pd.DataFrame:
+    """Each model's effective robustness (fractions) with its arch, method, ratio, retrained."""
+    return _table_or_empty(db, "effective_robustness", """
+        SELECT r.model_id, m.arch, m.method, m.ratio, m.retrained, r.clean_accuracy,
+               r.corrupted_accuracy, r.predicted_accuracy, r.effective_robustness, r.slope,
+               r.intercept, r.n_fit
+        FROM effective_robustness AS r JOIN models AS m USING (model_id)
+        ORDER BY r.model_id""", [], EFFECTIVE_COLUMNS)

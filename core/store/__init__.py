@@ -35,6 +35,7 @@ from .writes import (
     replace_rows,
     transaction,
     upsert_model,
+    write_model_results,
     write_result,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "replace_rows",
     "upsert_model",
     "write_result",
+    "write_model_results",
     "metrics_table",
     "analysis",
 ]

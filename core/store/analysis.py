@@ -35,6 +35,7 @@ __all__ = [
     "accuracy_by_corruption",
     "benchmark_corruptions",
     "geometry_distance_rows",
+    "clean_and_corrupted_accuracy",
 ]
 
 # What each input contributes to a fingerprint: md5 of the rows that identify its content (in
@@ -233,3 +234,20 @@ def common_sample_features(con: duckdb.DuckDBPyConnection, benchmark_id: str,
 def defined_cka(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The rows of the ``cka`` table whose CKA is defined (not NaN)."""
     return con.execute("SELECT * FROM cka WHERE NOT isnan(cka)").df()
+
+
+# --------------------------------------------------------------------------- effective robustness
+
+def clean_and_corrupted_accuracy(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(model_id, clean_accuracy, corrupted_accuracy) of every model evaluated on the clean
+    benchmark: corrupted = the mean accuracy over its corrupted benchmarks (NaN without any),
+    by model_id. Fractions in [0, 1]."""
+    return con.execute("""
+        SELECT e.model_id,
+               max(e.accuracy) FILTER (WHERE b.corruption = 'clean') AS clean_accuracy,
+               avg(e.accuracy) FILTER (WHERE b.corruption <> 'clean') AS corrupted_accuracy
+        FROM evaluations AS e JOIN benchmarks AS b USING (benchmark_id)
+        GROUP BY e.model_id
+        HAVING count(*) FILTER (WHERE b.corruption = 'clean') > 0
+        ORDER BY e.model_id""").df()
+

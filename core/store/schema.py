@@ -88,6 +88,14 @@ CREATE TABLE IF NOT EXISTS attributions(model_id VARCHAR, benchmark_id VARCHAR, 
     width INTEGER, base_value DOUBLE, "values" FLOAT[]);
 """
 
+# Effective robustness (see docs/definitions.md): one row per model against the population's
+# logit-linear fit of mean corrupted on clean accuracy; filled by ``core.analysis_tables``.
+FIXED_DDL += """
+CREATE TABLE IF NOT EXISTS effective_robustness(model_id VARCHAR, clean_accuracy DOUBLE,
+    corrupted_accuracy DOUBLE, predicted_accuracy DOUBLE, effective_robustness DOUBLE,
+    slope DOUBLE, intercept DOUBLE, n_fit INTEGER);
+"""
+
 # The fingerprint of the inputs each analysis table was computed from; created by the first
 # analysis run, so a store that never ran one has no such table.
 ANALYSIS_STATE_DDL = """

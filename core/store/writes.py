@@ -19,6 +19,7 @@ __all__ = [
     "replace_rows",
     "upsert_model",
     "write_result",
+    "write_model_results",
     "metrics_table",
 ]
 
@@ -83,16 +84,42 @@ def write_result(con: duckdb.DuckDBPyConnection, model_id: str, benchmark_id: st
         _insert_frame(con, "sample_metrics", metrics)
         _insert_frame(con, "evaluations", pd.DataFrame([{**key, **evaluation}]))
         if features is not None:
-            feats = np.ascontiguousarray(features, dtype=np.float32)
-            n, m = feats.shape
-            frame = pa.table({
-                "model_id": pa.array([model_id] * n, pa.string()),
-                "benchmark_id": pa.array([benchmark_id] * n, pa.string()),
-                "sample_id": metrics["sample_id"],
-                "feature": pa.ListArray.from_arrays(
-                    pa.array(np.arange(0, n * m + 1, m, dtype=np.int32)),
-                    pa.array(feats.reshape(-1)))})
-            _insert_frame(con, "features", frame)
+            _insert_features(con, model_id, benchmark_id, metrics["sample_id"], features)
+
+
+def _insert_features(con: duckdb.DuckDBPyConnection, model_id: str, benchmark_id: str,
+                     sample_ids, features: np.ndarray) -> None:
+    feats = np.ascontiguousarray(features, dtype=np.float32)
+    n, m = feats.shape
+    _insert_frame(con, "features", pa.table({
+        "model_id": pa.array([model_id] * n, pa.string()),
+        "benchmark_id": pa.array([benchmark_id] * n, pa.string()),
+        "sample_id": pa.array(np.asarray(sample_ids, dtype=np.int32)),
+        "feature": pa.ListArray.from_arrays(pa.array(np.arange(0, n * m + 1, m, dtype=np.int32)),
+                                            pa.array(feats.reshape(-1)))}))
+
+
+def write_model_results(con: duckdb.DuckDBPyConnection, model_id: str, metrics: pa.Table,
+                        evaluations: pd.DataFrame,
+                        features: dict[str, np.ndarray] | None = None, *,
+                        sample_ids=None) -> None:
+    """Write one model's results on several benchmarks — ``sample_metrics`` rows of all of them,
+    one ``evaluations`` row each (columns ``model_id``, ``benchmark_id``, …) and optional
+    features (benchmark id → (n, m), rows in ``sample_ids`` order) — in one transaction, after
+    deleting whatever those (model, benchmark) pairs held: after a crash the model has all of
+    these results or none of them."""
+    with transaction(con):
+        con.register("_pairs", pd.DataFrame({"benchmark_id": evaluations["benchmark_id"]}))
+        try:
+            for table in ("sample_metrics", "evaluations", "features"):
+                con.execute(f'DELETE FROM "{table}" WHERE model_id = ? AND benchmark_id IN '
+                            '(SELECT benchmark_id FROM _pairs)', [model_id])
+        finally:
+            con.unregister("_pairs")
+        _insert_frame(con, "sample_metrics", metrics)
+        _insert_frame(con, "evaluations", evaluations)
+        for benchmark_id, feats in (features or {}).items():
+            _insert_features(con, model_id, benchmark_id, sample_ids, feats)
 
 
 def metrics_table(model_id: str, benchmark_id: str, sample_ids, labels, geometry: dict

@@ -1,6 +1,6 @@
 """Figures of the Overview's insights: correlation heat maps, benchmark redundancy, curse of
-dimensionality and the ROC curves of the vulnerable-sample finder (their prose is in
-`readings`)."""
+dimensionality, the ROC curves of the vulnerable-sample finder (their prose is in `readings`),
+and effective robustness (figure and reading)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from app.charts.overview._shared import (
     METHOD_COLOURS,
     TARGET_LABELS,
     geometric_auc,
+    method_colour,
+    method_rank,
     ordered,
 )
 
 __all__ = ["GEOMETRY_MEASURE", "REDUNDANT_TOP_K", "correlation_models", "correlation_figure",
            "redundant_by_both", "redundancy_figure", "dimension_figure", "roc_figure",
-           "top_flagged"]
+           "top_flagged", "effective_robustness_figure", "effective_robustness_reading",
+           "method_label"]
 
 
 def correlation_models(available: Sequence[str], selected: Iterable[str], *, limit: int = 24
@@ -259,3 +262,103 @@ def top_flagged(samples: pd.DataFrame, k: int) -> list[int]:
     ranked = samples.dropna(subset=["geometric_score"]).sort_values(
         ["geometric_score", "sample_id"], ascending=[False, True])
     return [int(s) for s in ranked["sample_id"].head(k)]
+
+
+# --------------------------------------------------------------------------- effective robustness
+
+_ARCH_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star")
+# Candidate accuracy ticks (percent) of the logit-scaled axes; those inside the data range show.
+_PERCENT_TICKS = (1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9)
+
+
+def _logit(p) -> np.ndarray:
+    from core.analysis.effective import logit
+
+    return logit(p)
+
+
+def method_label(method: str, retrained: bool) -> str:
+    """A pruning family as the effective-robustness chart names it (``magnitude + retrain``)."""
+    return f"{method} + retrain" if bool(retrained) else method
+
+
+def _logit_ticks(values: np.ndarray) -> tuple[list[float], list[str]]:
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = 0.1 * max(high - low, 0.2)
+    ticks = [t for t in _PERCENT_TICKS if low - pad <= _logit(t / 100) <= high + pad]
+    return [float(_logit(t / 100)) for t in ticks], [f"{t:g} %" for t in ticks]
+
+
+def effective_robustness_figure(effective: pd.DataFrame) -> go.Figure:
+    """Mean corrupted accuracy against clean accuracy, both logit-scaled (tick labels in %), one
+    marker per model coloured by pruning family and shaped by architecture, with the
+    population's logit-linear fit. ``effective``: rows of the ``effective_robustness`` table with
+    ``arch``, ``method`` and ``retrained``."""
+    rows = effective.dropna(subset=["clean_accuracy", "corrupted_accuracy"])
+    x, y = _logit(rows["clean_accuracy"]), _logit(rows["corrupted_accuracy"])
+    rows = rows.assign(_x=x, _y=y, _family=[method_label(m, r) for m, r in
+                                            zip(rows["method"], rows["retrained"])])
+    archs = ordered(rows["arch"], ())
+    fig = go.Figure()
+    families = sorted(set(rows["_family"]), key=lambda f: (method_rank(f.split(" + ")[0]), f))
+    for family in families:
+        for k, arch in enumerate(archs):
+            part = rows[(rows["_family"] == family) & (rows["arch"] == arch)]
+            if part.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=part["_x"], y=part["_y"], mode="markers", name=f"{family} · {arch}",
+                legendgroup=family,
+                marker=dict(color=method_colour(family.split(" + ")[0]), size=9,
+                            symbol=_ARCH_SYMBOLS[k % len(_ARCH_SYMBOLS)],
+                            line=dict(width=1.5 if " + retrain" in family else 0,
+                                      color="#000000")),
+                customdata=np.column_stack([part["model_id"], 100 * part["clean_accuracy"],
+                                            100 * part["corrupted_accuracy"],
+                                            100 * part["effective_robustness"]]),
+                hovertemplate=("%{customdata[0]}<br>clean %{customdata[1]:.1f} %, corrupted "
+                               "%{customdata[2]:.1f} %<br>effective robustness "
+                               "%{customdata[3]:+.1f} points<extra></extra>")))
+    slope, intercept = rows["slope"].iloc[0] if len(rows) else np.nan, \
+        rows["intercept"].iloc[0] if len(rows) else np.nan
+    if len(rows) and np.isfinite(slope) and np.isfinite(intercept):
+        line_x = np.linspace(rows["_x"].min(), rows["_x"].max(), 2)
+        fig.add_trace(go.Scatter(
+            x=line_x, y=slope * line_x + intercept, mode="lines", name="population fit",
+            line=dict(color="#000000", dash="dash", width=1.5), hoverinfo="skip"))
+    xticks, xtext = _logit_ticks(x) if len(rows) else ([], [])
+    yticks, ytext = _logit_ticks(y) if len(rows) else ([], [])
+    fig.update_layout(
+        title=dict(text="Corrupted vs clean accuracy (logit axes): above the fit line = more "
+                        "robust than its clean accuracy predicts", x=0, xanchor="left"),
+        xaxis=dict(title=dict(text="clean accuracy (logit scale)"), tickvals=xticks,
+                   ticktext=xtext),
+        yaxis=dict(title=dict(text="mean corrupted accuracy (logit scale)"), tickvals=yticks,
+                   ticktext=ytext),
+        height=520, margin=dict(l=10, r=10, t=60, b=10), legend=dict(title=dict(
+            text="family · architecture")))
+    return fig
+
+
+def effective_robustness_reading(effective: pd.DataFrame) -> str:
+    """One line per pruning family, best first: its mean effective robustness in accuracy points
+    ("mpt: +2.1 points above the fit at equal clean accuracy"), after the fit itself."""
+    rows = effective.dropna(subset=["effective_robustness"])
+    if rows.empty:
+        return ""
+    families = rows.assign(family=[method_label(m, r) for m, r in
+                                   zip(rows["method"], rows["retrained"])])
+    means = families.groupby("family")["effective_robustness"].agg(["mean", "count"])
+    means = means.sort_values("mean", ascending=False)
+    first = rows.iloc[0]
+    def signed(value: float, digits: int) -> str:
+        return f"{value:+.{digits}f}".replace("-", "−")
+
+    lines = [f"Fit over {int(first['n_fit'])} models: logit(corrupted) = "
+             f"{first['slope']:.2f} · logit(clean) {signed(first['intercept'], 2)}."]
+    for family, (mean, count) in means.iterrows():
+        points = 100 * mean
+        side = "above" if points >= 0 else "below"
+        lines.append(f"- **{family}**: {signed(points, 1)} points {side} the fit at equal clean "
+                     f"accuracy ({int(count)} model{'s' if count != 1 else ''})")
+    return "\n".join(lines)
