@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS models(
     model_id VARCHAR PRIMARY KEY, arch VARCHAR, dataset VARCHAR, method VARCHAR, ratio DOUBLE,
     retrained BOOLEAN, sparsity DOUBLE, params_total BIGINT, params_nonzero BIGINT, seed INTEGER,
     width DOUBLE, feature_dim INTEGER, arch_config VARCHAR, checkpoint VARCHAR, source VARCHAR,
-    fit_seconds DOUBLE);
+    fit_seconds DOUBLE, fingerprint VARCHAR);
 CREATE TABLE IF NOT EXISTS benchmarks(
     benchmark_id VARCHAR PRIMARY KEY, dataset VARCHAR, corruption VARCHAR, severity INTEGER,
     category VARCHAR);
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS evaluations(
 CREATE TABLE IF NOT EXISTS images(
     benchmark_id VARCHAR, sample_id INTEGER, label SMALLINT, height SMALLINT, width SMALLINT,
     channels SMALLINT, pixels BLOB);
+CREATE TABLE IF NOT EXISTS build_fingerprints(name VARCHAR PRIMARY KEY, fingerprint VARCHAR);
 CREATE TABLE IF NOT EXISTS build_progress(
     stage VARCHAR PRIMARY KEY, done INTEGER, total INTEGER, message VARCHAR, updated_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS robustness(model_id VARCHAR, sample_id INTEGER, robustness INTEGER,
@@ -81,6 +82,10 @@ CREATE TABLE IF NOT EXISTS attributions(model_id VARCHAR, benchmark_id VARCHAR, 
     "window" INTEGER, stride INTEGER, baseline DOUBLE, metric VARCHAR, height INTEGER,
     width INTEGER, base_value DOUBLE, "values" FLOAT[]);
 """
+
+# Columns added after version 1 was released: a version-1 database that lacks them gets them when
+# a writer opens it (readers never need them). {table: [(column, type)]}.
+_ADDED_COLUMNS = {"models": [("fingerprint", "VARCHAR")]}
 
 # The fingerprint of the inputs each analysis table was computed from; created by the first
 # analysis run, so a store that never ran one has no such table.
@@ -149,11 +154,17 @@ def check_schema_version(con: duckdb.DuckDBPyConnection, path: str | os.PathLike
 
 
 def create_schema(con: duckdb.DuckDBPyConnection, *, num_classes: int) -> None:
-    """Create every table (idempotent). `num_classes` fixes the width of `angles FLOAT[C]`."""
+    """Create every table (idempotent). `num_classes` fixes the width of `angles FLOAT[C]`.
+
+    A database of this schema version written before a column was added (``models.fingerprint``)
+    gets the column, NULL in its existing rows."""
     ddl = class_ddl(num_classes)
     with transaction(con):
         con.execute(FIXED_DDL)
         con.execute(ddl)
+        for table, columns in _ADDED_COLUMNS.items():
+            for column, kind in columns:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')
         if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
             con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
