@@ -300,11 +300,12 @@ class Builder:
             arch_config=job.config, checkpoint=str(ckpt.resolve()), source="built",
             fit_seconds=seconds, fingerprint=job.fingerprint, **summary))
 
-    def _models_to_build(self, jobs: tuple[ModelJob, ...]) -> list[ModelJob]:
+    def _models_to_build(self, jobs: tuple[ModelJob, ...]) -> tuple[list[ModelJob], int]:
         """The planned models that are missing, or stored with another fingerprint (logged with
-        what changed), or whose checkpoint is gone."""
+        what changed), or whose checkpoint is gone; and how many stored models without a
+        fingerprint were recognised and given theirs."""
         stored = store_builds.registered_models(self.con)
-        todo = []
+        todo, adopted = [], 0
         for job in jobs:
             row = stored.get(job.model_id)
             if row is None:
@@ -316,6 +317,7 @@ class Builder:
                 # Built before fingerprints were recorded, from a checkpoint whose name hashes
                 # every setting of the fingerprint: the same model; record its fingerprint.
                 store_builds.set_model_fingerprint(self.con, job.model_id, job.fingerprint)
+                adopted += 1
             elif row.fingerprint != job.fingerprint:
                 verb = "retraining" if job.method in PARENTLESS_METHODS else "re-pruning"
                 logger.info("%s %s: %s", verb, job.model_id,
@@ -325,13 +327,16 @@ class Builder:
                 logger.info("rebuilding %s: its checkpoint %s is missing", job.model_id,
                             row.checkpoint)
                 todo.append(job)
-        return todo
+        return todo, adopted
 
     def _build_models(self, data: BuildData, jobs: tuple[ModelJob, ...]) -> bool:
-        todo = self._models_to_build(jobs)
+        todo, adopted = self._models_to_build(jobs)
         logger.info("models: %d of %d already built", len(jobs) - len(todo), len(jobs))
+        if adopted:
+            logger.info("models: recorded the fingerprints of %d model(s) built before "
+                        "fingerprints existed", adopted)
         if not todo:
-            return False
+            return bool(adopted)
         cached = [j for j in todo if self._checkpoint_of(j).is_file()]
         # Pruned models start from their dense parent: dense models (and MPT, which starts from a
         # fresh network) run first, with any parent missing from the cache; then the pruned ones.
