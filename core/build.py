@@ -248,10 +248,11 @@ class Builder:
             if (recorded is not None and recorded != wanted) or (
                     recorded is None and stored_ids is not None
                     and not np.array_equal(stored_ids, np.sort(data.sample_ids))):
-                held = _subset_words(recorded) if recorded else "another evaluation subset"
+                held = (f"the evaluation subset of {_subset_words(recorded)}" if recorded
+                        else "another evaluation subset")
                 raise ValueError(
-                    f"Database {self.db_path} holds the evaluation subset of {held}; this "
-                    f"experiment uses {_subset_words(wanted)}. Use another --db.")
+                    f"Database {self.db_path} holds {held}; this experiment uses "
+                    f"{_subset_words(wanted)}. Use another --db.")
             users = {m for m, row in store_builds.registered_models(con).items()
                      if row.source == "user"}
             taken = sorted(users & {job.model_id for job in plan.models})

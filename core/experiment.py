@@ -228,10 +228,13 @@ def _read_section(where: str, values: dict, keys: dict) -> dict:
                          f"{sorted(keys)}.")
     out = {}
     for key, value in values.items():
-        attr, rule = keys[key]
+        entry = keys[key]
+        # A bare attribute name (no rule yet) is only checked for being a known key.
+        attr, rule = (entry, None) if isinstance(entry, str) else entry
         if key == "corruptions" and value == ["all"]:
             value = list(CORRUPTIONS)
-        _check(where, key, rule, value)
+        if rule is not None:
+            _check(where, key, rule, value)
         out[attr] = tuple(value) if isinstance(value, list) else value
     return out
 
@@ -248,7 +251,8 @@ def _read_archs(where: str, archs) -> tuple[ArchSpec, ...]:
             raise ValueError(f"{here}: unknown key(s) {sorted(set(spec) - names)}; expected "
                              f"some of {sorted(names)}.")
         for key, value in spec.items():
-            _check(here, key, _ARCH_KEYS[key], value)
+            if key in _ARCH_KEYS:
+                _check(here, key, _ARCH_KEYS[key], value)
         specs.append(ArchSpec(**spec))
     return tuple(specs)
 

@@ -218,3 +218,15 @@ def test_add_model_replaces_an_existing_id_only_when_asked(tiny_db, tmp_path):
     assert rows(db, f"SELECT source FROM models WHERE model_id = '{taken}'") == [("user",)]
     for table in ("evaluations", "sample_metrics"):
         assert rows(db, f"SELECT count(*) FROM {table} WHERE model_id = '{taken}'")[0][0] == 0
+
+
+def test_every_experiment_key_has_a_rule():
+    """Validation is complete: each key of every section, and each [[arch]] field, is checked
+    for its type and range (add a rule with every new key)."""
+    from dataclasses import fields
+
+    from core.experiment import _ARCH_KEYS, _SECTIONS, _TOP_KEYS, ArchSpec, Rule
+
+    entries = [*_TOP_KEYS.values(), *(e for keys in _SECTIONS.values() for e in keys.values())]
+    assert all(isinstance(entry, tuple) and isinstance(entry[1], Rule) for entry in entries)
+    assert set(_ARCH_KEYS) == {f.name for f in fields(ArchSpec)}
