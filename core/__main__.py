@@ -4,6 +4,10 @@ The library logs through ``logging`` (loggers named after its modules); this is 
 configured: ``--quiet`` shows warnings only, the default shows progress messages (info),
 ``--verbose`` adds debug messages. Log lines go through ``tqdm.write`` so they never break a
 progress bar.
+
+Expected errors — a bad experiment or input, a missing or unreadable file, a dataset error, a
+database error, another writer holding the database — end the command with one line
+``error: …`` on stderr and exit status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -25,6 +29,18 @@ class _TqdmHandler(logging.Handler):
             tqdm.write(self.format(record))
         except Exception:  # logging must never stop the command
             self.handleError(record)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """The errors that are the user's input, not a bug: shown as one line, exit status 2."""
+    import duckdb
+
+    # DatasetError, SchemaVersionError and DatabaseBusy derive from ValueError / RuntimeError.
+    return (ValueError, OSError, RuntimeError, duckdb.Error)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _configure_logging(args) -> None:
@@ -70,7 +86,7 @@ def _add_model(args) -> int:
 
     model_id = add_model(args.db, args.checkpoint, arch=args.arch, method=args.method,
                          ratio=args.ratio, retrained=args.retrained, width=args.width,
-                         model_id=args.model_id, seed=args.seed)
+                         model_id=args.model_id, seed=args.seed, replace=args.replace)
     print(f"registered {model_id} in {args.db}; run `python -m core build` with the same "
           "--db to evaluate it on every benchmark")
     return 0
@@ -107,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     loudness.add_argument("--quiet", action="store_true",
                           help="warnings only (and, for build, no progress bars)")
     loudness.add_argument("--verbose", action="store_true", help="debug messages too")
+    verbosity.add_argument("--debug", action="store_true",
+                           help="show the traceback of an error instead of one line")
 
     b = sub.add_parser("build", parents=[verbosity],
                        help="train, prune, corrupt, evaluate and analyse into DuckDB")
@@ -137,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--width", type=float, default=1.0)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--model-id")
+    a.add_argument("--replace", action="store_true",
+                   help="replace a model of the same id (its evaluations are dropped)")
     a.set_defaults(func=_add_model)
 
     c = sub.add_parser("check", parents=[verbosity],
@@ -161,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: finished work is kept; rerun the same command to continue",
               file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except _expected_errors() as exc:
+        if args.debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 

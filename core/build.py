@@ -1,11 +1,15 @@
 """The build: data → dense and pruned models → benchmarks → (model × benchmark) geometry → analysis.
 
-Resumable and crash-safe. All writes go to the work file (``core.publish``); each unit of work (a
-model row, one model's results on all its benchmarks, one analysis table) is one transaction, and checkpoints
-and corrupted sets are written to temporary files and renamed. After each stage — and every
+Resumable and crash-safe. A build holds the database's writer lock from start to end (a second
+writer fails at once); all writes go to the work file (``core.publish``); each unit of work (a
+model row, one model's results on all its benchmarks, one analysis table) is one transaction,
+and checkpoints and corrupted sets are written to temporary files and renamed. After each stage — and every
 ``publish_every`` seconds during long stages — the work file is published atomically, so the app
 (read-only) always sees a complete database while the build runs. A rerun continues from the
-work file (or the published DB) and skips finished work.
+work file (or the published DB) and skips finished work: a model counts as built when its stored
+fingerprint equals the plan's (``core.plan``); a changed setting rebuilds exactly the models it
+affects, and their results. Whatever can be checked before the work starts (the evaluation
+subset, a pre-made benchmark directory, ids taken by ``add-model``) is checked first.
 
 :class:`Builder` only sequences the stages; what to build comes from ``core.plan``, the work
 itself runs as tasks (``core.tasks``) on an executor (``core.executors``): in this process by
@@ -16,8 +20,10 @@ tasks finish. Dense models are built first (the pruned ones start from them), th
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +40,9 @@ from .data import Dataset, evaluation_subset, load_dataset
 from .executors import Executor, LocalExecutor, Task
 from .experiment import Experiment
 from .models import load_state_dict_file, model_from_config, shrink_to_state_dict
-from .plan import (PARENTLESS_METHODS, BenchmarkRow, DataShape, checkpoint_key, dense_parent,
-                   evaluation_pairs, plan_build)
+from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, DataShape, checkpoint_key,
+                   dense_parent, describe_change, evaluation_pairs, plan_build,
+                   subset_fingerprint)
 from .publish import WorkFile
 from .store import builds as store_builds
 from .tasks import (ModelEvaluation, ModelJob, ModelWeights, TrainedModel,
@@ -149,26 +156,36 @@ class Builder:
 
     # --- stages --------------------------------------------------------------------------
     def run(self) -> BuildReport:
-        """Run every stage; raises :class:`BuildFailed` (after publishing) when tasks failed."""
+        """Run every stage; raises :class:`BuildFailed` (after publishing) when tasks failed,
+        :class:`core.publish.DatabaseBusy` when another process writes the database, and
+        ValueError when the database does not fit the experiment (nothing written then)."""
+        with self.db:       # the writer lock, held for the whole build
+            return self._run_locked()
+
+    def _run_locked(self) -> BuildReport:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         data = self._load_data()
+        plan = plan_build(self.e, data.shape)
+        self._check_database(data, plan)
         timings["data"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        benchmark_images = self._benchmark_images(data)   # a bad pre-made set fails here, early
+        benchmark_seconds = time.perf_counter() - t0
         self.db.open()
         try:
             store.create_schema(self.con, num_classes=data.shape.num_classes)
             self._write_dataset(data)
             store_builds.check_build_setting(self.con, "bias_in_margin", self.e.bias_in_margin,
                                              db_path=self.db_path)
-            plan = plan_build(self.e, data.shape)
             changed = False
             t0 = time.perf_counter()
             changed |= self._stage_done(self._build_models(data, plan.models))
             timings["models"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            benchmark_images, written = self._build_benchmarks(data, plan.benchmarks)
-            changed |= self._stage_done(written)
-            timings["benchmarks"] = time.perf_counter() - t0
+            changed |= self._stage_done(self._build_benchmarks(data, plan.benchmarks,
+                                                               benchmark_images))
+            timings["benchmarks"] = benchmark_seconds + time.perf_counter() - t0
             t0 = time.perf_counter()
             changed |= self._stage_done(self._evaluate(data, plan.benchmark_ids,
                                                        benchmark_images))
@@ -182,12 +199,8 @@ class Builder:
                 timings["analysis"] = time.perf_counter() - t0
             if self.bar is not None:
                 self.bar.close()
-            up_to_date = not changed and self.db_path.exists()
-            if up_to_date:
-                logger.debug("nothing changed: work file %s discarded", self.db.path)
-                self.db.discard()
-            else:
-                self.db.publish(final=True)
+            # Also publishes committed work that an earlier, interrupted run left unpublished.
+            up_to_date = not self.db.finish(changed=changed)
         finally:
             self.db.close()
         if self.failures:
@@ -211,19 +224,57 @@ class Builder:
                                        seed=self.e.subset_seed)
         return BuildData(train, test, sample_ids, test.images[sample_ids], test.labels[sample_ids])
 
+    def _check_database(self, data: BuildData, plan: BuildPlan) -> None:
+        """Refuse, before any work, a database that does not fit this experiment: another
+        dataset or evaluation subset, or planned model ids registered by ``add-model``."""
+        source = self.db.source()
+        if source is None:
+            return
+        con = store.connect(source, read_only=True)
+        try:
+            if not store.table_exists(con, "dataset_info"):
+                return
+            existing = store_builds.dataset_row(con)
+            if existing is None:
+                return
+            n_eval = len(data.sample_ids)
+            if existing["dataset"] != self.e.dataset or int(existing["n_eval"]) != n_eval:
+                raise ValueError(
+                    f"Database {self.db_path} holds dataset {existing['dataset']!r} with "
+                    f"{int(existing['n_eval'])} evaluation samples; this experiment uses "
+                    f"{self.e.dataset!r} with {n_eval}. Use another --db.")
+            recorded = (store_builds.build_fingerprint(con, "evaluation_subset")
+                        if store.table_exists(con, "build_fingerprints") else None)
+            wanted = subset_fingerprint(self.e, n_eval)
+            stored_ids = store_builds.evaluation_sample_ids(con)
+            if (recorded is not None and recorded != wanted) or (
+                    recorded is None and stored_ids is not None
+                    and not np.array_equal(stored_ids, np.sort(data.sample_ids))):
+                held = (f"the evaluation subset of {_subset_words(recorded)}" if recorded
+                        else "another evaluation subset")
+                raise ValueError(
+                    f"Database {self.db_path} holds {held}; this experiment uses "
+                    f"{_subset_words(wanted)}. Use another --db.")
+            users = {m for m, row in store_builds.registered_models(con).items()
+                     if row.source == "user"}
+            taken = sorted(users & {job.model_id for job in plan.models})
+            if taken:
+                raise ValueError(
+                    f"Database {self.db_path} holds model(s) {taken} registered by add-model; "
+                    "this experiment builds models of the same id(s). Register them under "
+                    "another --model-id, or use another --db.")
+        finally:
+            con.close()
+
     def _write_dataset(self, data: BuildData) -> None:
-        n_eval = len(data.sample_ids)
-        existing = store_builds.dataset_row(self.con)
-        if existing is None:
+        if store_builds.dataset_row(self.con) is None:
             store.replace_rows(self.con, "dataset_info", pd.DataFrame([dict(
                 dataset=self.e.dataset, num_classes=len(data.test.class_names),
                 class_names=list(data.test.class_names), height=data.height, width=data.width,
-                channels=data.channels, split="test", n_eval=n_eval)]))
-        elif existing["dataset"] != self.e.dataset or int(existing["n_eval"]) != n_eval:
-            raise ValueError(
-                f"Database {self.db_path} holds dataset {existing['dataset']!r} with "
-                f"{int(existing['n_eval'])} evaluation samples; this experiment uses "
-                f"{self.e.dataset!r} with {n_eval}. Use another --db.")
+                channels=data.channels, split="test", n_eval=len(data.sample_ids))]))
+        wanted = subset_fingerprint(self.e, len(data.sample_ids))
+        if store_builds.build_fingerprint(self.con, "evaluation_subset") != wanted:
+            store_builds.record_build_fingerprint(self.con, "evaluation_subset", wanted)
 
     # models -------------------------------------------------------------------------------
     def _checkpoint_of(self, job: ModelJob) -> Path:
@@ -231,28 +282,64 @@ class Builder:
 
     @staticmethod
     def _write_checkpoint(state: bytes, path: Path) -> None:
+        # A unique temporary name: builds of other databases may share the cache.
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".partial")
-        tmp.write_bytes(state)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(state)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def _register(self, job: ModelJob, summary: dict, ckpt: Path, seconds: float) -> None:
-        store.upsert_model(self.con, dict(
+        # The row and the deletion of any results of an earlier version: one transaction.
+        store_builds.replace_model(self.con, dict(
             model_id=job.model_id, arch=job.spec.label, dataset=self.e.dataset, method=job.method,
             ratio=job.ratio, retrained=job.retrained, seed=job.seed, width=job.width,
             arch_config=job.config, checkpoint=str(ckpt.resolve()), source="built",
-            fit_seconds=seconds, **summary))
+            fit_seconds=seconds, fingerprint=job.fingerprint, **summary))
 
-    def _known_models(self) -> set[str]:
-        return {m for m, c in store_builds.registered_checkpoints(self.con)
-                if c and Path(c).is_file()}
+    def _models_to_build(self, jobs: tuple[ModelJob, ...]) -> tuple[list[ModelJob], int]:
+        """The planned models that are missing, or stored with another fingerprint (logged with
+        what changed), or whose checkpoint is gone; and how many stored models without a
+        fingerprint were recognised and given theirs."""
+        stored = store_builds.registered_models(self.con)
+        todo, adopted = [], 0
+        for job in jobs:
+            row = stored.get(job.model_id)
+            if row is None:
+                todo.append(job)
+                continue
+            has_checkpoint = bool(row.checkpoint) and Path(row.checkpoint).is_file()
+            if row.fingerprint is None and has_checkpoint and \
+                    Path(row.checkpoint).name == self._checkpoint_of(job).name:
+                # Built before fingerprints were recorded, from a checkpoint whose name hashes
+                # every setting of the fingerprint: the same model; record its fingerprint.
+                store_builds.set_model_fingerprint(self.con, job.model_id, job.fingerprint)
+                adopted += 1
+            elif row.fingerprint != job.fingerprint:
+                verb = "retraining" if job.method in PARENTLESS_METHODS else "re-pruning"
+                logger.info("%s %s: %s", verb, job.model_id,
+                            describe_change(row.fingerprint, job.fingerprint))
+                todo.append(job)
+            elif not has_checkpoint:
+                logger.info("rebuilding %s: its checkpoint %s is missing", job.model_id,
+                            row.checkpoint)
+                todo.append(job)
+        return todo, adopted
 
     def _build_models(self, data: BuildData, jobs: tuple[ModelJob, ...]) -> bool:
-        known = self._known_models()
-        todo = [j for j in jobs if j.model_id not in known]
+        todo, adopted = self._models_to_build(jobs)
         logger.info("models: %d of %d already built", len(jobs) - len(todo), len(jobs))
+        if adopted:
+            logger.info("models: recorded the fingerprints of %d model(s) built before "
+                        "fingerprints existed", adopted)
         if not todo:
-            return False
+            return bool(adopted)
         cached = [j for j in todo if self._checkpoint_of(j).is_file()]
         # Pruned models start from their dense parent: dense models (and MPT, which starts from a
         # fresh network) run first, with any parent missing from the cache; then the pruned ones.
@@ -349,7 +436,8 @@ class Builder:
         else:
             full = corruptions.load_c_directory(Path(self.e.benchmark_path),
                                                 clean_labels=data.test.labels,
-                                                corruptions=self.e.corruptions)
+                                                corruptions=self.e.corruptions,
+                                                image_shape=data.test.images.shape[1:])
             # Pre-made sets cover the whole test split: keep the evaluation subset of each block.
             index = (np.arange(5)[:, None] * len(data.test.labels)
                      + data.sample_ids[None, :]).ravel()
@@ -360,11 +448,10 @@ class Builder:
                 images[benchmark_id(corruption, s)] = corruptions.severity_block(array, s, n)
         return images
 
-    def _build_benchmarks(self, data: BuildData, benchmarks: tuple[BenchmarkRow, ...]
-                          ) -> tuple[dict[str, np.ndarray], bool]:
-        """Write the benchmarks missing from the database. Returns every benchmark's images
-        (by id) and whether any was written."""
-        images = self._benchmark_images(data)
+    def _build_benchmarks(self, data: BuildData, benchmarks: tuple[BenchmarkRow, ...],
+                          images: dict[str, np.ndarray]) -> bool:
+        """Write the benchmarks missing from the database (``images``: every benchmark's images
+        by id). Returns whether any was written."""
         have = store_builds.benchmarks_with_images(self.con)
         missing = [b for b in benchmarks if b.benchmark_id not in have]
         for b in missing:
@@ -379,7 +466,7 @@ class Builder:
                     "label": data.labels.astype(np.int16), "height": data.height,
                     "width": data.width, "channels": data.channels,
                     "pixels": [img.tobytes() for img in images[b.benchmark_id]]}))
-        return images, bool(missing)
+        return bool(missing)
 
     def _subset_key(self) -> str:
         return config_hash(dict(dataset=self.e.dataset, root=self.e.root,
@@ -440,6 +527,12 @@ class Builder:
         if timings:
             logger.info("analysis: %s", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         return bool(timings)
+
+
+def _subset_words(fingerprint: str) -> str:
+    s = json.loads(fingerprint)
+    return (f"{s['dataset']} with subset_seed {s['subset_seed']} and n_per_class "
+            f"{s['n_per_class']} ({s['n_eval']} images)")
 
 
 def build(experiment: Experiment, db_path: str | Path, *, executor: Executor | None = None,

@@ -1,19 +1,27 @@
 """Experiments as TOML files: dataset, architectures, pruning grid, benchmarks, evaluation subset.
 
 ``experiments/{tiny,demo,paper}.toml`` are the presets; any other file runs with
-``python -m core build --experiment FILE``. Unknown keys are errors (a typo must not silently
-change an experiment).
+``python -m core build --experiment FILE``. Every file is validated when it is loaded, before any
+work: unknown keys are errors (a typo must not silently change an experiment), and every value
+is checked against its key's :class:`Rule` (type, range or choices, uniqueness), so a bad value
+fails with one message such as "`ratios` must be a list of numbers in (0, 1). Got 0.5 instead."
+
+To add a key, add it to ``_SECTIONS`` (or ``_ARCH_KEYS``) with its rule. Pruning methods and
+architectures are validated against their registries (``core.pruning.METHODS``,
+``core.models.MODELS``), so new ones are accepted as soon as they are registered.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .corruption_names import CORRUPTIONS
 
-__all__ = ["Experiment", "ArchSpec", "load_experiment", "PRESETS_DIR", "preset_path"]
+__all__ = ["Experiment", "ArchSpec", "Rule", "load_experiment", "PRESETS_DIR", "preset_path"]
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -68,19 +76,187 @@ class Experiment:
     extra: dict = field(default_factory=dict)
 
 
-_SECTIONS = {
-    "dataset": {"name": "dataset", "root": "root", "train_limit": "train_limit",
-                "n_per_class": "n_per_class", "subset_seed": "subset_seed"},
-    "pruning": {"methods": "methods", "ratios": "ratios", "retrain": "retrain",
-                "retrain_epochs": "retrain_epochs", "retrain_lr": "retrain_lr"},
-    "mpt": {"enabled": "mpt", "width": "mpt_width", "epochs": "mpt_epochs", "lr": "mpt_lr",
-            "ratios": "mpt_ratios"},
-    "benchmarks": {"source": "benchmark_source", "path": "benchmark_path",
-                   "corruptions": "corruptions", "severities": "severities",
-                   "features_for": "features_for"},
-    "analysis": {"enabled": "analysis"},
-    "evaluation": {"bias_in_margin": "bias_in_margin"},
+# --------------------------------------------------------------------------- rules
+
+@dataclass(frozen=True)
+class Rule:
+    """What a key's value must be. ``describe(plural)`` words it for the message ("a number
+    > 0" / "numbers > 0"); ``accepts(value)`` checks a TOML value."""
+
+    describe: Callable[[bool], str]
+    accepts: Callable[[object], bool]
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    # NaN is not a number here: it passes no range.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _integer(low: int, high: int | None = None) -> Rule:
+    span = f">= {low}" if high is None else f"in {low}..{high}"
+    return Rule(lambda plural: f"{'integers' if plural else 'an integer'} {span}",
+                lambda v: _is_integer(v) and v >= low and (high is None or v <= high))
+
+
+def _number(low: float, high: float | None = None, *, open_low: bool = True) -> Rule:
+    if high is None:
+        span = f"> {low:g}" if open_low else f">= {low:g}"
+    else:
+        span = f"in {'(' if open_low else '['}{low:g}, {high:g})"
+    return Rule(lambda plural: f"{'numbers' if plural else 'a number'} {span}",
+                lambda v: _is_number(v) and (v > low if open_low else v >= low)
+                and (high is None or v < high))
+
+
+def _boolean() -> Rule:
+    return Rule(lambda plural: "true or false" if not plural else "booleans",
+                lambda v: isinstance(v, bool))
+
+
+def _text(pattern: str = r".+", what: str = "a non-empty string") -> Rule:
+    return Rule(lambda plural: what if not plural else "strings",
+                lambda v: isinstance(v, str) and re.fullmatch(pattern, v) is not None)
+
+
+def _choice(options: Callable[[], Iterable[str]], extra: str = "") -> Rule:
+    """One of ``options()`` (read when a file is validated: registries may grow)."""
+    def describe(plural: bool) -> str:
+        known = ", ".join(repr(o) for o in options())
+        return f"{'names from' if plural else 'one of'} {known}{extra}"
+    return Rule(describe, lambda v: isinstance(v, str) and v in tuple(options()))
+
+
+def _list_of(item: Rule) -> Rule:
+    """A list of distinct values, each accepted by ``item``."""
+    def accepts(v) -> bool:
+        return (isinstance(v, list) and all(item.accepts(x) for x in v)
+                and len({repr(x) for x in v}) == len(v))
+    return Rule(lambda plural: f"a list of distinct {item.describe(True)}", accepts)
+
+
+def _known_methods() -> tuple[str, ...]:
+    # Methods that prune a trained dense parent; MPT has its own [mpt] section.
+    from .pruning import METHODS
+
+    return tuple(m for m in METHODS if m != "mpt")
+
+
+def _known_archs() -> tuple[str, ...]:
+    from .models import MODELS
+
+    return tuple(sorted(MODELS))
+
+
+def _known_datasets() -> tuple[str, ...]:
+    from .data import DATASETS
+
+    return DATASETS
+
+
+_ARCH_RULE = Rule(
+    lambda plural: f"one of {', '.join(map(repr, _known_archs()))} or 'tv:<torchvision name>'",
+    lambda v: isinstance(v, str) and (v in _known_archs() or (v.startswith("tv:") and len(v) > 3)))
+_RATIOS = _list_of(_number(0, 1))
+_POSITIVE = _number(0)
+
+# Top-level keys: key → (Experiment attribute, rule).
+_TOP_KEYS = {
+    "name": ("name", _text(r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+                           "a name of letters, digits, '_', '.' and '-'")),
+    "seed": ("seed", _integer(0)),
 }
+
+# [section] → {key → (Experiment attribute, rule)}.
+_SECTIONS = {
+    "dataset": {"name": ("dataset", _choice(_known_datasets)),
+                "root": ("root", _text()),
+                "train_limit": ("train_limit", _integer(0)),
+                "n_per_class": ("n_per_class", _integer(1)),
+                "subset_seed": ("subset_seed", _integer(0))},
+    "pruning": {"methods": ("methods", _list_of(_choice(_known_methods))),
+                "ratios": ("ratios", _RATIOS),
+                "retrain": ("retrain", _list_of(_boolean())),
+                "retrain_epochs": ("retrain_epochs", _number(0, open_low=False)),
+                "retrain_lr": ("retrain_lr", _POSITIVE)},
+    "mpt": {"enabled": ("mpt", _boolean()),
+            "width": ("mpt_width", _POSITIVE),
+            "epochs": ("mpt_epochs", _POSITIVE),
+            "lr": ("mpt_lr", _POSITIVE),
+            "ratios": ("mpt_ratios", _RATIOS)},
+    "benchmarks": {"source": ("benchmark_source", _choice(lambda: ("generated", "directory"))),
+                   "path": ("benchmark_path", _text()),
+                   "corruptions": ("corruptions", _list_of(_choice(lambda: CORRUPTIONS))),
+                   "severities": ("severities", _list_of(_integer(1, 5))),
+                   "features_for": ("features_for", _list_of(_text()))},
+    "analysis": {"enabled": ("analysis", _boolean())},
+    "evaluation": {"bias_in_margin": ("bias_in_margin", _boolean())},
+}
+
+# [[arch]] keys: ArchSpec field → rule.
+_ARCH_KEYS = {
+    "arch": _ARCH_RULE,
+    "width": _POSITIVE,
+    "epochs": _POSITIVE,
+    "lr": _POSITIVE,
+    "optimizer": _choice(lambda: ("sgd", "adam")),
+    "batch_size": _integer(1),
+    "weight_decay": _number(0, open_low=False),
+    "feature_dim": _integer(1),
+}
+
+
+def _check(where: str, key: str, rule: Rule, value) -> None:
+    if not rule.accepts(value):
+        raise ValueError(f"{where}: `{key}` must be {rule.describe(False)}. "
+                         f"Got {value!r} instead.")
+
+
+def _table(where: str, name: str, value) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: `[{name}]` must be a table (a [{name}] section). "
+                         f"Got {value!r} instead.")
+    return value
+
+
+def _read_section(where: str, values: dict, keys: dict) -> dict:
+    """``{attribute: value}`` of one checked section; lists become tuples."""
+    unknown = set(values) - set(keys)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of "
+                         f"{sorted(keys)}.")
+    out = {}
+    for key, value in values.items():
+        entry = keys[key]
+        # A bare attribute name (no rule yet) is only checked for being a known key.
+        attr, rule = (entry, None) if isinstance(entry, str) else entry
+        if key == "corruptions" and value == ["all"]:
+            value = list(CORRUPTIONS)
+        if rule is not None:
+            _check(where, key, rule, value)
+        out[attr] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _read_archs(where: str, archs) -> tuple[ArchSpec, ...]:
+    if not (isinstance(archs, list) and archs and all(isinstance(a, dict) for a in archs)):
+        raise ValueError(f"{where}: `[[arch]]` must be an array of tables (one [[arch]] block "
+                         f"per architecture). Got {archs!r} instead.")
+    names = {f.name for f in fields(ArchSpec)}
+    specs = []
+    for i, spec in enumerate(archs, 1):
+        here = f"{where} [[arch]] #{i}"
+        if set(spec) - names:
+            raise ValueError(f"{here}: unknown key(s) {sorted(set(spec) - names)}; expected "
+                             f"some of {sorted(names)}.")
+        for key, value in spec.items():
+            if key in _ARCH_KEYS:
+                _check(here, key, _ARCH_KEYS[key], value)
+        specs.append(ArchSpec(**spec))
+    return tuple(specs)
 
 
 def preset_path(name: str) -> Path:
@@ -92,7 +268,8 @@ def preset_path(name: str) -> Path:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    """Parse and validate an experiment TOML file."""
+    """Parse and validate an experiment TOML file: raises ValueError naming the file, the key
+    and the expected value, before any work."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Experiment file {path} does not exist.")
@@ -100,53 +277,28 @@ def load_experiment(path: str | Path) -> Experiment:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"Experiment file {path} is not valid TOML: {exc}") from exc
-    kwargs: dict = {"name": raw.pop("name", path.stem)}
-    if "seed" in raw:
-        kwargs["seed"] = int(raw.pop("seed"))
-    for section, mapping in _SECTIONS.items():
-        values = raw.pop(section, {})
-        unknown = set(values) - set(mapping)
-        if unknown:
-            raise ValueError(f"{path}: unknown key(s) {sorted(unknown)} in [{section}]; "
-                             f"expected some of {sorted(mapping)}.")
-        for key, attr in mapping.items():
-            if key in values:
-                value = values[key]
-                kwargs[attr] = tuple(value) if isinstance(value, list) else value
-    archs = raw.pop("arch", None)
-    if archs is not None:
-        names = {f.name for f in fields(ArchSpec)}
-        for spec in archs:
-            if set(spec) - names:
-                raise ValueError(f"{path}: unknown key(s) {sorted(set(spec) - names)} in "
-                                 f"[[arch]]; expected some of {sorted(names)}.")
-        kwargs["archs"] = tuple(ArchSpec(**spec) for spec in archs)
-    if raw:
-        raise ValueError(f"{path}: unknown section(s) {sorted(raw)}; expected name, seed, "
-                         f"[dataset], [[arch]], [pruning], [mpt], [benchmarks], [analysis], [evaluation].")
-    if kwargs.get("corruptions") == ("all",):
-        kwargs["corruptions"] = CORRUPTIONS
+    kwargs: dict = {"name": path.stem}
+    sections = set(_SECTIONS) | {"arch"}
+    top = {k: v for k, v in raw.items() if k not in sections}
+    unknown = set(top) - set(_TOP_KEYS)
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) or key(s) {sorted(unknown)}; expected "
+                         f"{', '.join(_TOP_KEYS)}, [[arch]], "
+                         f"{', '.join(f'[{s}]' for s in _SECTIONS)}.")
+    kwargs.update(_read_section(str(path), top, _TOP_KEYS))
+    for section, keys in _SECTIONS.items():
+        if section in raw:
+            where = f"{path} [{section}]"
+            kwargs.update(_read_section(where, _table(str(path), section, raw[section]), keys))
+    if "arch" in raw:
+        kwargs["archs"] = _read_archs(str(path), raw["arch"])
     experiment = Experiment(**kwargs)
     _validate(experiment, path)
     return experiment
 
 
 def _validate(e: Experiment, path: Path) -> None:
-    for r in e.ratios + e.mpt_ratios:
-        if not 0 < r < 1:
-            raise ValueError(f"{path}: `ratio` must be in (0, 1). Got {r} instead.")
-    bad = [c for c in e.corruptions if c not in CORRUPTIONS]
-    if bad:
-        raise ValueError(f"{path}: unknown corruption(s) {bad}; expected names from SPEC §4.")
-    if any(s not in (1, 2, 3, 4, 5) for s in e.severities):
-        raise ValueError(f"{path}: `severities` must be within 1..5. Got {e.severities} instead.")
-    if e.benchmark_source not in ("generated", "directory"):
-        raise ValueError(f"{path}: [benchmarks] source must be 'generated' or 'directory'. "
-                         f"Got {e.benchmark_source!r} instead.")
+    """Checks across keys (each key's own rule has passed)."""
     if e.benchmark_source == "directory" and not e.benchmark_path:
-        raise ValueError(f"{path}: [benchmarks] source = 'directory' needs a `path`.")
-    if not isinstance(e.bias_in_margin, bool):
-        raise ValueError(f"{path}: [evaluation] `bias_in_margin` must be true or false. "
-                         f"Got {e.bias_in_margin!r} instead.")
-    if e.n_per_class < 1:
-        raise ValueError(f"{path}: `n_per_class` must be >= 1. Got {e.n_per_class} instead.")
+        raise ValueError(f"{path} [benchmarks]: source = 'directory' needs a `path` (the "
+                         "pre-made corruption directory).")

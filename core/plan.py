@@ -1,11 +1,20 @@
 """What a build makes, as a pure function of the experiment and the dataset's shape: the model
-jobs (dense, pruned, MPT) with their ids and dense parents, the benchmarks, and the
+jobs (dense, pruned, MPT) with their ids, fingerprints and dense parents, the benchmarks, and the
 (model, benchmark) pairs to evaluate. No I/O: the builder compares the plan with the database.
+
+A model's *fingerprint* is everything that produced it, as canonical JSON: the training data,
+the architecture config, the training recipe (dense), the pruning method and ratio, the
+retraining settings (retrained models), the MPT settings (MPT), and the hash of its dense
+parent's fingerprint (pruned models). A stored model whose fingerprint differs from the plan's is
+rebuilt; :func:`describe_change` says why.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -15,7 +24,8 @@ from .models import arch_config
 from .tasks import ModelJob
 
 __all__ = ["DataShape", "BenchmarkRow", "BuildPlan", "plan_build", "model_id_for",
-           "dense_parent", "checkpoint_key", "evaluation_pairs"]
+           "dense_parent", "checkpoint_key", "evaluation_pairs", "model_fingerprint",
+           "subset_fingerprint", "describe_change"]
 
 PARENTLESS_METHODS = ("dense", "mpt")   # dense trains from scratch, MPT from a fresh network
 
@@ -23,9 +33,89 @@ PARENTLESS_METHODS = ("dense", "mpt")   # dense trains from scratch, MPT from a 
 def model_id_for(arch: str, width: float, method: str, ratio: float, retrained: bool,
                  seed: int) -> str:
     """``lenet5-magnitude-r0.5-rt-s0``: architecture (with ``x{width}`` unless 1), method, ratio,
-    ``-rt`` when retrained, seed."""
+    ``-rt`` when retrained, seed.
+
+    The ratio keeps one decimal when that is exact (``r0.5``, the ids of earlier builds) and
+    otherwise as many as it needs (``r0.95``), so different ratios never share an id.
+    """
     name = arch if width == 1 else f"{arch}x{width:g}"
-    return f"{name}-{method}-r{ratio:.1f}{'-rt' if retrained else ''}-s{seed}"
+    ratio = float(ratio)
+    shown = f"{ratio:.1f}" if float(f"{ratio:.1f}") == ratio else repr(ratio)
+    return f"{name}-{method}-r{shown}{'-rt' if retrained else ''}-s{seed}"
+
+
+def _canonical(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(fingerprint: str) -> str:
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+
+
+def model_fingerprint(experiment: Experiment, job: "ModelJob", parent: "ModelJob | None" = None
+                      ) -> str:
+    """Canonical JSON of everything that produces ``job``'s weights (see the module docstring).
+    ``parent``: the dense model a pruned ``job`` starts from (its fingerprint set)."""
+    # Real-valued settings as floats: `epochs = 3` and `epochs = 3.0` are the same recipe.
+    e, spec = experiment, job.spec
+    settings = dict(dataset=e.dataset, train_limit=e.train_limit, seed=job.seed,
+                    arch_config=json.loads(job.config), method=job.method,
+                    ratio=float(job.ratio))
+    if job.method == "dense":
+        settings.update(epochs=float(spec.epochs), lr=float(spec.lr), optimizer=spec.optimizer,
+                        batch_size=spec.batch_size, weight_decay=float(spec.weight_decay))
+    elif job.method == "mpt":
+        settings.update(mpt_epochs=float(job.mpt_epochs), mpt_lr=float(job.mpt_lr))
+    else:
+        if parent is None or not parent.fingerprint:
+            raise ValueError(f"{job.model_id}: a pruned model's fingerprint needs its dense "
+                             "parent's.")
+        settings.update(retrained=job.retrained,
+                        parent=f"{parent.model_id}@{_digest(parent.fingerprint)}")
+        if job.retrained:
+            settings.update(retrain_epochs=float(job.retrain_epochs),
+                            retrain_lr=float(job.retrain_lr))
+    return _canonical(settings)
+
+
+def subset_fingerprint(experiment: Experiment, n_eval: int) -> str:
+    """Canonical JSON of what picks the evaluation subset: dataset, images per class, seed and
+    the resulting size."""
+    e = experiment
+    return _canonical(dict(dataset=e.dataset, n_per_class=e.n_per_class,
+                           subset_seed=e.subset_seed, n_eval=int(n_eval)))
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe_change(old: str | None, new: str) -> str:
+    """What differs between two fingerprints, for the log: ``epochs 8 → 9, lr 0.01 → 0.02``;
+    ``dense parent lenet5-dense-r0.0-s0 changed``; ``no fingerprint recorded``."""
+    if not old:
+        return "no fingerprint recorded (built by an earlier version)"
+    before, after = _flat(json.loads(old)), _flat(json.loads(new))
+    parts = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key, "unset"), after.get(key, "unset")
+        if a == b:
+            continue
+        if key == "parent":
+            parts.append(f"dense parent {str(b).split('@')[0]} changed")
+        else:
+            parts.append(f"{key} {_shown(a)} → {_shown(b)}")
+    return ", ".join(parts) or "fingerprint changed"
 
 
 @dataclass(frozen=True)
@@ -72,11 +162,15 @@ def _model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, me
     config = arch_config(spec.arch, in_channels=shape.in_channels,
                          num_classes=shape.num_classes, width=width, input_size=shape.input_size,
                          feature_dim=spec.feature_dim)
-    return ModelJob(
+    job = ModelJob(
         model_id=model_id_for(spec.label, width, method, ratio, retrained, e.seed),
         spec=spec, width=width, method=method, ratio=ratio, retrained=retrained, config=config,
         seed=e.seed, retrain_epochs=e.retrain_epochs, retrain_lr=e.retrain_lr,
         mpt_epochs=e.mpt_epochs, mpt_lr=e.mpt_lr, registered=registered)
+    parent = None
+    if method not in PARENTLESS_METHODS:
+        parent = _model_job(e, shape, spec, spec.width, "dense", 0.0, False, registered=False)
+    return dataclasses.replace(job, fingerprint=model_fingerprint(e, job, parent))
 
 
 def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
@@ -95,6 +189,12 @@ def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
         if e.mpt:
             grid += [(spec, spec.width * e.mpt_width, "mpt", r, False) for r in e.mpt_ratios]
     models = tuple(_model_job(e, shape, *g) for g in grid)
+    seen: set[str] = set()
+    for job in models:
+        if job.model_id in seen:
+            raise ValueError(f"The experiment plans two models with the id {job.model_id!r}: "
+                             "two [[arch]] entries (or ratios) describe the same model.")
+        seen.add(job.model_id)
     benchmarks = (BenchmarkRow("clean", "clean", 0),) + tuple(
         BenchmarkRow(benchmark_id(c, s), c, s) for c in e.corruptions for s in e.severities)
     return BuildPlan(models, benchmarks)

@@ -93,6 +93,7 @@ class ModelJob:
     mpt_epochs: float
     mpt_lr: float
     registered: bool = True     # False: a dense parent rebuilt only for its pruned children
+    fingerprint: str = ""       # everything that produced the model, see core.plan
 
 
 @dataclass(frozen=True)

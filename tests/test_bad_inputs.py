@@ -249,3 +249,130 @@ def test_disk_full_while_writing_keeps_finished_work(tiny_db, tmp_path, monkeypa
     assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == \
         len(tiny_plan().evaluation_pairs)
     con.close()
+
+
+# --- malformed experiments, writers, databases that do not fit ------------------------------
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+
+
+def assert_one_line_error(result, message):
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    assert message in lines[0]
+
+
+def unchanged(db):
+    """The served database's bytes and mtime, and whether a work file exists."""
+    return db.read_bytes(), db.stat().st_mtime_ns, db.with_name(db.name + ".work").exists()
+
+
+MALFORMED = {
+    "ratios not a list": ("ratios = [0.5, 0.9]", "ratios = 0.5",
+                          "`ratios` must be a list of distinct numbers in (0, 1). "
+                          "Got 0.5 instead."),
+    "epochs a string": ("epochs = 3", 'epochs = "three"',
+                        "`epochs` must be a number > 0. Got 'three' instead."),
+    "severities repeated": ("severities = [1, 3, 5]", "severities = [1, 1]",
+                            "`severities` must be a list of distinct integers in 1..5. "
+                            "Got [1, 1] instead."),
+    "batch_size zero": ('optimizer = "adam"', 'optimizer = "adam"\nbatch_size = 0',
+                        "`batch_size` must be an integer >= 1. Got 0 instead."),
+    "method misspelt": ('methods = ["random", "magnitude"]', 'methods = ["random", "magnitud"]',
+                        "`methods` must be a list of distinct names from 'random', 'magnitude'"),
+    "corruption repeated": ('"gaussian_noise", "brightness"', '"gaussian_noise", "gaussian_noise"',
+                            "`corruptions` must be a list of distinct names from"),
+    "arch as a table": ("[[arch]]", "[arch]",
+                        "`[[arch]]` must be an array of tables (one [[arch]] block per "
+                        "architecture). Got {'arch': 'lenet5'"),
+    "retrain not booleans": ("retrain = [false, true]", 'retrain = ["no"]',
+                             "`retrain` must be a list of distinct booleans. Got ['no'] instead."),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_experiment_is_refused_before_any_work(tiny_copy, tmp_path, case):
+    old, new, message = MALFORMED[case]
+    text = TINY.read_text()
+    assert old in text
+    experiment = tmp_path / "bad.toml"
+    experiment.write_text(text.replace(old, new, 1))
+    before = unchanged(tiny_copy)
+    result = run_cli("build", "--experiment", experiment, "--db", tiny_copy,
+                     "--cache", tmp_path / "cache")
+    assert_one_line_error(result, message)
+    assert "Traceback" not in result.stderr
+    assert unchanged(tiny_copy) == before
+    assert not (tmp_path / "cache").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    experiment = tmp_path / "bad.toml"
+    experiment.write_text(TINY.read_text().replace("ratios = [0.5, 0.9]", "ratios = 0.5"))
+    result = run_cli("build", "--experiment", experiment, "--db", tmp_path / "x.duckdb",
+                     "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+    assert "`ratios` must be a list" in result.stderr
+
+
+def test_second_writer_on_one_database(tiny_copy, tmp_path):
+    from core.publish import WorkFile
+
+    before = unchanged(tiny_copy)
+    with WorkFile(tiny_copy):       # this process writes the database
+        result = run_cli("build", "--experiment", TINY, "--db", tiny_copy,
+                         "--cache", tmp_path / "cache")
+        assert_one_line_error(result, f"another build (pid {os.getpid()}) is writing "
+                                      f"{tiny_copy}")
+    assert unchanged(tiny_copy) == before
+
+
+def test_database_of_another_evaluation_subset(tiny_copy, tmp_path):
+    experiment = tmp_path / "seed1.toml"
+    experiment.write_text(TINY.read_text().replace("[dataset]\n", "[dataset]\nsubset_seed = 1\n"))
+    before = unchanged(tiny_copy)
+    result = run_cli("build", "--experiment", experiment, "--db", tiny_copy,
+                     "--cache", tmp_path / "cache")
+    assert_one_line_error(
+        result, "holds the evaluation subset of fashion_mnist with subset_seed 0 and "
+                "n_per_class 10 (100 images); this experiment uses fashion_mnist with "
+                "subset_seed 1 and n_per_class 10 (100 images). Use another --db.")
+    assert unchanged(tiny_copy) == before
+
+
+def test_premade_c_directory_of_another_image_shape(tiny_copy, tmp_path):
+    test = load_dataset("fashion_mnist", split="test")
+    n = len(test.labels)
+    premade = tmp_path / "fashion-c"
+    premade.mkdir()
+    np.save(premade / "labels.npy", np.tile(test.labels, 5))
+    # 32 × 32 images for a 28 × 28 test split (a sparse file: nothing is written but the header).
+    np.lib.format.open_memmap(premade / "brightness.npy", mode="w+", dtype=np.uint8,
+                              shape=(5 * n, 32, 32)).flush()
+    experiment = tmp_path / "premade.toml"
+    experiment.write_text(TINY.read_text()
+                          .replace('source = "generated"',
+                                   f'source = "directory"\npath = "{premade}"')
+                          .replace('"gaussian_noise", "brightness", "gaussian_blur", "zoom_blur"',
+                                   '"brightness"'))
+    before = unchanged(tiny_copy)
+    result = run_cli("build", "--experiment", experiment, "--db", tiny_copy,
+                     "--cache", tmp_path / "cache")
+    assert_one_line_error(result, f"{premade / 'brightness.npy'}: expected uint8 array of shape "
+                                  f"({5 * n}, 28, 28)")
+    assert f"got uint8 array of shape ({5 * n}, 32, 32)" in result.stderr
+    assert unchanged(tiny_copy) == before
+
+
+def test_add_model_under_an_id_already_taken(tiny_copy, tmp_path):
+    ckpt = tmp_path / "mine.pt"
+    torch.save(build_model("lenet5", in_channels=1, num_classes=10).state_dict(), ckpt)
+    before = unchanged(tiny_copy)
+    result = run_cli("add-model", ckpt, "--db", tiny_copy, "--arch", "lenet5", "--method",
+                     "dense", "--model-id", "lenet5-dense-r0.0-s0")
+    assert_one_line_error(result, "Model id 'lenet5-dense-r0.0-s0' is already in "
+                                  f"{tiny_copy}. Pass --replace to replace it")
+    assert unchanged(tiny_copy) == before

@@ -1,5 +1,6 @@
 """The build's reads and writes of a results database: progress rows, the dataset row, the
-build settings, the registered models and the benchmarks that already have their images.
+build settings (e.g. the margin's form), the registered models and their fingerprints, the build's
+own fingerprints (evaluation subset), and the benchmarks that already have their images.
 
 Every statement has fixed table and column names; values travel as bound parameters.
 """
@@ -7,11 +8,22 @@ Every statement has fixed table and column names; values travel as bound paramet
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import duckdb
+import numpy as np
+import pandas as pd
 
-__all__ = ["record_progress", "dataset_row", "BUILD_SETTING_DEFAULTS", "check_build_setting", "registered_checkpoints", "models_to_evaluate",
-           "benchmarks_with_images", "flush"]
+from ._transaction import transaction
+from .writes import _delete_where, _insert_frame
+
+__all__ = ["record_progress", "dataset_row", "BUILD_SETTING_DEFAULTS", "check_build_setting",
+           "RegisteredModel", "registered_models", "replace_model", "set_model_fingerprint",
+           "models_to_evaluate", "benchmarks_with_images", "evaluation_sample_ids",
+           "build_fingerprint", "record_build_fingerprint", "flush"]
+
+# Tables holding per-model results: replaced models lose their rows here.
+_RESULT_TABLES = ("sample_metrics", "evaluations", "features", "attributions")
 
 
 def record_progress(con: duckdb.DuckDBPyConnection, stage: str, done: int, total: int,
@@ -53,9 +65,40 @@ def check_build_setting(con: duckdb.DuckDBPyConnection, name: str, value, *, db_
                          "not be comparable. Use another --db.")
 
 
-def registered_checkpoints(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:
-    """``(model_id, checkpoint path)`` of every registered model."""
-    return con.execute("SELECT model_id, checkpoint FROM models").fetchall()
+@dataclass(frozen=True)
+class RegisteredModel:
+    """What the build needs to know of a ``models`` row to decide whether it is current."""
+
+    checkpoint: str | None
+    source: str | None
+    fingerprint: str | None     # None: written before fingerprints were recorded
+
+
+def registered_models(con: duckdb.DuckDBPyConnection) -> dict[str, RegisteredModel]:
+    """``{model_id: RegisteredModel}`` of every ``models`` row (fingerprints None in a database
+    opened read-only before its ``fingerprint`` column was added)."""
+    columns = [c[0] for c in con.execute("SELECT * FROM models LIMIT 0").description]
+    fingerprint = "fingerprint" if "fingerprint" in columns else "NULL"
+    rows = con.execute(
+        f"SELECT model_id, checkpoint, source, {fingerprint} FROM models").fetchall()
+    return {m: RegisteredModel(c, s, f) for m, c, s, f in rows}
+
+
+def replace_model(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    """Insert or replace the ``models`` row of ``row['model_id']`` and, in the same
+    transaction, delete that model's results (evaluations, sample metrics, features,
+    attributions): results of a replaced model describe weights that are gone."""
+    key = {"model_id": row["model_id"]}
+    with transaction(con):
+        for table in (*_RESULT_TABLES, "models"):
+            _delete_where(con, table, key)
+        _insert_frame(con, "models", pd.DataFrame([row]))
+
+
+def set_model_fingerprint(con: duckdb.DuckDBPyConnection, model_id: str, fingerprint: str
+                          ) -> None:
+    """Record the fingerprint of a model stored without one (its results stay)."""
+    con.execute("UPDATE models SET fingerprint = ? WHERE model_id = ?", [fingerprint, model_id])
 
 
 def models_to_evaluate(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
@@ -67,6 +110,27 @@ def models_to_evaluate(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, s
 def benchmarks_with_images(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Ids of the benchmarks whose images are stored (written with their benchmark row)."""
     return {row[0] for row in con.execute("SELECT DISTINCT benchmark_id FROM images").fetchall()}
+
+
+def evaluation_sample_ids(con: duckdb.DuckDBPyConnection) -> np.ndarray | None:
+    """Sorted test-split indices of the stored evaluation subset (the clean benchmark's images),
+    or None when no clean images are stored yet."""
+    ids = con.execute("SELECT sample_id FROM images WHERE benchmark_id = 'clean' "
+                      "ORDER BY sample_id").fetchnumpy()["sample_id"]
+    return np.asarray(ids) if len(ids) else None
+
+
+def build_fingerprint(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The recorded fingerprint ``name`` of the build (e.g. ``evaluation_subset``), or None."""
+    row = con.execute("SELECT fingerprint FROM build_fingerprints WHERE name = ?",
+                      [name]).fetchone()
+    return None if row is None else row[0]
+
+
+def record_build_fingerprint(con: duckdb.DuckDBPyConnection, name: str, fingerprint: str
+                             ) -> None:
+    """Set the build's fingerprint ``name``."""
+    con.execute("INSERT OR REPLACE INTO build_fingerprints VALUES (?, ?)", [name, fingerprint])
 
 
 def flush(con: duckdb.DuckDBPyConnection) -> None:

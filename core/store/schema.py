@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS models(
     model_id VARCHAR PRIMARY KEY, arch VARCHAR, dataset VARCHAR, method VARCHAR, ratio DOUBLE,
     retrained BOOLEAN, sparsity DOUBLE, params_total BIGINT, params_nonzero BIGINT, seed INTEGER,
     width DOUBLE, feature_dim INTEGER, arch_config VARCHAR, checkpoint VARCHAR, source VARCHAR,
-    fit_seconds DOUBLE, latency_ratio DOUBLE);
+    fit_seconds DOUBLE, latency_ratio DOUBLE, fingerprint VARCHAR);
 CREATE TABLE IF NOT EXISTS benchmarks(
     benchmark_id VARCHAR PRIMARY KEY, dataset VARCHAR, corruption VARCHAR, severity INTEGER,
     category VARCHAR);
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS images(
     benchmark_id VARCHAR, sample_id INTEGER, label SMALLINT, height SMALLINT, width SMALLINT,
     channels SMALLINT, pixels BLOB);
 CREATE TABLE IF NOT EXISTS build_settings(name VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS build_fingerprints(name VARCHAR PRIMARY KEY, fingerprint VARCHAR);
 CREATE TABLE IF NOT EXISTS build_progress(
     stage VARCHAR PRIMARY KEY, done INTEGER, total INTEGER, message VARCHAR, updated_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS robustness(model_id VARCHAR, sample_id INTEGER, robustness INTEGER,
@@ -88,13 +89,17 @@ CREATE TABLE IF NOT EXISTS attributions(model_id VARCHAR, benchmark_id VARCHAR, 
     width INTEGER, base_value DOUBLE, "values" FLOAT[]);
 """
 
-# Effective robustness (see docs/definitions.md): one row per model against the population's
+# Effective robustness (see docs/analysis.md): one row per model against the population's
 # logit-linear fit of mean corrupted on clean accuracy; filled by ``core.analysis_tables``.
 FIXED_DDL += """
 CREATE TABLE IF NOT EXISTS effective_robustness(model_id VARCHAR, clean_accuracy DOUBLE,
     corrupted_accuracy DOUBLE, predicted_accuracy DOUBLE, effective_robustness DOUBLE,
     slope DOUBLE, intercept DOUBLE, n_fit INTEGER);
 """
+
+# Columns added after version 1 was released: a version-1 database that lacks them gets them when
+# a writer opens it (readers never need them). {table: [(column, type)]}.
+_ADDED_COLUMNS = {"models": [("latency_ratio", "DOUBLE"), ("fingerprint", "VARCHAR")]}
 
 # The fingerprint of the inputs each analysis table was computed from; created by the first
 # analysis run, so a store that never ran one has no such table.
@@ -163,13 +168,17 @@ def check_schema_version(con: duckdb.DuckDBPyConnection, path: str | os.PathLike
 
 
 def create_schema(con: duckdb.DuckDBPyConnection, *, num_classes: int) -> None:
-    """Create every table (idempotent). `num_classes` fixes the width of `angles FLOAT[C]`."""
+    """Create every table (idempotent). `num_classes` fixes the width of `angles FLOAT[C]`.
+
+    A database of this schema version written before a column was added (``models.fingerprint``)
+    (``models.latency_ratio``, ``models.fingerprint``) gets it, NULL in its existing rows."""
     ddl = class_ddl(num_classes)
     with transaction(con):
         con.execute(FIXED_DDL)
-        # Stores made before structured pruning lack this column; it is NULL for their models.
-        con.execute("ALTER TABLE models ADD COLUMN IF NOT EXISTS latency_ratio DOUBLE")
         con.execute(ddl)
+        for table, columns in _ADDED_COLUMNS.items():
+            for column, kind in columns:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')
         if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
             con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
