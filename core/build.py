@@ -38,6 +38,7 @@ from .plan import (PARENTLESS_METHODS, BenchmarkRow, DataShape, checkpoint_key, 
                    evaluation_pairs, plan_build)
 from .publish import WorkFile
 from .store import builds as store_builds
+from .study import update_dimension_study
 from .tasks import (EvaluationResult, ModelJob, ModelWeights, TrainedModel, evaluate_task,
                     model_summary, train_model_task)
 from .train import config_hash
@@ -171,6 +172,10 @@ class Builder:
             changed |= self._stage_done(self._evaluate(data, plan.benchmark_ids,
                                                        benchmark_images))
             timings["evaluate"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            changed |= self._stage_done(update_dimension_study(
+                self.con, self.e, data.train, data.images, data.labels, progress=self.progress))
+            timings["dimension_study"] = time.perf_counter() - t0
             if self.failures:
                 # Tables over an incomplete grid would be marked current; the rerun makes them.
                 logger.warning("analysis skipped: %d task(s) failed", len(self.failures))

@@ -64,6 +64,12 @@ class Experiment:
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     analysis: bool = True
     features_for: tuple[str, ...] = ("clean",)   # benchmarks whose raw features are stored (CKA)
+    # The curse-of-dimensionality study (core.study): LeNet-5 at each penultimate width, briefly
+    # trained on a stratified training subset; off unless the experiment asks for it.
+    dimension_study: bool = False
+    dimension_study_widths: tuple[int, ...] = (8, 16, 32, 84, 256, 512)
+    dimension_study_epochs: float = 1.0
+    dimension_study_train_limit: int = 10000     # 0 = the build's whole training data
     extra: dict = field(default_factory=dict)
 
 
@@ -78,6 +84,9 @@ _SECTIONS = {
                    "corruptions": "corruptions", "severities": "severities",
                    "features_for": "features_for"},
     "analysis": {"enabled": "analysis"},
+    "dimension_study": {"enabled": "dimension_study", "widths": "dimension_study_widths",
+                        "epochs": "dimension_study_epochs",
+                        "train_limit": "dimension_study_train_limit"},
 }
 
 
@@ -121,7 +130,8 @@ def load_experiment(path: str | Path) -> Experiment:
         kwargs["archs"] = tuple(ArchSpec(**spec) for spec in archs)
     if raw:
         raise ValueError(f"{path}: unknown section(s) {sorted(raw)}; expected name, seed, "
-                         f"[dataset], [[arch]], [pruning], [mpt], [benchmarks], [analysis].")
+                         f"[dataset], [[arch]], [pruning], [mpt], [benchmarks], [analysis], "
+                         f"[dimension_study].")
     if kwargs.get("corruptions") == ("all",):
         kwargs["corruptions"] = CORRUPTIONS
     experiment = Experiment(**kwargs)
@@ -145,3 +155,23 @@ def _validate(e: Experiment, path: Path) -> None:
         raise ValueError(f"{path}: [benchmarks] source = 'directory' needs a `path`.")
     if e.n_per_class < 1:
         raise ValueError(f"{path}: `n_per_class` must be >= 1. Got {e.n_per_class} instead.")
+    _validate_dimension_study(e, path)
+
+
+def _validate_dimension_study(e: Experiment, path: Path) -> None:
+    widths = e.dimension_study_widths
+    if not isinstance(widths, tuple) or not widths or any(
+            isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in widths):
+        raise ValueError(f"{path}: [dimension_study] `widths` must be a non-empty list of "
+                         f"positive integers. Got {list(widths)} instead.")
+    if len(set(widths)) != len(widths):
+        raise ValueError(f"{path}: [dimension_study] `widths` must not repeat a width. "
+                         f"Got {list(widths)} instead.")
+    epochs = e.dimension_study_epochs
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not epochs > 0:
+        raise ValueError(f"{path}: [dimension_study] `epochs` must be > 0. Got {epochs!r} "
+                         "instead.")
+    limit = e.dimension_study_train_limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"{path}: [dimension_study] `train_limit` must be an integer >= 0. "
+                         f"Got {limit!r} instead.")

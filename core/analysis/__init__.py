@@ -15,7 +15,8 @@ stated per function. Population conventions used throughout:
 Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``placement``
 (geometry vectors, UMAP, classical MDS, minimum spanning tree), ``cka``, ``benchmarks``
 (benchmark similarity), ``dimension`` (angles versus dimension), ``vulnerability`` (PIEs, the
-geometric score, vulnerable samples, AUC). Every public name is importable from here.
+geometric score, vulnerable samples, AUC), ``spread`` (the spread hypothesis: spread of the clean
+geometry against robustness). Every public name is importable from here.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ from .placement import (
     minimum_spanning_tree,
 )
 from .robustness import correlations, model_pv, pruning_vulnerability, robustness
+from .spread import (
+    SPREAD_SCOPES,
+    SPREAD_STATS,
+    SPREAD_TARGETS,
+    geometry_spread,
+    spread_correlations,
+)
 from .vulnerability import (
     PIE_EXCLUDED_METHODS,
     SINGLE_SCORES,
@@ -45,6 +53,9 @@ __all__ = [
     "GEOMETRY_METRICS",
     "PIE_EXCLUDED_METHODS",
     "SINGLE_SCORES",
+    "SPREAD_STATS",
+    "SPREAD_TARGETS",
+    "SPREAD_SCOPES",
     "robustness",
     "pruning_vulnerability",
     "model_pv",
@@ -63,4 +74,6 @@ __all__ = [
     "geometric_score",
     "vulnerable_samples",
     "vulnerability_auc",
+    "geometry_spread",
+    "spread_correlations",
 ]

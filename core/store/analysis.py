@@ -33,6 +33,8 @@ __all__ = [
     "sample_geometry",
     "defined_cka",
     "accuracy_by_corruption",
+    "dimension_study_rows",
+    "clean_label_geometry",
 ]
 
 # What each input contributes to a fingerprint: md5 of the rows that identify its content (in
@@ -56,6 +58,10 @@ _FINGERPRINT_QUERIES = {
         SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
             SELECT concat_ws('|', model_id, benchmark_id, count(*), sum(sample_id)) AS r
             FROM features GROUP BY model_id, benchmark_id)""",
+    "dimension_study": """
+        SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
+            SELECT concat_ws('|', kind, dim, mean, std, model_id, accuracy) AS r
+            FROM dimension_study)""",
 }
 # The input tables a fingerprint can cover.
 ANALYSIS_INPUTS = tuple(_FINGERPRINT_QUERIES)
@@ -219,3 +225,23 @@ def common_sample_features(con: duckdb.DuckDBPyConnection, benchmark_id: str,
 def defined_cka(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The rows of the ``cka`` table whose CKA is defined (not NaN)."""
     return con.execute("SELECT * FROM cka WHERE NOT isnan(cka)").df()
+
+
+# --------------------------------------------------------------------------- dimension, spread
+
+def dimension_study_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(kind, dim, mean, std, model_id) of the ``dimension_study`` table (written by the build's
+    dimension-study stage, ``core.study``), by (kind, dim)."""
+    return con.execute("SELECT kind, dim, mean, std, model_id FROM dimension_study "
+                       "ORDER BY kind, dim, model_id").df()
+
+
+def clean_label_geometry(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(model_id, label, angle, l2) of every model on its dataset's clean benchmark, by
+    (model_id, sample_id). Angles in degrees, l2 in feature units."""
+    return con.execute("""
+        SELECT s.model_id, s.label, s.angle, s.l2
+        FROM sample_metrics AS s
+        JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = 'clean'
+        JOIN models AS m ON m.model_id = s.model_id AND m.dataset = b.dataset
+        ORDER BY s.model_id, s.sample_id""").df()

@@ -2,7 +2,8 @@
 
 - `table`: the evaluation table of accuracy against pruning ratio on clean and corrupted data;
 - `similarity`: the geometric similarity view (UMAP / CKA placements, minimum spanning trees);
-- `insights`: correlation heat maps, benchmark redundancy, curse of dimensionality, ROC curves;
+- `insights`: correlation heat maps, benchmark redundancy, curse of dimensionality, the spread
+  hypothesis, ROC curves;
 - `readings`: the sentence under each insight that reads its numbers.
 
 Selection events of these figures are parsed in `app.selection`; the ROC curves themselves are
@@ -23,8 +24,10 @@ from app.charts.overview.insights import (
     correlation_figure,
     correlation_models,
     dimension_figure,
+    SPREAD_LABELS,
     redundancy_figure,
     roc_figure,
+    spread_figure,
     top_flagged,
 )
 from app.charts.overview.readings import (
@@ -32,6 +35,7 @@ from app.charts.overview.readings import (
     dimension_reading,
     redundancy_reading,
     roc_reading,
+    spread_reading,
     strength,
 )
 from app.charts.overview.similarity import (
@@ -82,6 +86,9 @@ __all__ = [
     "redundancy_reading",
     "dimension_figure",
     "dimension_reading",
+    "SPREAD_LABELS",
+    "spread_figure",
+    "spread_reading",
     "roc_figure",
     "roc_reading",
     "top_flagged",
