@@ -162,8 +162,9 @@ def _validate_dimension_study(e: Experiment, path: Path) -> None:
     widths = e.dimension_study_widths
     if not isinstance(widths, tuple) or not widths or any(
             isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in widths):
+        shown = list(widths) if isinstance(widths, tuple) else widths
         raise ValueError(f"{path}: [dimension_study] `widths` must be a non-empty list of "
-                         f"positive integers. Got {list(widths)} instead.")
+                         f"positive integers. Got {shown!r} instead.")
     if len(set(widths)) != len(widths):
         raise ValueError(f"{path}: [dimension_study] `widths` must not repeat a width. "
                          f"Got {list(widths)} instead.")

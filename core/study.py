@@ -140,7 +140,7 @@ def run_dimension_study(train: Dataset, images: np.ndarray, labels: np.ndarray,
     """
     subset = _study_train_set(train, settings)
     x_train, y_train = to_input(subset.images), torch.as_tensor(subset.labels).long()
-    x_eval, labels = to_input(images), np.asarray(labels)
+    x_eval, labels = to_input(np.ascontiguousarray(images)), np.ascontiguousarray(labels)
     num_classes, channels = len(train.class_names), x_train.shape[1]
     frames = []
     for width in settings.widths:
