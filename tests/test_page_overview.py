@@ -297,6 +297,6 @@ def test_readings_are_in_the_page_report(run_page, full_db):
     at = run_page("overview", full_db)
     assert not at.exception
     html = report.page_report(at.session_state["_report_items"], title="Overview")
-    assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 6
+    assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 7
     assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
     assert "gaussian_noise ~ shot_noise (r = 0.97)" in html and "AUC 0.75 for PIEs" in html
