@@ -144,11 +144,19 @@ def _benchmark_similarity(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]
 
 
 def _dimension_angles(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
-    trained = analysis.trained_dimension_angles(inputs.clean_metrics, inputs.models)
-    # Random vectors also at the models' own widths, so the two kinds line up on the x axis.
-    dims = sorted(set(_RANDOM_DIMS) | set(trained["dim"].tolist()))
+    # The networks are the dimension study's (untrained and trained LeNet-5 per width, written
+    # by the build's study stage), not the population's: a population model's angle mixes its
+    # pruning with its width, and the population has one or two widths at most.
+    study = queries.dimension_study_rows(inputs.con)
+    # Random vectors also at the study's widths, so the kinds line up on the x axis.
+    dims = sorted(set(_RANDOM_DIMS) | set(study["dim"].astype(int).tolist()))
     random = analysis.dimension_angles(dims, n=2000, seed=0)
-    yield "dimension_angles", pd.concat([random, trained], ignore_index=True)
+    yield "dimension_angles", pd.concat([random, study], ignore_index=True)
+
+
+def _geometry_spread(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
+    yield "geometry_spread", analysis.geometry_spread(
+        queries.clean_label_geometry(inputs.con), queries.accuracy_by_corruption(inputs.con))
 
 
 def _vulnerability(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -170,7 +178,8 @@ _STEPS: list[tuple[Callable[[_Inputs], Iterator], tuple[str, ...], tuple[str, ..
     (_embeddings, ("geometry_distances", "embeddings", "placement_quality"),
      ("evaluations", "benchmarks", "features")),
     (_benchmark_similarity, ("benchmark_similarity",), ("evaluations", "benchmarks")),
-    (_dimension_angles, ("dimension_angles",), ("evaluations", "benchmarks", "models")),
+    (_dimension_angles, ("dimension_angles",), ("dimension_study",)),
+    (_geometry_spread, ("geometry_spread",), ("evaluations", "benchmarks", "models")),
     (_vulnerability, ("vulnerable_samples", "vulnerability_auc"),
      ("evaluations", "benchmarks", "models")),
 ]

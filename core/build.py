@@ -45,6 +45,7 @@ from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, DataShape, check
                    subset_fingerprint)
 from .publish import WorkFile
 from .store import builds as store_builds
+from .study import update_dimension_study
 from .tasks import (ModelEvaluation, ModelJob, ModelWeights, TrainedModel,
                     evaluate_model_task, model_summary, train_model_task)
 from .train import config_hash
@@ -190,6 +191,10 @@ class Builder:
             changed |= self._stage_done(self._evaluate(data, plan.benchmark_ids,
                                                        benchmark_images))
             timings["evaluate"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            changed |= self._stage_done(update_dimension_study(
+                self.con, self.e, data.train, data.images, data.labels, progress=self.progress))
+            timings["dimension_study"] = time.perf_counter() - t0
             if self.failures:
                 # Tables over an incomplete grid would be marked current; the rerun makes them.
                 logger.warning("analysis skipped: %d task(s) failed", len(self.failures))

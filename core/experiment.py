@@ -73,6 +73,12 @@ class Experiment:
     analysis: bool = True
     features_for: tuple[str, ...] = ("clean",)   # benchmarks whose raw features are stored (CKA)
     bias_in_margin: bool = True            # False: the paper's bias-free margin (docs/geometry.md)
+    # The curse-of-dimensionality study (core.study): LeNet-5 at each penultimate width, briefly
+    # trained on a stratified training subset; off unless the experiment asks for it.
+    dimension_study: bool = False
+    dimension_study_widths: tuple[int, ...] = (8, 16, 32, 84, 256, 512)
+    dimension_study_epochs: float = 1.0
+    dimension_study_train_limit: int = 10000     # 0 = the build's whole training data
     extra: dict = field(default_factory=dict)
 
 
@@ -194,6 +200,10 @@ _SECTIONS = {
                    "features_for": ("features_for", _list_of(_text()))},
     "analysis": {"enabled": ("analysis", _boolean())},
     "evaluation": {"bias_in_margin": ("bias_in_margin", _boolean())},
+    "dimension_study": {"enabled": ("dimension_study", _boolean()),
+                        "widths": ("dimension_study_widths", _list_of(_integer(1))),
+                        "epochs": ("dimension_study_epochs", _POSITIVE),
+                        "train_limit": ("dimension_study_train_limit", _integer(0))},
 }
 
 # [[arch]] keys: ArchSpec field → rule.
@@ -302,3 +312,6 @@ def _validate(e: Experiment, path: Path) -> None:
     if e.benchmark_source == "directory" and not e.benchmark_path:
         raise ValueError(f"{path} [benchmarks]: source = 'directory' needs a `path` (the "
                          "pre-made corruption directory).")
+    if e.dimension_study and not e.dimension_study_widths:
+        raise ValueError(f"{path} [dimension_study]: `widths` must be a non-empty list of "
+                         "distinct integers >= 1. Got [] instead.")

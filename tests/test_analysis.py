@@ -283,7 +283,7 @@ def test_vulnerable_samples_missing_information_is_null():
 
 _TABLES = ["robustness", "pruning_vulnerability", "correlations", "geometry_distances",
            "embeddings", "placement_quality", "cka", "benchmark_similarity", "dimension_angles",
-           "vulnerable_samples", "vulnerability_auc", "effective_robustness"]
+           "vulnerable_samples", "vulnerability_auc", "effective_robustness", "geometry_spread"]
 _N = 20
 
 
@@ -378,12 +378,13 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
     for table in _TABLES:
         pd.testing.assert_frame_equal(after[table], before[table], check_exact=False)
 
-    # A rewritten corrupted result changes every input but the features: only CKA is skipped.
+    # A rewritten corrupted result changes every input but the features and the dimension
+    # study: only CKA and the dimension angles are skipped.
     _write_result(con, rng, "mag5", "gn1", labels, 0.1, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         third = update_analysis(con, progress=False)
-    assert set(third) == set(_TABLES) - {"cka"}
+    assert set(third) == set(_TABLES) - {"cka", "dimension_angles"}
 
 
 def test_update_analysis_on_an_empty_store(tmp_path):

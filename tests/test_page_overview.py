@@ -21,7 +21,7 @@ from core import store
 
 ANALYSIS_TABLES = ("embeddings", "correlations", "benchmark_similarity", "dimension_angles",
                    "vulnerable_samples", "vulnerability_auc", "robustness",
-                   "pruning_vulnerability", "cka", "effective_robustness")
+                   "pruning_vulnerability", "cka", "effective_robustness", "geometry_spread")
 CORRELATIONS = {"robustness": {"angle": -0.62, "l2": 0.08, "margin": 0.55},
                 "pv": {"angle": -0.41, "l2": 0.02, "margin": 0.35}}
 N_SAMPLES = 300
@@ -65,6 +65,11 @@ def _write_analysis(path) -> None:
     store.replace_rows(con, "vulnerable_samples", samples)
     store.replace_rows(con, "effective_robustness", _effective_rows(
         con.execute("SELECT model_id, method FROM models ORDER BY model_id").df(), rng))
+    spread = rng.random((len(models), 3))
+    store.replace_rows(con, "geometry_spread", pd.DataFrame({
+        "model_id": models["model_id"], "angle_spread": 5 + spread[:, 0], "l2_spread": 1.0,
+        "mean_angle": 40 + 10 * spread[:, 1], "clean_accuracy": 0.9,
+        "corrupted_accuracy": 0.6 + 0.2 * spread[:, 2], "drop": 0.3 - 0.2 * spread[:, 2]}))
     store.replace_rows(con, "vulnerability_auc", pd.DataFrame([
         (arch, target, "geometric", 0.75, int(group[target].sum()), len(group))
         for arch, group in samples.groupby("arch") for target in ("pie", "low_pv")],
@@ -134,15 +139,16 @@ def test_renders_every_chart_with_nothing_selected(run, full_db):
     at = run(full_db)
     specs = _specs(at)
     assert set(specs) == {"overview_table", "overview_similarity", "overview_correlations",
-                          "overview_redundancy", "overview_dimension", "overview_roc"}
+                          "overview_redundancy", "overview_dimension", "overview_spread",
+                          "overview_roc"}
     bars = _main_bars(specs["overview_table"])
     assert bars and all(w == 0 for t in bars for w in t["marker"]["line"]["width"])
     assert all(o == 1 for t in bars for o in t["marker"]["opacity"])
     assert not any(t["name"] == "selected models" for t in specs["overview_similarity"]["data"])
     downloads = [b.proto.label for b in at.get("download_button")]
-    assert len(downloads) == 18  # each of the six views offers CSV, Parquet and HTML
-    assert sum(label.endswith("(CSV)") for label in downloads) == 6
-    assert sum(label.endswith("(HTML)") for label in downloads) == 6
+    assert len(downloads) == 24  # each of the eight views offers CSV, Parquet and HTML
+    assert sum(label.endswith("(CSV)") for label in downloads) == 8
+    assert sum(label.endswith("(HTML)") for label in downloads) == 8
     assert not at.info
 
 
@@ -257,7 +263,7 @@ def test_missing_analysis_tables_are_explained(run, synth_db, dropped_db, which)
     assert set(_specs(at)) == {"overview_table"}
     messages = " ".join(i.value for i in at.info)
     for what in ("geometric embeddings", "correlation table", "benchmark similarity",
-                 "dimension-angle table", "vulnerable-sample table",
+                 "dimension-angle table", "geometry-spread table", "vulnerable-sample table",
                  "effective-robustness table"):
         assert what in messages
 
@@ -282,8 +288,8 @@ def test_downloads_serve_the_same_table_as_csv_and_parquet_and_the_figure_as_htm
     at = run(full_db, selected_samples=list(range(40)))
     stems = {name.rsplit(".", 1)[0] for name in downloads}
     assert stems == {"accuracy_table", "geometric_similarity", "correlations",
-                     "benchmark_redundancy", "dimension_angles", "vulnerable_samples_roc",
-                     "effective_robustness"}
+                     "benchmark_redundancy", "dimension_angles", "geometry_spread",
+                     "vulnerable_samples_roc", "effective_robustness"}
     for stem in stems:
         from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
         from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
@@ -294,6 +300,7 @@ def test_downloads_serve_the_same_table_as_csv_and_parquet_and_the_figure_as_htm
     stem_of = {"overview_table": "accuracy_table", "overview_similarity": "geometric_similarity",
                "overview_correlations": "correlations", "overview_redundancy":
                "benchmark_redundancy", "overview_dimension": "dimension_angles",
+               "overview_spread": "geometry_spread",
                "overview_roc": "vulnerable_samples_roc",
                "overview_effective": "effective_robustness"}
     for key, stem in stem_of.items():
@@ -314,7 +321,7 @@ def test_readings_are_in_the_page_report(run_page, full_db):
     at = run_page("overview", full_db)
     assert not at.exception
     html = report.page_report(at.session_state["_report_items"], title="Overview")
-    assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 6
+    assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 8
     assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
     assert "gaussian_noise ~ shot_noise (r = 0.97)" in html and "AUC 0.75 for PIEs" in html
 

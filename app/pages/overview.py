@@ -1,6 +1,6 @@
 """Overview page: accuracy of every pruning method on clean and corrupted data, how alike the
 models' geometry is, and what the analysis tables say (correlations, redundancy, dimension,
-vulnerable samples). Selections made here (models, benchmarks, samples) carry to the other pages.
+spread hypothesis, vulnerable samples). Selections made here (models, benchmarks, samples) carry to the other pages.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import overview as q
 from app.selection import bar_selection, point_selection
-from core.analysis import geometry_mst
+from core.analysis import SPREAD_STATS, SPREAD_TARGETS, geometry_mst, spread_correlations
 from core.analysis.roc import roc_curves
 
 _AVERAGE = "average of all"
@@ -196,7 +196,7 @@ def _similarity_view(db: DbRef) -> None:
 def _insights(db: DbRef) -> None:
     st.header("Insights")
     tabs = st.tabs(["Correlations", "Benchmark redundancy", "Curse of dimensionality",
-                    "Vulnerable samples", "Effective robustness"])
+                    "Spread hypothesis", "Vulnerable samples", "Effective robustness"])
     with tabs[0]:
         _correlations(db)
     with tabs[1]:
@@ -204,6 +204,8 @@ def _insights(db: DbRef) -> None:
     with tabs[2]:
         _dimension(db)
     with tabs[3]:
+        _spread(db)
+    with tabs[4]:
         _vulnerable(db)
     with tabs[4]:
         _effective_robustness(db)
@@ -260,6 +262,25 @@ def _dimension(db: DbRef) -> None:
                    name="dimension_angles", data=dims,
                    config=charts.plotly_config("dimension_angles"))
     widgets.reading(charts.dimension_reading(dims))
+
+
+def _spread(db: DbRef) -> None:
+    spread = q.geometry_spread(db)
+    if spread.empty:
+        _missing("geometry-spread table")
+        return
+    left, right = st.columns(2)
+    stat = left.radio("Clean geometry (x)", SPREAD_STATS, horizontal=True,
+                      key="overview_spread_stat")
+    target = right.radio("Robustness (y)", SPREAD_TARGETS, horizontal=True,
+                         key="overview_spread_target",
+                         format_func=lambda t: "corrupted accuracy" if t == "corrupted_accuracy"
+                         else "drop from clean")
+    correlations = spread_correlations(spread)
+    widgets.figure(charts.spread_figure(spread, correlations, stat=stat, target=target),
+                   key="overview_spread", name="geometry_spread", data=spread,
+                   config=charts.plotly_config("geometry_spread"))
+    widgets.reading(charts.spread_reading(correlations, stat=stat, target=target))
 
 
 def _select_top(samples: pd.DataFrame) -> None:

@@ -22,6 +22,8 @@ EMBEDDING_COLUMNS = ["model_id", "benchmark_id", "x", "y", "arch", "method", "ra
 CORRELATION_COLUMNS = ["model_id", "target", "metric", "pearson", "spearman", "n"]
 SIMILARITY_COLUMNS = ["corruption_a", "corruption_b", "similarity", "measure", "rank"]
 DIMENSION_COLUMNS = ["kind", "dim", "mean", "std", "model_id"]
+SPREAD_COLUMNS = ["model_id", "arch", "method", "ratio", "retrained", "angle_spread", "l2_spread",
+                  "mean_angle", "clean_accuracy", "corrupted_accuracy", "drop"]
 VULNERABLE_COLUMNS = ["sample_id", "pie", "low_pv", "geometric_score"]
 AUC_COLUMNS = ["arch", "target", "score", "auc", "n_positive", "n"]
 
@@ -144,7 +146,8 @@ def benchmark_similarity(db: DbRef) -> pd.DataFrame:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def dimension_angles(db: DbRef) -> pd.DataFrame:
-    """Mean and std (degrees) of angles per feature dimension, kind 'random' or 'trained'."""
+    """Mean and std (degrees) of angles per feature dimension, kind 'random', 'untrained' or
+    'trained'."""
     return _table_or_empty(db, "dimension_angles", """
         SELECT kind, dim, mean, std, model_id FROM dimension_angles
         WHERE mean IS NOT NULL ORDER BY kind, dim, model_id""", [], DIMENSION_COLUMNS)
@@ -221,3 +224,14 @@ def effective_robustness(db: DbRef) -> pd.DataFrame:
                r.intercept, r.n_fit
         FROM effective_robustness AS r JOIN models AS m USING (model_id)
         ORDER BY r.model_id""", [], EFFECTIVE_COLUMNS)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def geometry_spread(db: DbRef) -> pd.DataFrame:
+    """Per model: spread and scale of its clean geometry and its robustness (the
+    ``geometry_spread`` table), with its arch, method, ratio and retrained flag."""
+    return _table_or_empty(db, "geometry_spread", """
+        SELECT g.model_id, m.arch, m.method, m.ratio, m.retrained, g.angle_spread, g.l2_spread,
+               g.mean_angle, g.clean_accuracy, g.corrupted_accuracy, g."drop"
+        FROM geometry_spread g JOIN models m USING (model_id)
+        ORDER BY m.arch, m.method, m.retrained, m.ratio, g.model_id""", [], SPREAD_COLUMNS)

@@ -15,8 +15,10 @@ stated per function. Population conventions used throughout:
 Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``placement``
 (geometry vectors, their distances per benchmark, coincident models, placements, minimum spanning
 trees), ``quality`` (how faithful a placement is), ``cka``, ``benchmarks`` (benchmark similarity
-on accuracy), ``redundancy`` (benchmark similarity on geometry), ``dimension`` (angles versus dimension), ``vulnerability`` (PIEs, the
-geometric score, vulnerable samples, AUC). Every public name is importable from here.
+on accuracy), ``redundancy`` (benchmark similarity on geometry), ``dimension`` (angles versus
+dimension), ``vulnerability`` (PIEs, the geometric score, vulnerable samples, AUC), ``spread``
+(the spread hypothesis: spread of the clean geometry against robustness), ``effective``
+(effective robustness). Every public name is importable from here.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ from .placement import (
 from .quality import placement_quality
 from .redundancy import geometry_redundancy
 from .robustness import correlations, model_pv, pruning_vulnerability, robustness
+from .spread import (
+    SPREAD_SCOPES,
+    SPREAD_STATS,
+    SPREAD_TARGETS,
+    geometry_spread,
+    spread_correlations,
+)
 from .vulnerability import (
     PIE_EXCLUDED_METHODS,
     SINGLE_SCORES,
@@ -59,6 +68,9 @@ __all__ = [
     "COINCIDENT_TOLERANCE",
     "PIE_EXCLUDED_METHODS",
     "SINGLE_SCORES",
+    "SPREAD_STATS",
+    "SPREAD_TARGETS",
+    "SPREAD_SCOPES",
     "robustness",
     "pruning_vulnerability",
     "model_pv",
@@ -84,4 +96,6 @@ __all__ = [
     "geometric_score",
     "vulnerable_samples",
     "vulnerability_auc",
+    "geometry_spread",
+    "spread_correlations",
 ]

@@ -1,5 +1,5 @@
-"""Angles versus dimension: random Gaussian vectors and trained last-layer features (see
-docs/definitions.md, Dimension angles)."""
+"""Angles versus dimension: random Gaussian vectors and the last-layer features of networks
+(see docs/definitions.md, Dimension angles)."""
 
 from __future__ import annotations
 
@@ -37,19 +37,24 @@ def dimension_angles(dims: Sequence[int], *, n: int = 2000, seed: int = 0) -> pd
     return pd.DataFrame(rows, columns=["kind", "dim", "mean", "std", "model_id"])
 
 
-def trained_dimension_angles(clean_angles: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Angle of trained features to their true class direction vs the last-layer width.
+def trained_dimension_angles(clean_angles: pd.DataFrame, models: pd.DataFrame, *,
+                             kind: str = "trained") -> pd.DataFrame:
+    """Angle of a network's features to their true class direction vs the last-layer width.
 
     Args:
         clean_angles: (model_id, angle) per clean sample, degrees (NULL angles are ignored).
         models: (model_id, feature_dim).
+        kind: the ``kind`` of the rows: 'trained', or 'untrained' for freshly initialised
+            networks (``core.study``).
 
-    Returns (kind='trained', dim=feature_dim, mean, std, model_id), degrees, one row per model.
+    Returns (kind, dim=feature_dim, mean, std (ddof 1), model_id), degrees, one row per model.
     """
+    if kind not in ("trained", "untrained"):
+        raise ValueError(f"`kind` must be 'trained' or 'untrained'. Got {kind!r} instead.")
     require_columns(clean_angles, "clean_angles", ("model_id", "angle"))
     require_columns(models, "models", ("model_id", "feature_dim"))
     stats_ = (clean_angles.groupby("model_id")["angle"].agg(["mean", "std"]).reset_index())
     out = stats_.merge(models[["model_id", "feature_dim"]], on="model_id")
     out = out[out["feature_dim"].notna()]
-    return pd.DataFrame({"kind": "trained", "dim": out["feature_dim"].astype(np.int64),
+    return pd.DataFrame({"kind": kind, "dim": out["feature_dim"].astype(np.int64),
                          "mean": out["mean"], "std": out["std"], "model_id": out["model_id"]})

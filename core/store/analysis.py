@@ -36,6 +36,8 @@ __all__ = [
     "benchmark_corruptions",
     "geometry_distance_rows",
     "clean_and_corrupted_accuracy",
+    "dimension_study_rows",
+    "clean_label_geometry",
 ]
 
 # What each input contributes to a fingerprint: md5 of the rows that identify its content (in
@@ -59,6 +61,10 @@ _FINGERPRINT_QUERIES = {
         SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
             SELECT concat_ws('|', model_id, benchmark_id, count(*), sum(sample_id)) AS r
             FROM features GROUP BY model_id, benchmark_id)""",
+    "dimension_study": """
+        SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
+            SELECT concat_ws('|', kind, dim, mean, std, model_id, accuracy) AS r
+            FROM dimension_study)""",
 }
 # The input tables a fingerprint can cover.
 ANALYSIS_INPUTS = tuple(_FINGERPRINT_QUERIES)
@@ -251,3 +257,21 @@ def clean_and_corrupted_accuracy(con: duckdb.DuckDBPyConnection) -> pd.DataFrame
         HAVING count(*) FILTER (WHERE b.corruption = 'clean') > 0
         ORDER BY e.model_id""").df()
 
+# --------------------------------------------------------------------------- dimension, spread
+
+def dimension_study_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(kind, dim, mean, std, model_id) of the ``dimension_study`` table (written by the build's
+    dimension-study stage, ``core.study``), by (kind, dim)."""
+    return con.execute("SELECT kind, dim, mean, std, model_id FROM dimension_study "
+                       "ORDER BY kind, dim, model_id").df()
+
+
+def clean_label_geometry(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(model_id, label, angle, l2) of every model on its dataset's clean benchmark, by
+    (model_id, sample_id). Angles in degrees, l2 in feature units."""
+    return con.execute("""
+        SELECT s.model_id, s.label, s.angle, s.l2
+        FROM sample_metrics AS s
+        JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = 'clean'
+        JOIN models AS m ON m.model_id = s.model_id AND m.dataset = b.dataset
+        ORDER BY s.model_id, s.sample_id""").df()

@@ -38,7 +38,8 @@ class SchemaVersionError(RuntimeError):
 
 
 # Tables whose shape does not depend on the number of classes. The analysis tables (robustness …
-# vulnerability_auc) are filled by ``core.analysis_tables``.
+# vulnerability_auc) are filled by ``core.analysis_tables``; ``dimension_study`` by the build's
+# dimension-study stage (``core.study``).
 FIXED_DDL = """
 CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dataset_info(
@@ -80,6 +81,11 @@ CREATE TABLE IF NOT EXISTS benchmark_similarity(corruption_a VARCHAR, corruption
     similarity DOUBLE, measure VARCHAR, rank INTEGER);
 CREATE TABLE IF NOT EXISTS dimension_angles(kind VARCHAR, dim INTEGER, mean DOUBLE, std DOUBLE,
     model_id VARCHAR);
+CREATE TABLE IF NOT EXISTS dimension_study(kind VARCHAR, dim INTEGER, mean DOUBLE, std DOUBLE,
+    model_id VARCHAR, accuracy DOUBLE);
+CREATE TABLE IF NOT EXISTS geometry_spread(model_id VARCHAR, angle_spread DOUBLE,
+    l2_spread DOUBLE, mean_angle DOUBLE, clean_accuracy DOUBLE, corrupted_accuracy DOUBLE,
+    drop DOUBLE);
 CREATE TABLE IF NOT EXISTS vulnerable_samples(arch VARCHAR, sample_id INTEGER, pie BOOLEAN,
     pie_count INTEGER, low_pv BOOLEAN, pv INTEGER, geometric_score DOUBLE);
 CREATE TABLE IF NOT EXISTS vulnerability_auc(arch VARCHAR, target VARCHAR, score VARCHAR,

@@ -3,7 +3,8 @@
 - `table`: the evaluation table of accuracy against pruning ratio on clean and corrupted data;
 - `similarity`: the geometric similarity view (stress / UMAP / CKA placements, coincident models,
   minimum spanning trees of the true distances);
-- `insights`: correlation heat maps, benchmark redundancy, curse of dimensionality, ROC curves;
+- `insights`: correlation heat maps, benchmark redundancy, curse of dimensionality, the spread
+  hypothesis, ROC curves, effective robustness;
 - `readings`: the sentence under each insight that reads its numbers.
 
 Selection events of these figures are parsed in `app.selection`; the ROC curves themselves are
@@ -25,9 +26,11 @@ from app.charts.overview.insights import (
     correlation_models,
     dimension_figure,
     GEOMETRY_MEASURE,
+    SPREAD_LABELS,
     redundancy_figure,
     redundant_by_both,
     roc_figure,
+    spread_figure,
     top_flagged,
 )
 from app.charts.overview.readings import (
@@ -36,6 +39,7 @@ from app.charts.overview.readings import (
     redundancy_reading,
     redundant_by_both_reading,
     roc_reading,
+    spread_reading,
     strength,
 )
 from app.charts.overview.similarity import (
@@ -99,6 +103,9 @@ __all__ = [
     "redundant_by_both_reading",
     "dimension_figure",
     "dimension_reading",
+    "SPREAD_LABELS",
+    "spread_figure",
+    "spread_reading",
     "roc_figure",
     "roc_reading",
     "top_flagged",

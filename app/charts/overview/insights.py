@@ -1,6 +1,6 @@
 """Figures of the Overview's insights: correlation heat maps, benchmark redundancy, curse of
-dimensionality, the ROC curves of the vulnerable-sample finder (their prose is in `readings`),
-and effective robustness (figure and reading)."""
+dimensionality, the spread hypothesis, the ROC curves of the vulnerable-sample finder (their prose
+is in `readings`), and effective robustness (figure and reading)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,17 @@ from app.charts.overview._shared import (
 )
 
 __all__ = ["GEOMETRY_MEASURE", "REDUNDANT_TOP_K", "correlation_models", "correlation_figure",
-           "redundant_by_both", "redundancy_figure", "dimension_figure", "roc_figure",
-           "top_flagged", "effective_robustness_figure", "effective_robustness_reading",
-           "method_label"]
+           "redundant_by_both", "redundancy_figure", "dimension_figure", "SPREAD_LABELS",
+           "spread_figure", "roc_figure", "top_flagged", "effective_robustness_figure",
+           "effective_robustness_reading", "method_label"]
+
+# Axis titles of the spread chart's statistics and targets, with their units.
+SPREAD_LABELS = {
+    "angle_spread": "angle spread: per-class std of the angle, mean over classes (degrees)",
+    "l2_spread": "l2 spread: per-class std of ‖X‖, mean over classes (feature units)",
+    "mean_angle": "mean angle to the true class direction (degrees)",
+    "corrupted_accuracy": "mean accuracy on the corrupted benchmarks (fraction)",
+    "drop": "accuracy drop from clean to corrupted (fraction)"}
 
 
 def correlation_models(available: Sequence[str], selected: Iterable[str], *, limit: int = 24
@@ -194,9 +202,16 @@ def redundancy_figure(similarity: pd.DataFrame, *, measure: str, top: int = 15,
     return go.Figure(dict(data=data, layout=layout))
 
 
+# Colours of the networks of the dimension study.
+_KIND_COLOURS = {"untrained": METHOD_COLOURS["taylor2"], "trained": METHOD_COLOURS["magnitude"]}
+_KIND_NAMES = {"untrained": "untrained LeNet-5", "trained": "trained LeNet-5"}
+
+
 def dimension_figure(dims: pd.DataFrame) -> go.Figure:
-    """Mean ± std angle (degrees) against feature dimension: a band for random Gaussian vectors,
-    error bars for each trained model (angle of clean features to the true class direction)."""
+    """Mean ± std angle (degrees) against feature dimension (log axis): a band for random
+    Gaussian vectors; for untrained and trained networks, the angle of clean features to their
+    true class direction, with error bars (one point per network; a line through them when each
+    width has one network, as in the dimension study)."""
     fig = go.Figure()
     random = dims[dims["kind"] == "random"].groupby("dim", as_index=False)[["mean", "std"]].mean()
     if len(random):
@@ -210,23 +225,62 @@ def dimension_figure(dims: pd.DataFrame) -> go.Figure:
             x=random["dim"], y=random["mean"], mode="lines+markers", name="random vectors: mean",
             line=dict(color=METHOD_COLOURS["random"]), customdata=random["std"],
             hovertemplate="d = %{x}<br>%{y:.1f}° ± %{customdata:.1f}°<extra>random</extra>"))
-    trained = dims[dims["kind"] == "trained"]
-    if len(trained):
+    for kind in ("untrained", "trained"):
+        rows = dims[dims["kind"] == kind].sort_values(["dim", "model_id"])
+        if rows.empty:
+            continue
+        one_per_width = not rows["dim"].duplicated().any()
         fig.add_trace(go.Scatter(
-            x=trained["dim"], y=trained["mean"], mode="markers",
-            error_y=dict(type="data", array=trained["std"], thickness=1),
-            name="trained models: angle to true class (mean ± std)",
-            marker=dict(color=METHOD_COLOURS["magnitude"], size=8),
-            customdata=np.column_stack([trained["model_id"].astype(str), trained["std"]]),
-            hovertemplate=("%{customdata[0]}<br>d = %{x}<br>%{y:.1f}° ± %{customdata[1]:.1f}°"
-                           "<extra>trained</extra>")))
+            x=rows["dim"], y=rows["mean"], mode="lines+markers" if one_per_width else "markers",
+            error_y=dict(type="data", array=rows["std"], thickness=1),
+            name=f"{_KIND_NAMES[kind]}: angle to true class (mean ± std)",
+            line=dict(color=_KIND_COLOURS[kind]), marker=dict(color=_KIND_COLOURS[kind], size=8),
+            customdata=np.column_stack([rows["model_id"].astype(str), rows["std"]]),
+            hovertemplate=("%{customdata[0]}<br>m = %{x}<br>%{y:.1f}° ± %{customdata[1]:.1f}°"
+                           f"<extra>{kind}</extra>")))
     fig.update_layout(
         title=dict(text="Curse of dimensionality: angles concentrate near 90° as the dimension "
                         "grows", x=0, xanchor="left"),
-        xaxis=dict(type="log", title=dict(text="feature dimension (count, log scale)")),
+        xaxis=dict(type="log", title=dict(text="feature dimension d = m (count, log scale)")),
         yaxis=dict(title=dict(text="angle (degrees)"), range=[0, 180]),
-        showlegend=True, legend=dict(orientation="h", y=-0.25), height=420,
-        margin=dict(l=10, r=10, t=60, b=100))
+        showlegend=True, legend=dict(orientation="h", y=-0.25), height=440,
+        margin=dict(l=10, r=10, t=60, b=110))
+    return fig
+
+
+def spread_figure(spread: pd.DataFrame, correlations: pd.DataFrame, *, stat: str,
+                  target: str) -> go.Figure:
+    """Scatter of one geometry statistic (x) against one robustness target (y), one point per
+    model coloured by method; the title gives the pooled and within-method correlations.
+
+    ``spread``: (model_id, method, ratio, ``stat``, ``target``); ``correlations``: the frame of
+    ``core.analysis.spread_correlations``.
+    """
+    fig = go.Figure()
+    for method in sorted(spread["method"].dropna().unique(), key=method_rank):
+        rows = spread[spread["method"] == method]
+        fig.add_trace(go.Scatter(
+            x=rows[stat], y=rows[target], mode="markers", name=method,
+            marker=dict(color=method_colour(method), size=9, line=dict(width=0.5,
+                                                                         color="#ffffff")),
+            customdata=np.column_stack([rows["model_id"].astype(str), rows["ratio"]]),
+            hovertemplate=("%{customdata[0]} (ratio %{customdata[1]})<br>"
+                           f"{stat} %{{x:.3f}}, {target} %{{y:.3f}}<extra>{method}</extra>")))
+    pair = correlations[(correlations["stat"] == stat) & (correlations["target"] == target)]
+    parts = []
+    for scope, label in (("pooled", "all models"), ("within", "within methods")):
+        row = pair[pair["scope"] == scope]
+        if len(row) and np.isfinite(row["pearson"].iat[0]):
+            parts.append(f"{label}: r = {row['pearson'].iat[0]:.2f}, "
+                         f"ρ = {row['spearman'].iat[0]:.2f} (n = {int(row['n'].iat[0])})")
+    fig.update_layout(
+        title=dict(text="Spread hypothesis: clean geometry vs robustness"
+                        + (f"<br><sup>{'; '.join(parts)}</sup>" if parts else ""),
+                   x=0, xanchor="left"),
+        xaxis=dict(title=dict(text=SPREAD_LABELS.get(stat, stat))),
+        yaxis=dict(title=dict(text=SPREAD_LABELS.get(target, target))),
+        showlegend=True, legend=dict(orientation="h", y=-0.25, title=dict(text="method")),
+        height=460, margin=dict(l=10, r=10, t=80, b=110))
     return fig
 
 

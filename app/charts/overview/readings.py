@@ -12,7 +12,7 @@ from app.charts.overview._shared import geometric_auc, ordered
 from app.charts.overview.insights import GEOMETRY_MEASURE, REDUNDANT_TOP_K, redundant_by_both
 
 __all__ = ["strength", "correlation_reading", "redundancy_reading", "redundant_by_both_reading",
-           "dimension_reading", "roc_reading"]
+           "dimension_reading", "spread_reading", "roc_reading"]
 
 
 def strength(r: float) -> str:
@@ -76,6 +76,20 @@ def redundant_by_both_reading(similarity: pd.DataFrame, *, measure: str,
             "and in how their geometry moves.")
 
 
+def _network_trend(rows: pd.DataFrame, name: str) -> str:
+    """How the mean angle and its spread change from the smallest to the largest width."""
+    rows = rows.sort_values("dim")
+    lo, hi = rows.iloc[0], rows.iloc[-1]
+    means = rows["mean"].to_numpy()
+    direction = ("rises" if hi["mean"] > lo["mean"] else "falls") + (
+        " steadily" if len(rows) > 2 and (np.all(np.diff(means) > 0)
+                                          or np.all(np.diff(means) < 0)) else "")
+    spread = "shrinks" if hi["std"] < lo["std"] else "grows"
+    return (f"{name}: the mean angle {direction} from {lo['mean']:.1f}° at m = {int(lo['dim'])} "
+            f"to {hi['mean']:.1f}° at m = {int(hi['dim'])} while its spread {spread} from "
+            f"± {lo['std']:.1f}° to ± {hi['std']:.1f}°.")
+
+
 def dimension_reading(dims: pd.DataFrame) -> str:
     sentences = []
     random = dims[dims["kind"] == "random"].groupby("dim")[["mean", "std"]].mean().sort_index()
@@ -85,8 +99,20 @@ def dimension_reading(dims: pd.DataFrame) -> str:
             f"Random directions: {lo['mean']:.1f}° ± {lo['std']:.1f}° at d = {random.index[0]}"
             + (f", narrowing to {hi['mean']:.1f}° ± {hi['std']:.1f}° at d = {random.index[-1]}."
                if len(random) > 1 else "."))
+    untrained = dims[dims["kind"] == "untrained"]
+    if untrained["dim"].nunique() > 1:
+        sentences.append(_network_trend(untrained, "Untrained LeNet-5")
+                         + " An untrained feature is as uninformative as a random direction.")
+    elif len(untrained):
+        row = untrained.iloc[0]
+        sentences.append(f"Untrained LeNet-5: {row['mean']:.1f}° ± {row['std']:.1f}° at "
+                         f"m = {int(row['dim'])} — as uninformative as a random direction.")
     trained = dims[dims["kind"] == "trained"]
-    if len(trained):
+    # The dimension study has one trained network per width; a population has several models
+    # at one or two widths, which the average describes better than a trend.
+    if trained["dim"].nunique() > 1 and not trained["dim"].duplicated().any():
+        sentences.append(_network_trend(trained, "Trained LeNet-5"))
+    elif len(trained):
         sentences.append(
             f"Trained models' clean features sit {trained['mean'].mean():.1f}° from their true "
             f"class direction on average (model means {trained['mean'].min():.1f}–"
@@ -96,6 +122,49 @@ def dimension_reading(dims: pd.DataFrame) -> str:
             f"class direction on average ({len(trained)} models) — close to the 90° of unrelated "
             "directions.")
     return " ".join(sentences)
+
+
+_STAT_PHRASES = {"angle_spread": "a thin angle spread", "l2_spread": "a thin l2 spread",
+                 "mean_angle": "a small mean angle"}
+
+
+def spread_reading(correlations: pd.DataFrame, *, stat: str, target: str) -> str:
+    """Whether a small ``stat`` goes with robustness across the population, and whether that
+    holds within methods or only between them (from ``core.analysis.spread_correlations``)."""
+    pair = correlations[(correlations["stat"] == stat) & (correlations["target"] == target)]
+    r = {scope: row for scope, row in zip(pair["scope"], pair.itertuples(index=False))}
+    pooled = r.get("pooled")
+    if pooled is None or not np.isfinite(pooled.pearson):
+        return ""
+    # Robust = high corrupted accuracy or a small drop: a small stat goes with robustness when
+    # r < 0 against the accuracy and r > 0 against the drop.
+    sign = -1.0 if target == "corrupted_accuracy" else 1.0
+    phrase = _STAT_PHRASES.get(stat, f"a small {stat}")
+    measure = "corrupted accuracy" if target == "corrupted_accuracy" else "accuracy drop"
+    numbers = (f"Pearson r = {_r(pooled.pearson)}, Spearman ρ = {_r(pooled.spearman)} over "
+               f"{int(pooled.n)} models")
+    if abs(pooled.pearson) < 0.3:
+        verdict = (f"{phrase[0].upper()}{phrase[1:]} does not clearly go with robustness here "
+                   f"({stat} vs {measure}: {numbers}).")
+    else:
+        goes = "goes with" if sign * pooled.pearson > 0 else "goes against"
+        verdict = (f"{phrase[0].upper()}{phrase[1:]} {goes} robustness here ({stat} vs "
+                   f"{measure}: {numbers}, {strength(pooled.pearson)}).")
+    within, between = r.get("within"), r.get("between")
+    if within is None or not np.isfinite(within.pearson):
+        return verdict + " Too few models per method to test it within methods."
+    between_text = ("" if between is None or not np.isfinite(between.pearson) else
+                    f"; between method means r = {_r(between.pearson)} ({int(between.n)} "
+                    "methods)")
+    if abs(within.pearson) >= 0.3 and np.sign(within.pearson) == np.sign(pooled.pearson):
+        scope = (f" It holds within methods too (r = {_r(within.pearson)} on values centred per "
+                 f"method{between_text}).")
+    elif abs(pooled.pearson) >= 0.3:
+        scope = (f" Within methods it does not hold (r = {_r(within.pearson)} on values centred "
+                 f"per method{between_text}): the link comes from differences between methods.")
+    else:
+        scope = f" Within methods: r = {_r(within.pearson)}{between_text}."
+    return verdict + scope
 
 
 def roc_reading(auc: pd.DataFrame, *, arch: str) -> str:
