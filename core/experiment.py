@@ -38,6 +38,12 @@ class ArchSpec:
     batch_size: int = 128
     weight_decay: float = 5e-4
     feature_dim: int | None = None    # penultimate width m (LeNet-5 only); None: the model's own
+    # This architecture's own grid; None: the experiment's [pruning] / [mpt] settings.
+    methods: tuple[str, ...] | None = None
+    ratios: tuple[float, ...] | None = None
+    retrain: tuple[bool, ...] | None = None
+    mpt: bool | None = None
+    mpt_ratios: tuple[float, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -61,6 +67,7 @@ class Experiment:
     retrain: tuple[bool, ...] = (False, True)
     retrain_epochs: float = 0.5
     retrain_lr: float = 0.01
+    taylor2_probes: int = 4                # Hutchinson probes per scoring batch (core.pruning)
     mpt: bool = True
     mpt_width: float = 2.0
     mpt_epochs: float = 1.0
@@ -187,7 +194,8 @@ _SECTIONS = {
                 "ratios": ("ratios", _RATIOS),
                 "retrain": ("retrain", _list_of(_boolean())),
                 "retrain_epochs": ("retrain_epochs", _number(0, open_low=False)),
-                "retrain_lr": ("retrain_lr", _POSITIVE)},
+                "retrain_lr": ("retrain_lr", _POSITIVE),
+                "taylor2_probes": ("taylor2_probes", _integer(1))},
     "mpt": {"enabled": ("mpt", _boolean()),
             "width": ("mpt_width", _POSITIVE),
             "epochs": ("mpt_epochs", _POSITIVE),
@@ -216,7 +224,16 @@ _ARCH_KEYS = {
     "batch_size": _integer(1),
     "weight_decay": _number(0, open_low=False),
     "feature_dim": _integer(1),
+    "methods": _list_of(_choice(_known_methods)),
+    "ratios": _RATIOS,
+    "retrain": _list_of(_boolean()),
+    "mpt": _boolean(),
+    "mpt_ratios": _RATIOS,
 }
+
+# ArchSpec fields that choose which models of an architecture are built, not how one is trained:
+# they stay out of checkpoint names and fingerprints.
+GRID_FIELDS = ("methods", "ratios", "retrain", "mpt", "mpt_ratios")
 
 
 def _check(where: str, key: str, rule: Rule, value) -> None:
@@ -265,7 +282,8 @@ def _read_archs(where: str, archs) -> tuple[ArchSpec, ...]:
         for key, value in spec.items():
             if key in _ARCH_KEYS:
                 _check(here, key, _ARCH_KEYS[key], value)
-        specs.append(ArchSpec(**spec))
+        specs.append(ArchSpec(**{k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in spec.items()}))
     return tuple(specs)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from .corruption_names import benchmark_id, category_of
-from .experiment import ArchSpec, Experiment
+from .experiment import GRID_FIELDS, ArchSpec, Experiment
 from .models import arch_config
 from .tasks import ModelJob
 
@@ -75,6 +75,8 @@ def model_fingerprint(experiment: Experiment, job: "ModelJob", parent: "ModelJob
         if job.retrained:
             settings.update(retrain_epochs=float(job.retrain_epochs),
                             retrain_lr=float(job.retrain_lr))
+        if job.method == "taylor2":
+            settings.update(taylor2_probes=job.taylor2_probes)
     return _canonical(settings)
 
 
@@ -166,7 +168,8 @@ def _model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, me
         model_id=model_id_for(spec.label, width, method, ratio, retrained, e.seed),
         spec=spec, width=width, method=method, ratio=ratio, retrained=retrained, config=config,
         seed=e.seed, retrain_epochs=e.retrain_epochs, retrain_lr=e.retrain_lr,
-        mpt_epochs=e.mpt_epochs, mpt_lr=e.mpt_lr, registered=registered)
+        mpt_epochs=e.mpt_epochs, mpt_lr=e.mpt_lr, registered=registered,
+        taylor2_probes=e.taylor2_probes)
     parent = None
     if method not in PARENTLESS_METHODS:
         parent = _model_job(e, shape, spec, spec.width, "dense", 0.0, False, registered=False)
@@ -182,12 +185,18 @@ def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
     e = experiment
     grid = []
     for spec in e.archs:
+        # An [[arch]] entry may choose its own grid; unset keys fall back to the experiment's.
+        methods, ratios, retrain, mpt, mpt_ratios = (
+            e_value if s_value is None else s_value
+            for s_value, e_value in ((spec.methods, e.methods), (spec.ratios, e.ratios),
+                                     (spec.retrain, e.retrain), (spec.mpt, e.mpt),
+                                     (spec.mpt_ratios, e.mpt_ratios)))
         grid.append((spec, spec.width, "dense", 0.0, False))
-        for method in e.methods:
-            for retrained in e.retrain:
-                grid += [(spec, spec.width, method, r, retrained) for r in e.ratios]
-        if e.mpt:
-            grid += [(spec, spec.width * e.mpt_width, "mpt", r, False) for r in e.mpt_ratios]
+        for method in methods:
+            for retrained in retrain:
+                grid += [(spec, spec.width, method, r, retrained) for r in ratios]
+        if mpt:
+            grid += [(spec, spec.width * e.mpt_width, "mpt", r, False) for r in mpt_ratios]
     models = tuple(_model_job(e, shape, *g) for g in grid)
     seen: set[str] = set()
     for job in models:
@@ -211,14 +220,20 @@ def checkpoint_key(experiment: Experiment, job: ModelJob) -> dict:
     """What a model's checkpoint depends on (hashed into its file name): the training data, the
     architecture config, the training recipe and the job; pruning settings for pruned models."""
     e = experiment
-    # Spec fields added later are left out while unset, so older checkpoints keep their names.
-    spec = {k: v for k, v in asdict(job.spec).items() if not (k == "feature_dim" and v is None)}
+    # Spec fields added later are left out while unset, so older checkpoints keep their names;
+    # the grid fields choose models, they do not change how one is made.
+    spec = {k: v for k, v in asdict(job.spec).items()
+            if not (k == "feature_dim" and v is None) and k not in GRID_FIELDS}
     key = dict(experiment_data=(e.dataset, e.train_limit), arch=job.config,
                spec=spec, method=job.method, ratio=job.ratio,
                retrained=job.retrained, seed=job.seed)
     if job.method != "dense":
         key.update(retrain_epochs=e.retrain_epochs, retrain_lr=e.retrain_lr,
                    mpt=(e.mpt_epochs, e.mpt_lr))
+    if job.method == "taylor2":
+        # The Hutchinson criterion replaced an empirical-Fisher one under the same name: the
+        # probe count keeps its checkpoints apart from those of the old criterion.
+        key.update(taylor2_probes=job.taylor2_probes)
     return key
 
 

@@ -94,6 +94,7 @@ class ModelJob:
     mpt_lr: float
     registered: bool = True     # False: a dense parent rebuilt only for its pruned children
     fingerprint: str = ""       # everything that produced the model, see core.plan
+    taylor2_probes: int = 4     # Hutchinson probes per scoring batch (method taylor2 only)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
         model = make_pruned_model(
             base.to(device).eval(), job.method, job.ratio, x=x, y=y, seed=job.seed,
             retrain_epochs=job.retrain_epochs if job.retrained else 0, lr=job.retrain_lr,
-            progress=progress)
+            probes=job.taylor2_probes, progress=progress)
     model = model.cpu().eval()
     # A structured model is a smaller network: time it against its dense parent.
     latency_of = (base.cpu(), x) if job.method in STRUCTURED_METHODS else None

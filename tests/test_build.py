@@ -174,6 +174,7 @@ methods = ["random", "magnitude", "snip", "taylor2"]
 ratios = [0.5]
 retrain = [false, true]
 retrain_epochs = 0.2
+taylor2_probes = 1
 [mpt]
 enabled = true
 width = 1.0
@@ -199,3 +200,43 @@ def test_paper_shaped_grid_with_vgg16_and_resnet18(tmp_path):
     assert archs == [("resnet18", 10), ("vgg16", 10)]   # dense + 4 methods × 2 + mpt
     assert check_database(con) == {name: 0 for name in CHECKS}
     con.close()
+
+
+def test_an_arch_entry_may_choose_its_own_grid(tmp_path):
+    """[[arch]] keys methods / ratios / retrain / mpt / mpt_ratios override the experiment's grid
+    for that architecture alone, and do not change how a model is made (same fingerprints)."""
+    from core.experiment import load_experiment
+    from core.plan import DataShape, plan_build
+
+    path = tmp_path / "grid.toml"
+    path.write_text("""
+name = "grid"
+[[arch]]
+arch = "lenet5"
+[[arch]]
+arch = "resnet_small"
+methods = ["magnitude"]
+ratios = [0.5, 0.9]
+retrain = [true]
+mpt_ratios = [0.5]
+[pruning]
+methods = ["random", "magnitude"]
+ratios = [0.3]
+retrain = [false, true]
+[mpt]
+ratios = [0.4]
+""")
+    plan = plan_build(load_experiment(path), DataShape(num_classes=10, in_channels=1,
+                                                       input_size=28))
+    ids = {job.model_id for job in plan.models}
+    assert {j for j in ids if j.startswith("resnet_small")} == {
+        "resnet_small-dense-r0.0-s0", "resnet_small-magnitude-r0.5-rt-s0",
+        "resnet_small-magnitude-r0.9-rt-s0", "resnet_smallx2-mpt-r0.5-s0"}
+    assert len([j for j in ids if j.startswith("lenet5")]) == 1 + 2 * 2 + 1
+    plain = tmp_path / "plain.toml"
+    plain.write_text('name = "plain"\n[[arch]]\narch = "resnet_small"\n[pruning]\n'
+                     'methods = ["magnitude"]\nratios = [0.5]\nretrain = [true]\n')
+    same = {j.model_id: j.fingerprint for j in plan_build(
+        load_experiment(plain), DataShape(num_classes=10, in_channels=1, input_size=28)).models}
+    mine = {j.model_id: j.fingerprint for j in plan.models}
+    assert same["resnet_small-magnitude-r0.5-rt-s0"] == mine["resnet_small-magnitude-r0.5-rt-s0"]
