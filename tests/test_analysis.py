@@ -368,7 +368,7 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
     with caplog.at_level(logging.INFO, logger="core.analysis_tables"):
         assert update_analysis(con) == {}
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(skipped) == 9                          # one line per step, all up to date
+    assert len(skipped) == 10                         # one line per step, all up to date
     # Forgetting the state recomputes everything to the same values (deterministic, idempotent).
     con.execute("DELETE FROM analysis_state")
     with warnings.catch_warnings():
