@@ -3,9 +3,9 @@
 Resumable and crash-safe. A build holds the database's writer lock from start to end (a second
 writer fails at once); all writes go to the work file (``core.publish``); each unit of work (a
 model row, one model's results on all its benchmarks, one analysis table) is one transaction,
-and checkpoints and corrupted sets are written to temporary files and renamed. After each stage — and every
-``publish_every`` seconds during long stages — the work file is published atomically, so the app
-(read-only) always sees a complete database while the build runs. A rerun continues from the
+and checkpoints and corrupted sets are written to temporary files and renamed. After each
+stage — and every ``publish_every`` seconds during long stages — the work file is published
+atomically, so the app (read-only) always sees a complete database while the build runs. A rerun continues from the
 work file (or the published DB) and skips finished work: a model counts as built when its stored
 fingerprint equals the plan's (``core.plan``); a changed setting rebuilds exactly the models it
 affects, and their results. Whatever can be checked before the work starts (the evaluation
@@ -20,7 +20,6 @@ tasks finish. Dense models are built first (the pruned ones start from them), th
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import tempfile
@@ -35,12 +34,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import store
-from .corruption_names import benchmark_id
-from .data import Dataset, evaluation_subset, load_dataset
+from .build_inputs import BuildData, benchmark_images, check_database_fits, load_build_data
 from .executors import Executor, LocalExecutor, Task
 from .experiment import Experiment
 from .models import load_state_dict_file, model_from_config, shrink_to_state_dict
-from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, DataShape, checkpoint_key,
+from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, checkpoint_key,
                    dense_parent, describe_change, evaluation_pairs, plan_build,
                    subset_fingerprint)
 from .publish import WorkFile
@@ -74,34 +72,6 @@ class BuildReport:
 
     timings: dict[str, float]
     up_to_date: bool
-
-
-@dataclass(frozen=True)
-class BuildData:
-    """The data of one build: the training set, the test split and its evaluation subset."""
-
-    train: Dataset
-    test: Dataset               # the whole test split (pre-made benchmark sets cover all of it)
-    sample_ids: np.ndarray      # (n,) indices of the evaluation subset in the test split
-    images: np.ndarray          # (n, H, W) or (n, H, W, C) uint8 clean evaluation images
-    labels: np.ndarray          # (n,) their classes
-
-    @property
-    def height(self) -> int:
-        return self.test.images.shape[1]
-
-    @property
-    def width(self) -> int:
-        return self.test.images.shape[2]
-
-    @property
-    def channels(self) -> int:
-        return 1 if self.test.images.ndim == 3 else self.test.images.shape[3]
-
-    @property
-    def shape(self) -> DataShape:
-        return DataShape(num_classes=len(self.test.class_names), in_channels=self.channels,
-                         input_size=self.height)
 
 
 class _Tally:
@@ -219,57 +189,10 @@ class Builder:
         return changed
 
     def _load_data(self) -> BuildData:
-        train = load_dataset(self.e.dataset, split="train", root=self.e.root)
-        test = load_dataset(self.e.dataset, split="test", root=self.e.root)
-        if self.e.train_limit:
-            keep = evaluation_subset(train.labels, seed=self.e.seed,
-                                     n_per_class=max(1, self.e.train_limit // len(train.class_names)))
-            train = Dataset(train.images[keep], train.labels[keep], train.class_names)
-        sample_ids = evaluation_subset(test.labels, n_per_class=self.e.n_per_class,
-                                       seed=self.e.subset_seed)
-        return BuildData(train, test, sample_ids, test.images[sample_ids], test.labels[sample_ids])
+        return load_build_data(self.e)
 
     def _check_database(self, data: BuildData, plan: BuildPlan) -> None:
-        """Refuse, before any work, a database that does not fit this experiment: another
-        dataset or evaluation subset, or planned model ids registered by ``add-model``."""
-        source = self.db.source()
-        if source is None:
-            return
-        con = store.connect(source, read_only=True)
-        try:
-            if not store.table_exists(con, "dataset_info"):
-                return
-            existing = store_builds.dataset_row(con)
-            if existing is None:
-                return
-            n_eval = len(data.sample_ids)
-            if existing["dataset"] != self.e.dataset or int(existing["n_eval"]) != n_eval:
-                raise ValueError(
-                    f"Database {self.db_path} holds dataset {existing['dataset']!r} with "
-                    f"{int(existing['n_eval'])} evaluation samples; this experiment uses "
-                    f"{self.e.dataset!r} with {n_eval}. Use another --db.")
-            recorded = (store_builds.build_fingerprint(con, "evaluation_subset")
-                        if store.table_exists(con, "build_fingerprints") else None)
-            wanted = subset_fingerprint(self.e, n_eval)
-            stored_ids = store_builds.evaluation_sample_ids(con)
-            if (recorded is not None and recorded != wanted) or (
-                    recorded is None and stored_ids is not None
-                    and not np.array_equal(stored_ids, np.sort(data.sample_ids))):
-                held = (f"the evaluation subset of {_subset_words(recorded)}" if recorded
-                        else "another evaluation subset")
-                raise ValueError(
-                    f"Database {self.db_path} holds {held}; this experiment uses "
-                    f"{_subset_words(wanted)}. Use another --db.")
-            users = {m for m, row in store_builds.registered_models(con).items()
-                     if row.source == "user"}
-            taken = sorted(users & {job.model_id for job in plan.models})
-            if taken:
-                raise ValueError(
-                    f"Database {self.db_path} holds model(s) {taken} registered by add-model; "
-                    "this experiment builds models of the same id(s). Register them under "
-                    "another --model-id, or use another --db.")
-        finally:
-            con.close()
+        check_database_fits(self.e, data, plan, source=self.db.source(), db_path=self.db_path)
 
     def _write_dataset(self, data: BuildData) -> None:
         if store_builds.dataset_row(self.con) is None:
@@ -427,31 +350,7 @@ class Builder:
 
     # benchmarks ---------------------------------------------------------------------------
     def _benchmark_images(self, data: BuildData) -> dict[str, np.ndarray]:
-        """Images (n, H, W[, C]) uint8 of every benchmark, by benchmark id."""
-        from . import corruptions
-
-        n = len(data.sample_ids)
-        if self.e.benchmark_source == "generated":
-            directory = corruptions.generate_benchmark_set(
-                data.images, sample_ids=data.sample_ids, seed=self.e.seed, labels=data.labels,
-                corruptions=self.e.corruptions,
-                cache_dir=self.cache / "corrupted" / self._subset_key(), progress=self.progress)
-            arrays = corruptions.load_c_directory(directory, clean_labels=data.labels,
-                                                  corruptions=self.e.corruptions)
-        else:
-            full = corruptions.load_c_directory(Path(self.e.benchmark_path),
-                                                clean_labels=data.test.labels,
-                                                corruptions=self.e.corruptions,
-                                                image_shape=data.test.images.shape[1:])
-            # Pre-made sets cover the whole test split: keep the evaluation subset of each block.
-            index = (np.arange(5)[:, None] * len(data.test.labels)
-                     + data.sample_ids[None, :]).ravel()
-            arrays = {name: arr[index] for name, arr in full.items()}
-        images = {"clean": data.images}
-        for corruption, array in arrays.items():
-            for s in self.e.severities:
-                images[benchmark_id(corruption, s)] = corruptions.severity_block(array, s, n)
-        return images
+        return benchmark_images(self.e, data, cache=self.cache, progress=self.progress)
 
     def _build_benchmarks(self, data: BuildData, benchmarks: tuple[BenchmarkRow, ...],
                           images: dict[str, np.ndarray]) -> bool:
@@ -472,11 +371,6 @@ class Builder:
                     "width": data.width, "channels": data.channels,
                     "pixels": [img.tobytes() for img in images[b.benchmark_id]]}))
         return bool(missing)
-
-    def _subset_key(self) -> str:
-        return config_hash(dict(dataset=self.e.dataset, root=self.e.root,
-                                n=self.e.n_per_class, seed=self.e.subset_seed,
-                                corruption_seed=self.e.seed))
 
     # evaluation ---------------------------------------------------------------------------
     def _evaluate(self, data: BuildData, benchmark_ids: list[str],
@@ -532,12 +426,6 @@ class Builder:
         if timings:
             logger.info("analysis: %s", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         return bool(timings)
-
-
-def _subset_words(fingerprint: str) -> str:
-    s = json.loads(fingerprint)
-    return (f"{s['dataset']} with subset_seed {s['subset_seed']} and n_per_class "
-            f"{s['n_per_class']} ({s['n_eval']} images)")
 
 
 def build(experiment: Experiment, db_path: str | Path, *, executor: Executor | None = None,
