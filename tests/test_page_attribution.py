@@ -156,7 +156,7 @@ def test_preset_selection_renders_grid_and_caches_correct_maps(app, attribution_
     assert set(_cache(attribution_db)["window"]) == {4, 5}
 
 
-def test_cache_file_has_the_store_columns_then_pred_and_weights_key(app, attribution_db):
+def test_cache_file_has_the_store_columns_then_pred_weights_key_and_order(app, attribution_db):
     app(selected_sample=0, selected_models=[DENSE])
 
     def columns(path: str, **connect) -> list[tuple[str, str]]:
@@ -171,7 +171,7 @@ def test_cache_file_has_the_store_columns_then_pred_and_weights_key(app, attribu
     stored = columns(str(attribution_db), read_only=True)
     assert ("values", "FLOAT[]") in stored
     assert columns(str(attribution_db) + ".attributions.duckdb") == stored + [
-        ("pred", "INTEGER"), ("weights_key", "VARCHAR")]
+        ("pred", "INTEGER"), ("weights_key", "VARCHAR"), ("stored_order", "BIGINT")]
 
 
 def test_maps_download_as_csv_parquet_and_the_grid_as_html(app, downloads):
