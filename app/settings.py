@@ -1,26 +1,21 @@
 """Server-wide limits of the app, read once from environment variables set by the operator.
 
-Every limit bounds what one user's request can take from a shared server:
+Every limit bounds what one user's request can take from a shared server (unset or empty
+variables keep the default):
 
-============================================  =========  ============================================
-Variable                                      Default    Meaning
-============================================  =========  ============================================
-``ROBUSTNESS_MAX_OCCLUSIONS``                 1024       occluded images (forward passes) per model
-                                                         in one Attribution request: every window of
-                                                         a 28×28 or 32×32 image at stride 1, but not
-                                                         a 224×224 image at stride 1 (50 176)
-``ROBUSTNESS_MAX_CONCURRENT_ATTRIBUTIONS``    2          attribution computations running at once in
-                                                         the server; the others wait
-``ROBUSTNESS_ATTRIBUTION_WAIT_S``             120        seconds a request waits for a free slot
-                                                         before it gives up with a message
-``ROBUSTNESS_TORCH_THREADS``                  1          torch intra-op threads of the app process
-``ROBUSTNESS_DUCKDB_THREADS``                 2          DuckDB threads of the app's connections
-``ROBUSTNESS_DUCKDB_MEMORY_LIMIT``            2GB        DuckDB memory limit of those connections
-                                                         (DuckDB units: KB, MB, GB, TB, KiB, …)
-``ROBUSTNESS_ATTRIBUTION_CACHE_ROWS``         10000      maps kept per table of the attribution
-                                                         cache file (one map per model and metric);
-                                                         the oldest are evicted beyond it
-============================================  =========  ============================================
+- ``ROBUSTNESS_MAX_OCCLUSIONS`` (1024): occluded images (forward passes) per model in one
+  Attribution request. Allows every window of a 28×28 or 32×32 image at stride 1, refuses a
+  224×224 image at stride 1 (50 176).
+- ``ROBUSTNESS_MAX_CONCURRENT_ATTRIBUTIONS`` (2): attribution computations running at once in
+  the server; the others wait.
+- ``ROBUSTNESS_ATTRIBUTION_WAIT_S`` (120): seconds a request waits for a free slot before it
+  gives up with a message.
+- ``ROBUSTNESS_TORCH_THREADS`` (1): torch intra-op threads of the app process.
+- ``ROBUSTNESS_DUCKDB_THREADS`` (2): DuckDB threads of the app's connections.
+- ``ROBUSTNESS_DUCKDB_MEMORY_LIMIT`` (2GB): DuckDB memory limit of those connections, in DuckDB's
+  units (KB, MB, GB, TB; KiB, MiB, GiB, TiB).
+- ``ROBUSTNESS_ATTRIBUTION_CACHE_ROWS`` (10000): maps kept per table of the attribution cache
+  file (one map per model, metric and key); the oldest are evicted beyond it.
 """
 
 from __future__ import annotations
