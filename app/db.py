@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from app.settings import settings
 from core.store import SchemaVersionError, check_schema_version
 
 DEFAULT_DB = "cache/demo.duckdb"
@@ -98,11 +99,20 @@ def _open(db: DbRef) -> duckdb.DuckDBPyConnection:
                                 f"`python -m core build --preset demo --db {db.path}`.")
     con = duckdb.connect(db.path, read_only=True)
     try:
+        limit_connection(con)
         check_schema_version(con, db.path)
-    except SchemaVersionError:
+    except BaseException:  # e.g. SchemaVersionError, or a SettingsError of the limits
         con.close()
         raise
     return con
+
+
+def limit_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply the server's DuckDB ``threads`` and ``memory_limit`` (app.settings) to ``con``:
+    one user's query cannot take every core or all memory of a shared server."""
+    limits = settings()
+    con.execute("SET threads = ?", [limits.duckdb_threads])
+    con.execute("SET memory_limit = ?", [limits.duckdb_memory_limit])
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -156,7 +156,7 @@ def test_preset_selection_renders_grid_and_caches_correct_maps(app, attribution_
     assert set(_cache(attribution_db)["window"]) == {4, 5}
 
 
-def test_cache_file_has_the_store_columns_then_pred_and_weights_key(app, attribution_db):
+def test_cache_file_has_the_store_columns_then_pred_weights_key_and_order(app, attribution_db):
     app(selected_sample=0, selected_models=[DENSE])
 
     def columns(path: str, **connect) -> list[tuple[str, str]]:
@@ -171,7 +171,7 @@ def test_cache_file_has_the_store_columns_then_pred_and_weights_key(app, attribu
     stored = columns(str(attribution_db), read_only=True)
     assert ("values", "FLOAT[]") in stored
     assert columns(str(attribution_db) + ".attributions.duckdb") == stored + [
-        ("pred", "INTEGER"), ("weights_key", "VARCHAR")]
+        ("pred", "INTEGER"), ("weights_key", "VARCHAR"), ("stored_order", "BIGINT")]
 
 
 def test_maps_download_as_csv_parquet_and_the_grid_as_html(app, downloads):
@@ -392,3 +392,47 @@ def test_grid_gradient_columns_titles_and_download_frame():
     assert len(frame) == 2 * (len(OCCLUSION_METRICS) + 2) * 12
     ig = frame[(frame["model_id"] == "b") & (frame["metric"] == "ig:angle")]
     assert ig["value"].sum() == 24.0 and ig["base_value"].isna().all()
+
+
+def test_page_states_the_occlusion_limit(app):
+    at = app(selected_sample=0, selected_models=[DENSE])
+    assert not at.exception
+    assert ("This server computes at most 1024 occluded images per model per request; window 4, "
+            "stride 2 on this 28×28 image takes 169.") in _texts(at, "caption")
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_request_over_the_limit_is_refused_with_a_fitting_stride(app, attribution_db,
+                                                                monkeypatch):
+    from app.settings import settings
+    monkeypatch.setenv("ROBUSTNESS_MAX_OCCLUSIONS", "169")
+    settings.cache_clear()
+    try:
+        at = app(selected_sample=0, selected_models=[DENSE], attribution_window=4,
+                 attribution_stride=1)
+    finally:
+        settings.cache_clear()
+    assert not at.exception
+    assert ("Window 4, stride 1 needs 625 occluded images per model, more than the 169 this "
+            "server allows. Raise the stride to 2 or more.") in _texts(at, "warning")
+    assert not at.get("plotly_chart")
+    assert not (attribution_db.parent / (attribution_db.name + ".attributions.duckdb")).exists()
+
+
+def test_busy_server_reports_instead_of_computing(app, attribution_db, monkeypatch):
+    from app.services.attribution import compute_slots
+    from app.settings import settings
+    monkeypatch.setenv("ROBUSTNESS_ATTRIBUTION_WAIT_S", "0.2")
+    settings.cache_clear()
+    slots = compute_slots()  # the server-wide slots, shared with the page's session
+    try:
+        with slots.slot(timeout=1) as a, slots.slot(timeout=1) as b:
+            assert a and b  # every slot (2 by default) is taken
+            at = app(selected_sample=0, selected_models=[DENSE])
+    finally:
+        settings.cache_clear()
+    assert not at.exception
+    assert "The server is busy: no computation slot freed up within 0.2 s." in _texts(at, "warning")
+    assert not at.get("plotly_chart")
+    at = app(selected_sample=0, selected_models=[DENSE])  # slots free again: computed
+    assert not at.exception and len(at.get("plotly_chart")) == 1

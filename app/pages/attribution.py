@@ -4,6 +4,9 @@ and probability, side by side across models (see docs/definitions.md, Attributio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -15,6 +18,7 @@ from app.queries import attribution as qa
 from app.queries import common
 from app.queries.attribution import OcclusionKey
 from app.services import attribution as maps
+from app.settings import settings
 
 MAX_MODELS = 8
 DEFAULT_RATIOS = (0.5, 0.7, 0.9)
@@ -46,6 +50,8 @@ def run() -> None:
         return
     image, label = qa.sample_image(db, benchmark_id, sample_id)
     window, stride, baseline, with_saliency = _controls(image.shape)
+    if not _within_limit(image.shape, window, stride):
+        return
     model_ids = _pick_models(db)
     if _GRADIENTS_KEY in st.session_state:  # a column id this version does not draw is dropped
         st.session_state[_GRADIENTS_KEY] = [c for c in st.session_state[_GRADIENTS_KEY]
@@ -151,6 +157,24 @@ def _controls(shape: tuple[int, ...]) -> tuple[int, int, float, bool]:
     return window, stride, baseline, with_saliency
 
 
+def _within_limit(shape: tuple[int, ...], window: int, stride: int) -> bool:
+    """State the server's limit on occluded images per model; False (with a message saying
+    which stride would fit) when the window and stride exceed it."""
+    limit = settings().max_occlusions
+    count = maps.occlusion_count(shape[0], shape[1], window, stride)
+    st.caption(f"This server computes at most {limit} occluded images per model per request; "
+               f"window {window}, stride {stride} on this {shape[0]}×{shape[1]} image takes "
+               f"{count}.")
+    if count <= limit:
+        return True
+    fitting = maps.smallest_stride(shape[0], shape[1], window, limit)
+    st.warning(f"Window {window}, stride {stride} needs {count} occluded images per model, more "
+               f"than the {limit} this server allows. "
+               + (f"Raise the stride to {fitting} or more." if fitting is not None else
+                  "Raise the window (and the stride with it)."))
+    return False
+
+
 def default_models(models: pd.DataFrame, usable: pd.Series) -> list[str]:
     """The dense model and magnitude-pruned ones at ratios near 0.5, 0.7, 0.9 (without
     retraining when available) of the first architecture that has a usable dense model; else
@@ -214,19 +238,47 @@ def _occlusion_rows(db, model_ids: list[str], key: OcclusionKey, image: np.ndarr
     missing = [m for m in model_ids if m not in found]
     problems = []
     if missing:
-        bar = st.progress(0.0)
-        for i, model_id in enumerate(missing):
-            bar.progress(i / len(missing), text=f"Computing occlusion maps of {model_id} "
-                                                f"({i + 1} of {len(missing)})")
-            try:
-                found[model_id] = maps.compute_row(db, model_id, key, image, label)
-            except maps.CheckpointError as exc:
-                problems.append(str(exc))
-        bar.empty()
-        note = maps.cache_note(db) if any(m in found for m in missing) else ""
-        if note:
-            st.caption(note)
+        with _computation_slot(problems) as held:
+            if held:
+                _compute_rows(db, missing, key, image, label, found, problems)
     return [found[m] for m in model_ids if m in found], problems
+
+
+def _compute_rows(db, missing: list[str], key: OcclusionKey, image: np.ndarray, label: int,
+                  found: dict, problems: list[str]) -> None:
+    """Compute the ``missing`` models' rows into ``found``, with a progress bar."""
+    bar = st.progress(0.0)
+    for i, model_id in enumerate(missing):
+        bar.progress(i / len(missing), text=f"Computing occlusion maps of {model_id} "
+                                            f"({i + 1} of {len(missing)})")
+        try:
+            found[model_id] = maps.compute_row(db, model_id, key, image, label)
+        except maps.CheckpointError as exc:
+            problems.append(str(exc))
+    bar.empty()
+    note = maps.cache_note(db) if any(m in found for m in missing) else ""
+    if note:
+        st.caption(note)
+
+
+@contextmanager
+def _computation_slot(problems: list[str]) -> Iterator[bool]:
+    """One of the server's attribution slots for the ``with`` block: yields True once held
+    (after a "waiting" message while every slot is taken), False with a message in ``problems``
+    when none freed up in time."""
+    limits = settings()
+    notice = st.empty()
+
+    def on_wait(running: int) -> None:
+        notice.info(f"{running} computations are running on this server (at most "
+                    f"{limits.max_concurrent_attributions} at once); waiting…")
+
+    with maps.compute_slots().slot(timeout=limits.attribution_wait_s, on_wait=on_wait) as held:
+        notice.empty()
+        if not held:
+            problems.append(f"The server is busy: no computation slot freed up within "
+                            f"{limits.attribution_wait_s:g} s. Try again shortly.")
+        yield held
 
 
 def _saliency(db, rows, key: OcclusionKey, size: tuple[int, int], problems: list[str]
@@ -251,16 +303,24 @@ def _gradients(db, rows, key, image: np.ndarray, label: int, columns: list[str],
     missing = {m: [c for c in columns if c not in found.get(m, {})] for m in model_ids}
     missing = {m: cols for m, cols in missing.items() if cols}
     if missing:
-        bar = st.progress(0.0)
-        for i, (model_id, todo) in enumerate(missing.items()):
-            bar.progress(i / len(missing), text=f"Computing gradient maps of {model_id} "
-                                                f"({i + 1} of {len(missing)})")
-            try:
-                found.setdefault(model_id, {}).update(
-                    maps.compute_gradients(db, model_id, key, image, label, todo))
-            except maps.CheckpointError as exc:
-                problems.append(f"No gradient maps: {exc}")
-        bar.empty()
+        with _computation_slot(problems) as held:
+            if held:
+                _compute_gradients(db, missing, key, image, label, found, problems)
     size = image.shape[:2]
     return {m: {c: found.get(m, {}).get(c, np.full(size, np.nan, dtype=np.float32))
                 for c in columns} for m in model_ids}
+
+
+def _compute_gradients(db, missing: dict[str, list[str]], key, image: np.ndarray, label: int,
+                       found: dict, problems: list[str]) -> None:
+    """Compute each model's ``missing`` gradient columns into ``found``, with a progress bar."""
+    bar = st.progress(0.0)
+    for i, (model_id, todo) in enumerate(missing.items()):
+        bar.progress(i / len(missing), text=f"Computing gradient maps of {model_id} "
+                                            f"({i + 1} of {len(missing)})")
+        try:
+            found.setdefault(model_id, {}).update(
+                maps.compute_gradients(db, model_id, key, image, label, todo))
+        except maps.CheckpointError as exc:
+            problems.append(f"No gradient maps: {exc}")
+    bar.empty()

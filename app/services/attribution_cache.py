@@ -7,10 +7,17 @@ core.store, not repeated here) plus ``pred`` (the model's prediction on the unoc
 ``weights_key`` (the checkpoint file's identity: a rebuilt checkpoint invalidates its maps).
 Its table ``gradient_attributions`` holds the gradient maps (Integrated Gradients, Grad-CAM) as
 core.attribution returns them, one row per (model, method, metric) of a `GradientKey`.
+
+The cache is bounded: each table keeps at most ``ROBUSTNESS_ATTRIBUTION_CACHE_ROWS`` maps (see
+app.settings), and every write evicts the oldest ones beyond that, by the column ``stored_order``
+(from a sequence: the order the maps were written in). A cache file of another layout (e.g. from
+a version without ``stored_order``) is emptied and recreated: it holds nothing the app cannot
+compute again.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -20,7 +27,9 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
+from app.db import limit_connection
 from app.queries.attribution import KEY_FILTER, OcclusionKey
+from app.settings import settings
 from core import store
 from core.attribution import OCCLUSION_METRICS
 
@@ -28,10 +37,14 @@ __all__ = ["CACHE_SUFFIX", "GradientKey", "AttributionCache", "attribution_cache
            "gradient_table"]
 
 CACHE_SUFFIX = ".attributions.duckdb"
+_TABLES = ("attributions", "gradient_attributions")
+_ORDER_SEQUENCE = "CREATE SEQUENCE IF NOT EXISTS stored_order_seq"
+_ORDER_COLUMN = "stored_order BIGINT DEFAULT nextval('stored_order_seq')"
 _EXTRA_COLUMNS = {"pred": "INTEGER", "weights_key": "VARCHAR"}
-_GRADIENT_DDL = """CREATE TABLE IF NOT EXISTS gradient_attributions(model_id VARCHAR,
+_GRADIENT_DDL = f"""CREATE TABLE IF NOT EXISTS gradient_attributions(model_id VARCHAR,
     benchmark_id VARCHAR, sample_id INTEGER, baseline DOUBLE, steps INTEGER, method VARCHAR,
-    metric VARCHAR, height INTEGER, width INTEGER, "values" FLOAT[], weights_key VARCHAR)"""
+    metric VARCHAR, height INTEGER, width INTEGER, "values" FLOAT[], weights_key VARCHAR,
+    {_ORDER_COLUMN})"""
 _GRADIENT_FILTER = ("benchmark_id = ? AND sample_id = ? AND baseline = ? AND steps = ? "
                     "AND model_id IN (SELECT unnest(?))")
 
@@ -62,17 +75,45 @@ def _create_table_sql() -> str:
         template.close()
     columns += list(_EXTRA_COLUMNS.items())
     return ("CREATE TABLE IF NOT EXISTS attributions("
-            + ", ".join(f'"{name}" {kind}' for name, kind in columns) + ")")
+            + ", ".join(f'"{name}" {kind}' for name, kind in columns) + f", {_ORDER_COLUMN})")
+
+
+def _layout(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(table, column, type) of the cache tables in ``con``, in order."""
+    return con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_name IN (SELECT unnest(?)) ORDER BY table_name, ordinal_position",
+        [list(_TABLES)]).fetchall()
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_ORDER_SEQUENCE)
+    con.execute(_create_table_sql())
+    con.execute(_GRADIENT_DDL)
+
+
+@functools.cache
+def _expected_layout() -> list[tuple]:
+    template = duckdb.connect(":memory:")
+    try:
+        _create_tables(template)
+        return _layout(template)
+    finally:
+        template.close()
 
 
 class AttributionCache:
     """One process-wide connection to ``<db>.attributions.duckdb``; writes under a lock.
 
-    When the file cannot be opened (a read-only directory, another process holding it) the maps
-    are kept in memory for this process only, and `note` says so.
+    ``max_rows``: maps kept per table (≥ 1); each write evicts the oldest beyond it. When the
+    file cannot be opened (a read-only directory, another process holding it) the maps are kept
+    in memory for this process only, and `note` says so.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, max_rows: int):
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+            raise ValueError(f"`max_rows` must be an integer ≥ 1. Got {max_rows!r} instead.")
+        self.max_rows = max_rows
         self.lock = threading.Lock()
         self.note = ""
         try:
@@ -80,8 +121,12 @@ class AttributionCache:
         except (duckdb.Error, OSError) as exc:
             self.con = duckdb.connect(":memory:")
             self.note = f"Computed maps are not saved to {path} ({exc}); they last until restart."
-        self.con.execute(_create_table_sql())
-        self.con.execute(_GRADIENT_DDL)
+        limit_connection(self.con)
+        layout = _layout(self.con)
+        if layout and layout != _expected_layout():  # another version's cache: start afresh
+            for table in _TABLES:
+                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        _create_tables(self.con)
 
     def read(self, key: OcclusionKey, model_ids: list[str]) -> pd.DataFrame:
         """The cached maps of ``key`` for ``model_ids``: one row per (model, metric) with model_id,
@@ -130,6 +175,11 @@ class AttributionCache:
                 cursor.execute(delete_sql, params)
                 cursor.register("_rows", table)
                 cursor.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rows")
+                # Keep the newest max_rows maps (stored_order values are unique).
+                cursor.execute(
+                    f"DELETE FROM {name} WHERE stored_order < (SELECT min(stored_order) FROM "
+                    f"(SELECT stored_order FROM {name} ORDER BY stored_order DESC LIMIT ?))",
+                    [self.max_rows])
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
@@ -141,7 +191,7 @@ class AttributionCache:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def attribution_cache(db_path: str) -> AttributionCache:
     """The cache beside the results database at ``db_path`` (one per process)."""
-    return AttributionCache(db_path + CACHE_SUFFIX)
+    return AttributionCache(db_path + CACHE_SUFFIX, max_rows=settings().attribution_cache_rows)
 
 
 def cache_table(model_id: str, key: OcclusionKey, maps: dict, base: dict,
