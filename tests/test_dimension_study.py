@@ -100,10 +100,11 @@ def test_dimension_study_section_is_read_and_validated(tmp_path):
     assert (e.dimension_study, e.dimension_study_widths, e.dimension_study_epochs,
             e.dimension_study_train_limit) == (True, (8, 64), 0.5, 500)
     assert not load_experiment(_write(tmp_path, "")).dimension_study
-    for body, message in [("widths = [8, -1]", "`widths` must be a non-empty list"),
-                          ("widths = 8", "`widths` must be a non-empty list"),
-                          ("widths = [8, 8]", "must not repeat"),
-                          ("epochs = 0", "`epochs` must be > 0"),
+    for body, message in [("widths = [8, -1]", "`widths` must be a list of distinct integers"),
+                          ("widths = 8", "`widths` must be a list of distinct integers"),
+                          ("widths = [8, 8]", "`widths` must be a list of distinct integers"),
+                          ("enabled = true\nwidths = []", "`widths` must be a non-empty list"),
+                          ("epochs = 0", "`epochs` must be a number > 0"),
                           ("train_limit = -5", "`train_limit` must be an integer >= 0"),
                           ("width = [8]", "unknown key")]:
         with pytest.raises(ValueError, match=message):

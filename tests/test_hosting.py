@@ -37,7 +37,10 @@ def rows(db, sql):
 
 
 def test_a_second_writer_exits_at_once_naming_the_first(tiny_db, tmp_path):
-    db, cache = copy_build(tiny_db, tmp_path)
+    # A fresh database with the checkpoints cached: the first build still evaluates and analyses
+    # (tens of seconds), long enough to hold the lock while the second one starts.
+    _, cache = copy_build(tiny_db, tmp_path)
+    db = tmp_path / "fresh.duckdb"
     cmd = [sys.executable, "-m", "core", "build", "--experiment", str(TINY), "--db", str(db),
            "--cache", str(cache), "--quiet"]
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

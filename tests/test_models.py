@@ -68,7 +68,7 @@ def test_torchvision_models_by_name_without_download():
 
 
 def test_unknown_arch_lists_known_ones():
-    with pytest.raises(ValueError, match=r"`arch` must be one of lenet5, resnet18, vgg16"):
+    with pytest.raises(ValueError, match=r"`arch` must be one of lenet5, resnet18, resnet_small, vgg16"):
         build_model("alexnet", in_channels=1, num_classes=10)
 
 

@@ -140,7 +140,7 @@ def test_renders_every_chart_with_nothing_selected(run, full_db):
     specs = _specs(at)
     assert set(specs) == {"overview_table", "overview_similarity", "overview_correlations",
                           "overview_redundancy", "overview_dimension", "overview_spread",
-                          "overview_roc"}
+                          "overview_roc", "overview_effective"}
     bars = _main_bars(specs["overview_table"])
     assert bars and all(w == 0 for t in bars for w in t["marker"]["line"]["width"])
     assert all(o == 1 for t in bars for o in t["marker"]["opacity"])
