@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .corruption_names import CORRUPTIONS
 
-__all__ = ["Experiment", "ArchSpec", "load_experiment", "PRESETS_DIR", "preset_path"]
+__all__ = ["Experiment", "ArchSpec", "GuideSpec", "load_experiment", "PRESETS_DIR", "preset_path"]
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -30,12 +30,41 @@ class ArchSpec:
     batch_size: int = 128
     weight_decay: float = 5e-4
     feature_dim: int | None = None    # penultimate width m (LeNet-5 only); None: the model's own
+    loss: str | None = None           # a `core.losses.LOSSES` name; None: cross-entropy, unnamed
 
     @property
     def label(self) -> str:
         """The architecture as the ``models.arch`` column names it: a LeNet-5 with its own
-        feature width is its own family (``lenet5-m2``)."""
-        return self.arch if self.feature_dim is None else f"{self.arch}-m{self.feature_dim}"
+        feature width is its own family (``lenet5-m2``), and so is a named loss
+        (``lenet5-m2-center``)."""
+        label = self.arch if self.feature_dim is None else f"{self.arch}-m{self.feature_dim}"
+        return label if self.loss is None else f"{label}-{self.loss}"
+
+
+@dataclass(frozen=True)
+class GuideSpec:
+    """The Guide's networks (``[guide]``): LeNet-5 with a ``feature_dim``-D linear feature layer
+    and, when ``normal_width``, LeNet-5 as it is, each trained densely with every loss of
+    ``losses`` by one shared recipe. They are ordinary dense models (evaluated on every
+    benchmark), never pruned."""
+
+    enabled: bool = False
+    feature_dim: int = 2
+    normal_width: bool = True
+    losses: tuple[str, ...] = ("ce", "label_smoothing", "center")
+    epochs: float = 2.0
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    batch_size: int = 64
+    weight_decay: float = 5e-4
+
+    def arch_specs(self) -> tuple[ArchSpec, ...]:
+        """One ArchSpec per (network, loss): the 2-D networks first."""
+        dims = (self.feature_dim, None) if self.normal_width else (self.feature_dim,)
+        return tuple(ArchSpec(arch="lenet5", epochs=self.epochs, lr=self.lr,
+                              optimizer=self.optimizer, batch_size=self.batch_size,
+                              weight_decay=self.weight_decay, feature_dim=dim, loss=loss)
+                     for dim in dims for loss in self.losses)
 
 
 @dataclass(frozen=True)
@@ -64,6 +93,7 @@ class Experiment:
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     analysis: bool = True
     features_for: tuple[str, ...] = ("clean",)   # benchmarks whose raw features are stored (CKA)
+    guide: GuideSpec = GuideSpec()         # the Guide's networks ([guide]); off unless enabled
     extra: dict = field(default_factory=dict)
 
 
@@ -119,6 +149,9 @@ def load_experiment(path: str | Path) -> Experiment:
                 raise ValueError(f"{path}: unknown key(s) {sorted(set(spec) - names)} in "
                                  f"[[arch]]; expected some of {sorted(names)}.")
         kwargs["archs"] = tuple(ArchSpec(**spec) for spec in archs)
+    guide = raw.pop("guide", None)
+    if guide is not None:
+        kwargs["guide"] = _guide_spec(guide, path)
     if raw:
         raise ValueError(f"{path}: unknown section(s) {sorted(raw)}; expected name, seed, "
                          f"[dataset], [[arch]], [pruning], [mpt], [benchmarks], [analysis].")
@@ -145,3 +178,21 @@ def _validate(e: Experiment, path: Path) -> None:
         raise ValueError(f"{path}: [benchmarks] source = 'directory' needs a `path`.")
     if e.n_per_class < 1:
         raise ValueError(f"{path}: `n_per_class` must be >= 1. Got {e.n_per_class} instead.")
+
+
+def _guide_spec(values: dict, path: Path) -> GuideSpec:
+    from .losses import LOSSES
+
+    names = {f.name for f in fields(GuideSpec)}
+    if set(values) - names:
+        raise ValueError(f"{path}: unknown key(s) {sorted(set(values) - names)} in [guide]; "
+                         f"expected some of {sorted(names)}.")
+    spec = GuideSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    bad = [name for name in spec.losses if name not in LOSSES]
+    if bad or not spec.losses:
+        raise ValueError(f"{path}: [guide] `losses` must be names from {list(LOSSES)}. "
+                         f"Got {list(spec.losses)} instead.")
+    if spec.feature_dim < 1:
+        raise ValueError(f"{path}: [guide] `feature_dim` must be >= 1. "
+                         f"Got {spec.feature_dim} instead.")
+    return spec
