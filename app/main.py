@@ -12,7 +12,8 @@ from core.store import SchemaVersionError
 
 st.set_page_config(page_title="Robustness Lottery Explorer", layout="wide")
 init_state()
-page = st.navigation([app_page("overview"), app_page("geometry"), app_page("attribution")])
+page = st.navigation([app_page("guide"), app_page("overview"), app_page("geometry"),
+                      app_page("attribution")])
 try:
     sidebar.render()
     page.run()
