@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import state, widgets
+from app import glossary, state, widgets
 from app.charts import geometry as charts
 from app.compare import (
     CATEGORIES,
@@ -46,6 +46,7 @@ _scalar_picker = functools.partial(widgets.scalar_picker, key_prefix="geometry")
 
 def run() -> None:
     st.title("Geometry")
+    glossary.link_to_guide()
     st.caption("Where each sample's penultimate-layer features lie relative to the class "
                "directions of the last layer: angle to the true class (°), L2 norm, margin and "
                "probability — per class, between models, and between benchmarks.")

@@ -85,7 +85,7 @@ def _plane(db: DbRef, model_id: str, points: pd.DataFrame, weight, bias,
         fig = charts.feature_plane(points, weight, bias, class_names, chosen=chosen,
                                    title=f"{model_id}: clean test samples (✕ = misclassified)")
         st.plotly_chart(fig, key=PLANE_KEY, on_select=lambda: _choose(points),
-                        selection_mode="points", use_container_width=True)
+                        selection_mode="points", width="stretch")
     with right:
         if row is None:
             st.info("Click a point in the plane to draw its angle, length and margin.")
@@ -144,17 +144,17 @@ def _losses(db: DbRef, models: pd.DataFrame, class_names: list[str]) -> None:
         if not points.empty:
             planes.append((q.LOSS_NAMES[loss], points, *q.head(db, model_id)))
     if len(planes) > 1:
-        st.plotly_chart(charts.loss_planes(planes, class_names), use_container_width=True,
+        st.plotly_chart(charts.loss_planes(planes, class_names), width="stretch",
                         key="guide_loss_planes")
     table = q.loss_comparison(db, tuple(models["model_id"]))
     table = table.merge(models[["model_id", "loss", "feature_dim"]], on="model_id")
     table["network"] = table["feature_dim"].map(lambda m: f"LeNet-5, m = {int(m)}")
     table["loss"] = table["loss"].map(q.LOSS_NAMES)
-    st.plotly_chart(charts.loss_comparison_figure(table), use_container_width=True,
+    st.plotly_chart(charts.loss_comparison_figure(table), width="stretch",
                     key="guide_loss_bars")
     shown = table[["network", "loss", "clean_accuracy", "corrupted_accuracy", "drop",
                    "mean_angle", "angle_std", "mean_l2", "median_margin", "model_id"]]
-    st.dataframe(shown, hide_index=True, use_container_width=True, column_config={
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
         "clean_accuracy": st.column_config.NumberColumn("clean accuracy", format="%.3f"),
         "corrupted_accuracy": st.column_config.NumberColumn(
             "mean accuracy, corrupted", format="%.3f",

@@ -10,7 +10,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from app import state, widgets
+from app import glossary, state, widgets
 from app.charts import overview as charts
 from app.db import DbRef, current_db
 from app.queries import common
@@ -26,6 +26,7 @@ _BENCHMARKS_KEY = "overview_similarity_benchmarks"
 
 def run() -> None:
     st.title("Overview")
+    glossary.link_to_guide()
     st.caption("Pruning methods × architectures × corruption benchmarks: accuracy, how alike the "
                "models' last-layer geometry is, and what the population-level analysis says.")
     db = current_db()

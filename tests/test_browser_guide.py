@@ -1,0 +1,135 @@
+"""The Guide and the readable labels in a real browser (Debian's Chromium via Playwright, against
+`streamlit run app/main.py` on the `tiny` preset): a click on a point of the 2-D feature plane
+shows that sample's stored angle, length and margin; at 1,024 and 1,920 px the evaluation
+table's column/row labels and the parallel-coordinates axis titles never overlap (measured on
+their drawn SVG text boxes). Screenshots land in cache/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, STEP_MS, chromium_or_reason, eventually,
+                             markers, plot_with_title, streamlit_server)
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "cache" / "screenshots"
+GUIDE_MODEL = "lenet5-m2-ce-dense-r0.0-s0"
+WIDTHS = (1024, 1920)
+
+_MISSING = chromium_or_reason()
+pytestmark = [pytest.mark.skipif(_MISSING is not None and not os.environ.get("CI"),
+                                 reason=str(_MISSING)), pytest.mark.slow]
+
+# Drawn boxes of the SVG text elements matching `selector` inside a chart (empty ones skipped).
+_TEXT_BOXES_JS = """(gd, selector) => Array.from(gd.querySelectorAll(selector)).map(el => {
+  const r = el.getBoundingClientRect();
+  return {text: el.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+}).filter(b => b.text.trim() && b.right > b.left)"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if _MISSING:
+        pytest.fail(f"{_MISSING} (CI is set, so the browser test must run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser, tiny_db):
+    with streamlit_server(tiny_db, root=ROOT) as url:
+        yield url
+
+
+def _page(browser, width: int):
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(STEP_MS)
+    return context, page
+
+
+def _drawn(value, what: str):
+    assert value, f"{what} not drawn yet"
+    return value
+
+
+def _overlaps(boxes: list[dict], tolerance: float = 0.5) -> list[tuple[str, str]]:
+    out = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if (min(a["right"], b["right"]) - max(a["left"], b["left"]) > tolerance and
+                    min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > tolerance):
+                out.append((a["text"], b["text"]))
+    return out
+
+
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_click_on_the_plane_shows_the_samples_stored_metrics(browser, app_url, tiny_db):
+    context, page = _page(browser, 1400)
+    try:
+        page.goto(f"{app_url}/geometry-guide")
+        plot = plot_with_title(page, "clean test samples")
+        points = eventually(lambda: _drawn(markers(plot), "markers"))
+        # The most isolated marker: a click there can only hit it.
+        def room(p):
+            return min((abs(p["px"] - q["px"]) + abs(p["py"] - q["py"]))
+                       for q in points if q is not p)
+        target = max(points, key=room)
+        page.mouse.click(target["px"], target["py"])
+        with duckdb.connect(str(tiny_db), read_only=True) as con:
+            angle, l2, margin = con.execute(
+                "SELECT angle, l2, margin FROM sample_metrics WHERE model_id = ? AND "
+                "benchmark_id = 'clean' AND sample_id = ?", [GUIDE_MODEL, int(target["id"])]
+            ).fetchone()
+
+        def shown():
+            text = page.locator("[data-testid=stMain]").inner_text()
+            assert f"Sample {int(target['id'])}" in text
+            for value in (f"{angle:.2f}°", f"{l2:.3f}", f"{margin:.3f}"):
+                assert value in text, value
+        eventually(shown)
+        plot = plot_with_title(page, "clean test samples")
+        eventually(lambda: _drawn(plot.evaluate(
+            "gd => gd._fullData.some(t => t.name === 'margin')"), "the margin"))
+        _screenshot(page, "guide")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_table_and_parcoords_labels_never_overlap(browser, app_url, width):
+    context, page = _page(browser, width)
+    try:
+        page.goto(f"{app_url}/population")
+        table = plot_with_title(page, "Accuracy vs pruning ratio")
+        page.wait_for_timeout(800)     # relayout to the container's width
+        boxes = table.evaluate(_TEXT_BOXES_JS, "g.annotation text")
+        assert len(boxes) > 5
+        assert not _overlaps(boxes), _overlaps(boxes)
+        ticks = table.evaluate(_TEXT_BOXES_JS, "g.xtick text")
+        assert not _overlaps(ticks), _overlaps(ticks)
+        _screenshot(page, f"overview-table-{width}")
+
+        page.goto(f"{app_url}/samples-geometry")
+        page.get_by_role("tab", name="Global view").click()
+        parcoords = plot_with_title(page, "angles to class directions")
+        page.wait_for_timeout(800)
+        titles = parcoords.evaluate(_TEXT_BOXES_JS, "text.axis-title")
+        assert len(titles) >= 4
+        assert not _overlaps(titles), _overlaps(titles)
+        _screenshot(page, f"geometry-parcoords-{width}")
+    finally:
+        context.close()
