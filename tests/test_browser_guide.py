@@ -32,6 +32,13 @@ _TEXT_BOXES_JS = """(gd, selector) => Array.from(gd.querySelectorAll(selector)).
 }).filter(b => b.text.trim() && b.right > b.left)"""
 
 
+_PLOT_AREA_JS = """gd => {
+  const box = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  return {left: box.left + xa._offset, right: box.left + xa._offset + xa._length,
+          top: box.top + ya._offset, bottom: box.top + ya._offset + ya._length};
+}"""
+
+
 @pytest.fixture(scope="module")
 def browser():
     if _MISSING:
@@ -82,7 +89,11 @@ def test_click_on_the_plane_shows_the_samples_stored_metrics(browser, app_url, t
     try:
         page.goto(f"{app_url}/geometry-guide")
         plot = plot_with_title(page, "clean test samples")
-        points = eventually(lambda: _drawn(markers(plot), "markers"))
+        area = plot.evaluate(_PLOT_AREA_JS)
+        # Markers outside the axes' range (the view holds 98 % of the points) are not clickable.
+        points = [p for p in eventually(lambda: _drawn(markers(plot), "markers"))
+                  if area["left"] + 8 < p["px"] < area["right"] - 8
+                  and area["top"] + 8 < p["py"] < area["bottom"] - 8]
         # The most isolated marker: a click there can only hit it.
         def room(p):
             return min((abs(p["px"] - q["px"]) + abs(p["py"] - q["py"]))
@@ -125,8 +136,11 @@ def test_table_and_parcoords_labels_never_overlap(browser, app_url, width):
 
         page.goto(f"{app_url}/samples-geometry")
         page.get_by_role("tab", name="Global view").click()
-        parcoords = plot_with_title(page, "angles to class directions")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot text.axis-title').length >= 4",
+            timeout=2 * STEP_MS)
         page.wait_for_timeout(800)
+        parcoords = page.locator(".js-plotly-plot", has=page.locator("text.axis-title")).first
         titles = parcoords.evaluate(_TEXT_BOXES_JS, "text.axis-title")
         assert len(titles) >= 4
         assert not _overlaps(titles), _overlaps(titles)
