@@ -1,5 +1,5 @@
 """The Guide and the readable labels in a real browser (Debian's Chromium via Playwright, against
-`streamlit run app/main.py` on the `tiny` preset): a click on a point of the 2-D feature plane
+`streamlit run app/main.py` on the `tiny` preset): a box selected around one point of the 2-D plane
 shows that sample's stored angle, length and margin; at 1,024 and 1,920 px the evaluation
 table's column/row labels and the parallel-coordinates axis titles never overlap (measured on
 their drawn SVG text boxes). Screenshots land in cache/screenshots/.
@@ -13,8 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, STEP_MS, chromium_or_reason, eventually,
-                             markers, plot_with_title, streamlit_server)
+from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, STEP_MS, Box, box_select,
+                             chromium_or_reason, eventually, markers, plot_with_title,
+                             streamlit_server)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "cache" / "screenshots"
@@ -64,6 +65,15 @@ def _page(browser, width: int):
     return context, page
 
 
+def _close_dialogs(page) -> None:
+    """Close Streamlit's "Page not found" dialog, which a deep link's first load can show while
+    the page itself renders; it would catch the mouse."""
+    dialogs = page.locator("[data-testid=stDialog]")
+    if dialogs.count():
+        page.keyboard.press("Escape")
+        eventually(lambda: _drawn(dialogs.count() == 0, "the dialog's closing"))
+
+
 def _drawn(value, what: str):
     assert value, f"{what} not drawn yet"
     return value
@@ -89,6 +99,7 @@ def test_click_on_the_plane_shows_the_samples_stored_metrics(browser, app_url, t
     try:
         page.goto(f"{app_url}/geometry-guide")
         plot = plot_with_title(page, "clean test samples")
+        _close_dialogs(page)
         area = plot.evaluate(_PLOT_AREA_JS)
         # Markers outside the axes' range (the view holds 98 % of the points) are not clickable.
         points = [p for p in eventually(lambda: _drawn(markers(plot), "markers"))
@@ -99,7 +110,10 @@ def test_click_on_the_plane_shows_the_samples_stored_metrics(browser, app_url, t
             return min((abs(p["px"] - q["px"]) + abs(p["py"] - q["py"]))
                        for q in points if q is not p)
         target = max(points, key=room)
-        page.mouse.click(target["px"], target["py"])
+        # A box around it that no other marker enters (room is the Manhattan distance).
+        half = min(room(target) / 3, 12)
+        box_select(page, plot, Box(target["px"] - half, target["py"] - half,
+                                   target["px"] + half, target["py"] + half))
         with duckdb.connect(str(tiny_db), read_only=True) as con:
             angle, l2, margin = con.execute(
                 "SELECT angle, l2, margin FROM sample_metrics WHERE model_id = ? AND "

@@ -102,7 +102,7 @@ def test_evaluation_table_column_labels_stand_upright():
     assert len(columns) == 2 and {a.textangle for a in columns} == {-90}
 
 
-# --- the page on the tiny build --------------------------------------------------------------------
+# --- the page on the tiny build ---------------------------------------------------------------
 
 def _row(db, sample_id):
     with duckdb.connect(str(db), read_only=True) as con:

@@ -178,8 +178,7 @@ def feature_plane(points: pd.DataFrame, weight: np.ndarray, bias: np.ndarray,
         fig.add_traces(_geometry_traces(chosen, weight, extent, class_names))
     _square_axes(fig, extent)
     fig.update_layout(title=title, height=640, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(itemsizing="constant"), clickmode="event+select",
-                      dragmode="pan")
+                      legend=dict(itemsizing="constant"), clickmode="event+select")
     return fig
 
 

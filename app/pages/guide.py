@@ -18,7 +18,7 @@ from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import guide as q
 
-SAMPLE_KEY = "guide_sample"      # the chosen sample id (page-local; also written to selected_sample)
+SAMPLE_KEY = "guide_sample"      # the chosen sample id (also written to selected_sample)
 MODEL_KEY = "guide_model"
 PLANE_KEY = "guide_plane"
 
@@ -85,10 +85,11 @@ def _plane(db: DbRef, model_id: str, points: pd.DataFrame, weight, bias,
         fig = charts.feature_plane(points, weight, bias, class_names, chosen=chosen,
                                    title=f"{model_id}: clean test samples (✕ = misclassified)")
         st.plotly_chart(fig, key=PLANE_KEY, on_select=lambda: _choose(points),
-                        selection_mode="points", width="stretch")
+                        selection_mode=("points", "box"), width="stretch")
     with right:
         if row is None:
-            st.info("Click a point in the plane to draw its angle, length and margin.")
+            st.info("Click a point in the plane (or draw a small box around it) to draw its "
+                    "angle, length and margin.")
             return
         st.subheader(f"Sample {sample_id}")
         truth, pred = class_names[int(row["label"])], class_names[int(row["pred"])]
