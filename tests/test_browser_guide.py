@@ -1,7 +1,8 @@
 """The Guide and the readable labels in a real browser (Debian's Chromium via Playwright, against
 `streamlit run app/main.py` on the `tiny` preset): a box selected around one point of the 2-D plane
 shows that sample's stored angle, length and margin; at 1,024 and 1,920 px the evaluation
-table's column/row labels and the parallel-coordinates axis titles never overlap (measured on
+table's column/row labels and the parallel-coordinates axis titles (and its chart title)
+never overlap (measured on
 their drawn SVG text boxes). Screenshots land in cache/screenshots/.
 """
 
@@ -121,6 +122,8 @@ def test_click_on_the_plane_shows_the_samples_stored_metrics(browser, app_url, t
             ).fetchone()
 
         def shown():
+            errors = page.locator("[data-testid=stException]")
+            assert errors.count() == 0 or pytest.fail(errors.first.inner_text())
             text = page.locator("[data-testid=stMain]").inner_text()
             assert f"Sample {int(target['id'])}" in text
             for value in (f"{angle:.2f}°", f"{l2:.3f}", f"{margin:.3f}"):
@@ -157,6 +160,7 @@ def test_table_and_parcoords_labels_never_overlap(browser, app_url, width):
         parcoords = page.locator(".js-plotly-plot", has=page.locator("text.axis-title")).first
         titles = parcoords.evaluate(_TEXT_BOXES_JS, "text.axis-title")
         assert len(titles) >= 4
+        titles += parcoords.evaluate(_TEXT_BOXES_JS, "text.gtitle")   # the chart's own title
         assert not _overlaps(titles), _overlaps(titles)
         _screenshot(page, f"geometry-parcoords-{width}")
     finally:

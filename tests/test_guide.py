@@ -86,6 +86,23 @@ def test_labels_are_upright_and_one_line():
     assert column_label("gaussian_noise") == "gaussian noise"
 
 
+def test_many_parcoords_titles_stand_upright_with_room_above():
+    import plotly.graph_objects as go
+
+    from app.charts.labels import upright_axis_titles
+
+    def figure(n):
+        dims = [dict(label=f"∠ class number {i} (°)", values=[0, 1]) for i in range(n)]
+        return go.Figure(go.Parcoords(dimensions=dims),
+                         layout=dict(height=520, margin=dict(t=130)))
+
+    many, few = upright_axis_titles(figure(8)), upright_axis_titles(figure(3))
+    assert many.data[0].labelangle == -90
+    assert many.layout.margin.t == 130 + 7 * len("∠ class number 0 (°)")
+    assert many.layout.height == 520 + 7 * len("∠ class number 0 (°)")
+    assert few.data[0].labelangle is None and few.layout.margin.t == 130
+
+
 def test_evaluation_table_column_labels_stand_upright():
     import pandas as pd
 

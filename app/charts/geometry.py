@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.charts.labels import parcoords_label_angle
+from app.charts.labels import upright_axis_titles
 from app.compare import CATEGORIES
 
 __all__ = [
@@ -218,7 +218,7 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
     dimensions += [dict(label=label, values=frame[column].to_numpy()[order])
                    for column, label in _METRIC_AXES]
     fig = go.Figure(go.Parcoords(
-        dimensions=dimensions, labelangle=parcoords_label_angle(len(dimensions)),
+        dimensions=dimensions, labelangle=-20 if len(dimensions) > 8 else 0,
         line=dict(color=on_compared[order].astype(int), cmin=0, cmax=1, showscale=False,
                   colorscale=[[0, REFERENCE_COLOR], [1, COMPARED_COLOR]])))
     fig.update_layout(
@@ -226,7 +226,7 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
                f"<span style='color:{REFERENCE_COLOR}'>■ reference {reference}</span> vs "
                f"<span style='color:{COMPARED_COLOR}'>■ compared {compared}</span>"),
         height=520, margin=dict(t=130, l=60, r=60))
-    return fig
+    return upright_axis_titles(fig)
 
 
 def axis_densities(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence[int],

@@ -17,6 +17,7 @@ from app.charts import guide as charts
 from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import guide as q
+from app.selection import selected_customdata
 
 SAMPLE_KEY = "guide_sample"      # the chosen sample id (also written to selected_sample)
 MODEL_KEY = "guide_model"
@@ -58,13 +59,11 @@ def run() -> None:
     _losses(db, models, class_names)
 
 
-def _choose(points: pd.DataFrame) -> None:
+def _choose() -> None:
     """The chart's click → the chosen sample (page key and the app's ``selected_sample``)."""
-    event = st.session_state.get(PLANE_KEY)
-    chosen = [p.get("customdata") for p in (event or {}).get("selection", {}).get("points", [])
-              if p.get("customdata") is not None]
+    chosen = selected_customdata(st.session_state.get(PLANE_KEY))
     if chosen:
-        sample_id = int(chosen[0][0] if isinstance(chosen[0], list) else chosen[0])
+        sample_id = int(chosen[0])
         st.session_state[SAMPLE_KEY] = sample_id
         state.set_value("selected_sample", sample_id)
 
@@ -84,7 +83,7 @@ def _plane(db: DbRef, model_id: str, points: pd.DataFrame, weight, bias,
     with left:
         fig = charts.feature_plane(points, weight, bias, class_names, chosen=chosen,
                                    title=f"{model_id}: clean test samples (✕ = misclassified)")
-        st.plotly_chart(fig, key=PLANE_KEY, on_select=lambda: _choose(points),
+        st.plotly_chart(fig, key=PLANE_KEY, on_select=_choose,
                         selection_mode=("points", "box"), width="stretch")
     with right:
         if row is None:
