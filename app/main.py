@@ -14,7 +14,7 @@ from core.store import SchemaVersionError
 st.set_page_config(page_title="Robustness Lottery Explorer", layout="wide")
 init_state()
 report.start()
-pages = {name: app_page(name) for name in ("overview", "geometry", "attribution")}
+pages = {name: app_page(name) for name in ("guide", "overview", "geometry", "attribution")}
 page = st.navigation(list(pages.values()))
 name = next(n for n, p in pages.items() if p.url_path == page.url_path)
 try:

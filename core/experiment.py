@@ -21,7 +21,8 @@ from pathlib import Path
 
 from .corruption_names import CORRUPTIONS
 
-__all__ = ["Experiment", "ArchSpec", "Rule", "load_experiment", "PRESETS_DIR", "preset_path"]
+__all__ = ["Experiment", "ArchSpec", "GuideSpec", "Rule", "load_experiment", "PRESETS_DIR",
+           "preset_path"]
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -38,6 +39,7 @@ class ArchSpec:
     batch_size: int = 128
     weight_decay: float = 5e-4
     feature_dim: int | None = None    # penultimate width m (LeNet-5 only); None: the model's own
+    loss: str | None = None           # a `core.losses.LOSSES` name; None: cross-entropy, unnamed
     # This architecture's own grid; None: the experiment's [pruning] / [mpt] settings.
     methods: tuple[str, ...] | None = None
     ratios: tuple[float, ...] | None = None
@@ -48,8 +50,36 @@ class ArchSpec:
     @property
     def label(self) -> str:
         """The architecture as the ``models.arch`` column names it: a LeNet-5 with its own
-        feature width is its own family (``lenet5-m2``)."""
-        return self.arch if self.feature_dim is None else f"{self.arch}-m{self.feature_dim}"
+        feature width is its own family (``lenet5-m2``), and so is a named loss
+        (``lenet5-m2-center``)."""
+        label = self.arch if self.feature_dim is None else f"{self.arch}-m{self.feature_dim}"
+        return label if self.loss is None else f"{label}-{self.loss}"
+
+
+@dataclass(frozen=True)
+class GuideSpec:
+    """The Guide's networks (``[guide]``): LeNet-5 with a ``feature_dim``-D linear feature layer
+    and, when ``normal_width``, LeNet-5 as it is, each trained densely with every loss of
+    ``losses`` by one shared recipe. They are ordinary dense models (evaluated on every
+    benchmark), never pruned."""
+
+    enabled: bool = False
+    feature_dim: int = 2
+    normal_width: bool = True
+    losses: tuple[str, ...] = ("ce", "label_smoothing", "center")
+    epochs: float = 2.0
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    batch_size: int = 64
+    weight_decay: float = 5e-4
+
+    def arch_specs(self) -> tuple[ArchSpec, ...]:
+        """One ArchSpec per (network, loss): the 2-D networks first."""
+        dims = (self.feature_dim, None) if self.normal_width else (self.feature_dim,)
+        return tuple(ArchSpec(arch="lenet5", epochs=self.epochs, lr=self.lr,
+                              optimizer=self.optimizer, batch_size=self.batch_size,
+                              weight_decay=self.weight_decay, feature_dim=dim, loss=loss)
+                     for dim in dims for loss in self.losses)
 
 
 @dataclass(frozen=True)
@@ -86,6 +116,7 @@ class Experiment:
     dimension_study_widths: tuple[int, ...] = (8, 16, 32, 84, 256, 512)
     dimension_study_epochs: float = 1.0
     dimension_study_train_limit: int = 10000     # 0 = the build's whole training data
+    guide: GuideSpec = GuideSpec()         # the Guide's networks ([guide]); off unless enabled
     extra: dict = field(default_factory=dict)
 
 
@@ -164,6 +195,12 @@ def _known_archs() -> tuple[str, ...]:
     return tuple(sorted(MODELS))
 
 
+def _known_losses() -> tuple[str, ...]:
+    from .losses import LOSSES
+
+    return tuple(LOSSES)
+
+
 def _known_datasets() -> tuple[str, ...]:
     from .data import DATASETS
 
@@ -229,6 +266,20 @@ _ARCH_KEYS = {
     "retrain": _list_of(_boolean()),
     "mpt": _boolean(),
     "mpt_ratios": _RATIOS,
+    "loss": _choice(lambda: _known_losses()),
+}
+
+# [guide] keys: GuideSpec field → rule.
+_GUIDE_KEYS = {
+    "enabled": _boolean(),
+    "feature_dim": _integer(1),
+    "normal_width": _boolean(),
+    "losses": _list_of(_choice(lambda: _known_losses())),
+    "epochs": _POSITIVE,
+    "lr": _POSITIVE,
+    "optimizer": _choice(lambda: ("sgd", "adam")),
+    "batch_size": _integer(1),
+    "weight_decay": _number(0, open_low=False),
 }
 
 # ArchSpec fields that choose which models of an architecture are built, not how one is trained:
@@ -306,12 +357,12 @@ def load_experiment(path: str | Path) -> Experiment:
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"Experiment file {path} is not valid TOML: {exc}") from exc
     kwargs: dict = {"name": path.stem}
-    sections = set(_SECTIONS) | {"arch"}
+    sections = set(_SECTIONS) | {"arch", "guide"}
     top = {k: v for k, v in raw.items() if k not in sections}
     unknown = set(top) - set(_TOP_KEYS)
     if unknown:
         raise ValueError(f"{path}: unknown section(s) or key(s) {sorted(unknown)}; expected "
-                         f"{', '.join(_TOP_KEYS)}, [[arch]], "
+                         f"{', '.join(_TOP_KEYS)}, [[arch]], [guide], "
                          f"{', '.join(f'[{s}]' for s in _SECTIONS)}.")
     kwargs.update(_read_section(str(path), top, _TOP_KEYS))
     for section, keys in _SECTIONS.items():
@@ -320,6 +371,8 @@ def load_experiment(path: str | Path) -> Experiment:
             kwargs.update(_read_section(where, _table(str(path), section, raw[section]), keys))
     if "arch" in raw:
         kwargs["archs"] = _read_archs(str(path), raw["arch"])
+    if "guide" in raw:
+        kwargs["guide"] = _guide_spec(f"{path} [guide]", _table(str(path), "guide", raw["guide"]))
     experiment = Experiment(**kwargs)
     _validate(experiment, path)
     return experiment
@@ -333,3 +386,16 @@ def _validate(e: Experiment, path: Path) -> None:
     if e.dimension_study and not e.dimension_study_widths:
         raise ValueError(f"{path} [dimension_study]: `widths` must be a non-empty list of "
                          "distinct integers >= 1. Got [] instead.")
+
+
+def _guide_spec(where: str, values: dict) -> GuideSpec:
+    """The checked ``[guide]`` section."""
+    unknown = set(values) - set(_GUIDE_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of "
+                         f"{sorted(_GUIDE_KEYS)}.")
+    for key, value in values.items():
+        _check(where, key, _GUIDE_KEYS[key], value)
+    if values.get("losses") == []:
+        raise ValueError(f"{where}: `losses` must name at least one loss. Got [] instead.")
+    return GuideSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

@@ -76,19 +76,22 @@ class LeNet5(HeadSplitClassifier):
     fc120-fc84-fc(C). 28×28 inputs are padded by 2 so the first conv sees 32×32 as in the original."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
-                 input_size: int = 28, feature_dim: int | None = None):
+                 input_size: int = 28, feature_dim: int | None = None,
+                 linear_features: bool | None = None):
         super().__init__()
         pad = 2 if input_size == 28 else 0
         c1, c2, f1 = _w(6, width), _w(16, width), _w(120, width)
         # ``feature_dim`` sets the penultimate width m (the head's input) on its own: the
         # curse-of-dimensionality study and the 2-D guide network vary m alone.
         f2 = _w(84, width) if feature_dim is None else int(feature_dim)
+        # ``linear_features``: no ReLU on the features, so a 2-D feature may lie in any quadrant
+        # (the guide's network; with the ReLU, 2-D features crowd into one quadrant and die).
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
         side = ((input_size + 2 * pad - 4) // 2 - 4) // 2
         self.encoder = nn.Sequential(nn.Linear(c2 * side * side, f1), nn.ReLU(),
-                                     nn.Linear(f1, f2), nn.ReLU())
+                                     nn.Linear(f1, f2), *([] if linear_features else [nn.ReLU()]))
         self.classifier = nn.Linear(f2, num_classes)
 
     def forward_features(self, x):

@@ -23,7 +23,7 @@ from .experiment import GRID_FIELDS, ArchSpec, Experiment
 from .models import arch_config
 from .tasks import ModelJob
 
-__all__ = ["DataShape", "BenchmarkRow", "BuildPlan", "plan_build", "model_id_for",
+__all__ = ["DataShape", "BenchmarkRow", "BuildPlan", "plan_build", "guide_jobs", "model_id_for",
            "dense_parent", "checkpoint_key", "evaluation_pairs", "model_fingerprint",
            "subset_fingerprint", "describe_change"]
 
@@ -64,6 +64,8 @@ def model_fingerprint(experiment: Experiment, job: "ModelJob", parent: "ModelJob
     if job.method == "dense":
         settings.update(epochs=float(spec.epochs), lr=float(spec.lr), optimizer=spec.optimizer,
                         batch_size=spec.batch_size, weight_decay=float(spec.weight_decay))
+        if spec.loss is not None:
+            settings.update(loss=spec.loss)
     elif job.method == "mpt":
         settings.update(mpt_epochs=float(job.mpt_epochs), mpt_lr=float(job.mpt_lr))
     else:
@@ -197,7 +199,7 @@ def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
                 grid += [(spec, spec.width, method, r, retrained) for r in ratios]
         if mpt:
             grid += [(spec, spec.width * e.mpt_width, "mpt", r, False) for r in mpt_ratios]
-    models = tuple(_model_job(e, shape, *g) for g in grid)
+    models = tuple(_model_job(e, shape, *g) for g in grid) + guide_jobs(e, shape)
     seen: set[str] = set()
     for job in models:
         if job.model_id in seen:
@@ -207,6 +209,27 @@ def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
     benchmarks = (BenchmarkRow("clean", "clean", 0),) + tuple(
         BenchmarkRow(benchmark_id(c, s), c, s) for c in e.corruptions for s in e.severities)
     return BuildPlan(models, benchmarks)
+
+
+def guide_jobs(experiment: Experiment, shape: DataShape) -> tuple[ModelJob, ...]:
+    """The Guide's dense models (``[guide]``, empty unless enabled): each loss on LeNet-5 with
+    a linear ``feature_dim``-D feature layer and on LeNet-5 at its normal width."""
+    e = experiment
+    if not e.guide.enabled:
+        return ()
+    jobs = []
+    for spec in e.guide.arch_specs():
+        config = arch_config(spec.arch, in_channels=shape.in_channels,
+                             num_classes=shape.num_classes, width=spec.width,
+                             input_size=shape.input_size, feature_dim=spec.feature_dim,
+                             linear_features=True if spec.feature_dim is not None else None)
+        job = ModelJob(
+            model_id=model_id_for(spec.label, spec.width, "dense", 0.0, False, e.seed),
+            spec=spec, width=spec.width, method="dense", ratio=0.0, retrained=False,
+            config=config, seed=e.seed, retrain_epochs=e.retrain_epochs,
+            retrain_lr=e.retrain_lr, mpt_epochs=e.mpt_epochs, mpt_lr=e.mpt_lr)
+        jobs.append(dataclasses.replace(job, fingerprint=model_fingerprint(e, job)))
+    return tuple(jobs)
 
 
 def dense_parent(experiment: Experiment, shape: DataShape, job: ModelJob) -> ModelJob:
@@ -223,7 +246,7 @@ def checkpoint_key(experiment: Experiment, job: ModelJob) -> dict:
     # Spec fields added later are left out while unset, so older checkpoints keep their names;
     # the grid fields choose models, they do not change how one is made.
     spec = {k: v for k, v in asdict(job.spec).items()
-            if not (k == "feature_dim" and v is None) and k not in GRID_FIELDS}
+            if not (k in ("feature_dim", "loss") and v is None) and k not in GRID_FIELDS}
     key = dict(experiment_data=(e.dataset, e.train_limit), arch=job.config,
                spec=spec, method=job.method, ratio=job.ratio,
                retrained=job.retrained, seed=job.seed)

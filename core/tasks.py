@@ -123,7 +123,7 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
         model = model_from_config(job.config).to(device)
         fit(model, x, y, epochs=spec.epochs, lr=spec.lr, optimizer=spec.optimizer,
             batch_size=spec.batch_size, weight_decay=spec.weight_decay, seed=job.seed,
-            progress=progress, desc=f"train {spec.arch}")
+            progress=progress, desc=f"train {spec.label}", loss=spec.loss or "ce")
     elif job.method == "mpt":
         # MPT never uses trained weights: a fresh (wider) network supplies the shape.
         model = make_pruned_model(

@@ -47,15 +47,22 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
         weight_decay: float = 5e-4, batch_size: int = 128, seed: int = 0,
         params: Iterable[torch.nn.Parameter] | None = None, cosine: bool = True,
         after_step: Callable[[], None] | None = None, progress: bool = True,
-        desc: str = "train") -> list[float]:
-    """Train with cross-entropy. ``epochs`` may be fractional (e.g. 0.5 = half an epoch).
+        desc: str = "train", loss: str = "ce") -> list[float]:
+    """Train with cross-entropy, or with another ``loss`` of ``core.losses.LOSSES`` (registry
+    models only: the loss reads the features). ``epochs`` may be fractional (e.g. 0.5 = half an
+    epoch).
 
     ``params`` restricts the optimised parameters (MPT trains scores only); ``after_step`` runs
     after every optimizer step (e.g. to re-apply a mask). Returns the loss per step.
     """
+    from .features import features_and_logits, head_of
+    from .losses import make_loss
+
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"`optimizer` must be 'sgd' or 'adam'. Got {optimizer!r} instead.")
+    loss_fn = make_loss(loss, head_of(model))
     params = [p for p in (model.parameters() if params is None else params) if p.requires_grad]
+    params += list(loss_fn.parameters())      # the centre loss learns its class centres
     if optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     else:
@@ -67,7 +74,6 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total) if cosine else None
     losses: list[float] = []
     model.train()
-    loss_fn = nn.CrossEntropyLoss()
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step")
     step = 0
     while step < total:
@@ -75,14 +81,17 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
-            loss.backward()
+            if loss == "ce":
+                batch_loss = loss_fn(None, model(x[idx]), y[idx])
+            else:
+                batch_loss = loss_fn(*features_and_logits(model, x[idx]), y[idx])
+            batch_loss.backward()
             opt.step()
             if sched is not None:
                 sched.step()
             if after_step is not None:
                 after_step()
-            losses.append(loss.item())
+            losses.append(batch_loss.item())
             step += 1
             bar.update(1)
             if step % 50 == 0:
@@ -90,6 +99,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
             if step >= total:
                 break
     bar.close()
+    finish = getattr(loss_fn, "fold_into_head", None)
+    if callable(finish):
+        finish()
     model.eval()
     return losses
 

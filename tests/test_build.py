@@ -81,7 +81,7 @@ def test_tiny_plan_follows_the_preset():
     experiment, plan = load_experiment(TINY), tiny_plan()
     per_arch = (1 + len(experiment.methods) * len(experiment.retrain) * len(experiment.ratios)
                 + len(experiment.mpt_ratios))
-    assert len(plan.models) == len(experiment.archs) * per_arch
+    assert len(plan.models) == len(experiment.archs) * per_arch + len(experiment.guide.arch_specs())
     assert len({job.model_id for job in plan.models}) == len(plan.models)
     assert plan.benchmark_ids[0] == "clean"
     assert len(plan.benchmarks) == 1 + len(experiment.corruptions) * len(experiment.severities)

@@ -119,7 +119,7 @@ def test_table_rows_blocks_reference_lines_and_keys():
     assert list(dense[0].x) == [0, 100, None, block, block + 100, None]
     assert list(dense[0].y) == pytest.approx([90, 90, None, 70, 70, None])
     texts = [a.text for a in fig.layout.annotations]
-    assert "clean" in texts and "gaussian<br>noise" in texts and "accuracy (%)" in texts
+    assert "clean" in texts and "gaussian noise" in texts and "accuracy (%)" in texts
     assert any(t.startswith("pruning ratio (%") for t in texts)
     assert fig.layout.title.text == "t" and fig.layout.showlegend
     assert {t.name for t in fig.data if t.showlegend is not False} >= {

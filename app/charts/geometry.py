@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.charts.labels import upright_axis_titles
 from app.compare import CATEGORIES
 
 __all__ = [
@@ -281,7 +282,6 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
         colorscale.append([1.0, _rgba(colors[0], _LINE_ALPHA)])
     x_domain = [0.0, 0.93]  # room right of the last axis for its densities
     trace = dict(type="parcoords", domain=dict(x=x_domain, y=[0.0, 1.0]), dimensions=dimensions,
-                 labelangle=-20 if len(dimensions) > 8 else 0,
                  line=dict(color=codes, cmin=0, cmax=top, showscale=False,
                            colorscale=colorscale))
     shapes = _density_shapes(density_columns, density_frame["group"].to_numpy(), groups, colors,
@@ -290,7 +290,7 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
                       for label, c in zip(group_labels, colors))
     layout = dict(title=dict(text=f"{title}<br><sub>{legend}</sub>"), height=560,
                   margin=dict(t=140, l=60, r=40, b=40), shapes=shapes)
-    return {"data": [trace], "layout": layout}
+    return upright_axis_titles({"data": [trace], "layout": layout})
 
 
 def parcoords_columns(frame: pd.DataFrame, angles: np.ndarray, axes: np.ndarray,

@@ -12,7 +12,8 @@ import importlib
 
 import streamlit as st
 
-_PAGES = {"overview": ("Overview", "population"),
+_PAGES = {"guide": ("Guide", "geometry-guide"),
+          "overview": ("Overview", "population"),
           "geometry": ("Geometry", "samples-geometry"),
           "attribution": ("Attribution", "pixel-attribution")}
 _RUNNERS: dict = {}
@@ -29,6 +30,6 @@ def _runner(name: str):
 
 
 def page(name: str) -> st.Page:
-    """The ``st.Page`` of ``name`` ("overview", "geometry" or "attribution")."""
+    """The ``st.Page`` of ``name`` ("guide", "overview", "geometry" or "attribution")."""
     title, url = _PAGES[name]
     return st.Page(_runner(name), title=title, url_path=url, default=name == "overview")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import state, widgets
+from app import glossary, state, widgets
 from app.charts import attribution as charts
 from app.db import current_db
 from app.queries import attribution as qa
@@ -30,6 +30,7 @@ _GRADIENTS_KEY = "attribution_gradients"
 
 def run() -> None:
     st.title("Attribution")
+    glossary.link_to_guide()
     st.caption("Occlusion: a square patch of the image is set to the baseline value and slid over "
                "it; each map shows, per pixel, the mean change of a last-layer metric over the "
                "patches covering that pixel. Blue: hiding the region increases the metric; red: "

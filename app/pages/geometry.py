@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import report, state, widgets
+from app import glossary, report, state, widgets
 from app.charts import geometry as charts
 from app.components import brushable_parcoords
 from app.compare import (
@@ -55,6 +55,7 @@ _scalar_picker = functools.partial(widgets.scalar_picker, key_prefix="geometry")
 
 def run() -> None:
     st.title("Geometry")
+    glossary.link_to_guide()
     st.caption("Where each sample's penultimate-layer features lie relative to the class "
                "directions of the last layer: angle to the true class (°), L2 norm, margin and "
                "probability — per class, between models, and between benchmarks.")

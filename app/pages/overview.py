@@ -10,7 +10,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from app import state, widgets
+from app import glossary, state, widgets
 from app.charts import overview as charts
 from app.charts.overview.insights import (effective_robustness_figure,
                                           effective_robustness_reading)
@@ -32,6 +32,7 @@ _PLACEMENT_NAMES = {"geometry": "stress (true distances)", "geometry_umap": "UMA
 
 def run() -> None:
     st.title("Overview")
+    glossary.link_to_guide()
     st.caption("Pruning methods × architectures × corruption benchmarks: accuracy, how alike the "
                "models' last-layer geometry is, and what the population-level analysis says.")
     db = current_db()

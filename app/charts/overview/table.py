@@ -27,6 +27,7 @@ from app.charts.overview._shared import (
     method_rank,
     nullable,
 )
+from app.charts.labels import column_label
 from app.selection import bar_keys
 from core.corruption_names import CATEGORY, CORRUPTIONS
 
@@ -220,9 +221,10 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
     shapes = [dict(type="rect", xref="x", yref="paper", x0=c * TABLE_BLOCK,
                    x1=c * TABLE_BLOCK + 100, y0=0, y1=1, layer="below", line=dict(width=0),
                    fillcolor="#f6f6f6") for c in range(n_cols)]
-    annotations = [dict(text=corruption.replace("_", "<br>"), x=c * TABLE_BLOCK + 50, y=1,
-                        xref="x", yref="paper", xanchor="center", yanchor="bottom",
-                        showarrow=False, font=dict(size=10))
+    # Upright, one line each: a column is ~20 px wide at 1,024 px, narrower than any name.
+    annotations = [dict(text=column_label(corruption), textangle=-90, x=c * TABLE_BLOCK + 50,
+                        y=1, xref="x", yref="paper", xanchor="center", yanchor="bottom",
+                        showarrow=False, font=dict(size=10), hovertext=corruption)
                    for c, corruption in enumerate(columns)]
     annotations += [dict(text=f"{arch}<br>{method}<br>"
                               f"{'retrained' if retrained else 'not retrained'}",
