@@ -2,6 +2,9 @@
 # The main job: set up, then serve the app at once while the demo database builds beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Several torch processes share the cores (builds beside the app or the tests): threads that wait
+# passively instead of spinning keep each of them fast.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 bash scripts/setup.sh
 export ROBUSTNESS_DB="${ROBUSTNESS_DB:-cache/demo.duckdb}"
 mkdir -p cache

@@ -41,10 +41,11 @@ def test_guide_off_plans_nothing_and_bad_losses_are_refused(tmp_path):
     assert guide_jobs(replace(e, guide=GuideSpec()), SHAPE) == ()
     path = tmp_path / "x.toml"
     path.write_text('[guide]\nenabled = true\nlosses = ["ce", "hinge"]\n')
-    with pytest.raises(ValueError, match=r"\[guide\] `losses` must be names from"):
+    with pytest.raises(ValueError,
+                       match=r"\[guide\]: `losses` must be a list of distinct names from"):
         load_experiment(path)
     path.write_text('[guide]\nenabled = true\nepoch = 2\n')
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\] in \[guide\]"):
+    with pytest.raises(ValueError, match=r"\[guide\]: unknown key\(s\) \['epoch'\]"):
         load_experiment(path)
 
 

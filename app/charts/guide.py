@@ -118,8 +118,8 @@ def _point_traces(points: pd.DataFrame, class_names, colors, *, size: int = 6):
             x=part["x"], y=part["y"], mode="markers", name=name, legendgroup=name,
             marker=dict(color=colors[k], size=size, line=dict(width=0.5, color="white"),
                         symbol=np.where(part["correct"], "circle", "x")),
-            customdata=part["sample_id"].to_numpy(),
-            hovertemplate=f"sample %{{customdata}} · true class {name}<extra></extra>"))
+            customdata=part[["sample_id"]].to_numpy(),   # 2-D: the browser returns it per point
+            hovertemplate=f"sample %{{customdata[0]}} · true class {name}<extra></extra>"))
     return traces
 
 
