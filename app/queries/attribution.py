@@ -109,3 +109,13 @@ def stored_predictions(db: DbRef, model_ids: tuple[str, ...], benchmark_id: str,
                    "sample_id = ? AND model_id IN (SELECT unnest(?))",
                    [benchmark_id, int(sample_id), list(model_ids)])
     return dict(zip(frame["model_id"], frame["pred"].astype(int)))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def margin_has_bias(db: DbRef) -> bool:
+    """Whether the database's margins include the head's bias: its ``bias_in_margin`` build
+    setting; databases without the setting (built before it, or synthetic) use the bias."""
+    if not db.has_table("build_settings"):
+        return True
+    frame = db.sql("SELECT value FROM build_settings WHERE name = ?", ["bias_in_margin"])
+    return frame.empty or frame["value"].iloc[0] != "false"

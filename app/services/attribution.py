@@ -24,7 +24,7 @@ from app.charts.attribution import GRADIENT_COLUMNS, AttributionRow
 from app.db import DbRef
 from app.queries import attribution as qa
 from app.queries import common
-from app.queries.attribution import OcclusionKey
+from app.queries.attribution import OcclusionKey, margin_has_bias
 from app.services.attribution_cache import (GradientKey, attribution_cache, cache_table,
                                             gradient_table)
 from app.settings import settings
@@ -176,16 +176,6 @@ def load_model(db: DbRef, model_id: str) -> nn.Module:
         return model_from_config(row["arch_config"], weights=path).eval()
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{model_id}: cannot load its checkpoint — {exc}") from exc
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def margin_has_bias(db: DbRef) -> bool:
-    """Whether the database's margins include the head's bias: its ``bias_in_margin`` build
-    setting; databases without the setting (built before it, or synthetic) use the bias."""
-    if not db.has_table("build_settings"):
-        return True
-    frame = db.sql("SELECT value FROM build_settings WHERE name = 'bias_in_margin'")
-    return frame.empty or frame["value"].iloc[0] != "false"
 
 
 # --- occlusion maps --------------------------------------------------------------------------
