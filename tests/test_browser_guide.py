@@ -172,11 +172,12 @@ def test_table_and_parcoords_labels_never_overlap(browser, app_url, width):
 
         page.goto(f"{app_url}/samples-geometry")
         page.get_by_role("tab", name="Global view").click()
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot text.axis-title').length >= 4",
-            timeout=2 * STEP_MS)
+        # The parallel coordinates live in the brushable component's iframe.
+        parcoords = page.frame_locator("iframe[title*=parcoords_brush]").locator(
+            "#chart.js-plotly-plot")
+        eventually(lambda: _at_least(parcoords.locator("text.axis-title").count(), 4),
+                   timeout=2 * STEP_MS / 1000)
         page.wait_for_timeout(800)
-        parcoords = page.locator(".js-plotly-plot", has=page.locator("text.axis-title")).first
         titles = parcoords.evaluate(_TEXT_BOXES_JS, "text.axis-title")
         assert len(titles) >= 4
         titles += parcoords.evaluate(_TEXT_BOXES_JS, "text.gtitle")   # the chart's own title
@@ -184,3 +185,8 @@ def test_table_and_parcoords_labels_never_overlap(browser, app_url, width):
         _screenshot(page, f"geometry-parcoords-{width}")
     finally:
         context.close()
+
+
+def _at_least(count: int, minimum: int) -> int:
+    assert count >= minimum, f"{count} < {minimum}"
+    return count

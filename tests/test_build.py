@@ -29,8 +29,8 @@ def tiny_plan():
                       DataShape(num_classes=10, in_channels=1, input_size=28))
 
 # Columns that legitimately differ between two builds of the same experiment.
-VOLATILE = {"models": ["fit_seconds", "checkpoint"], "build_progress": None,
-            "analysis_state": ["seconds", "updated_at"]}
+VOLATILE = {"models": ["fit_seconds", "checkpoint", "latency_ratio"], "build_progress": None,
+            "analysis_state": ["seconds", "updated_at"], "placement_quality": ["seconds"]}
 
 
 def snapshot(path) -> dict[str, pd.DataFrame]:

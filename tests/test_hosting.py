@@ -134,7 +134,7 @@ def test_changing_epochs_rebuilds_the_dense_model_and_its_pruned_children_only(t
     assert "\nepochs = 3\n" in text
     # Analysis off: it would refresh the analysis tables (by their fingerprints) at length, and
     # this test is about which models are rebuilt.
-    experiment.write_text(text.replace("\nepochs = 3\n", "\nepochs = 4\n")
+    experiment.write_text(text.replace("\nepochs = 3\n", "\nepochs = 4\n", 1)
                           .replace("[analysis]\nenabled = true", "[analysis]\nenabled = false"))
     query = "SELECT model_id, fingerprint, checkpoint FROM models ORDER BY 1"
     before = {m: (f, c) for m, f, c in rows(db, query)}
