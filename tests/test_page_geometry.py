@@ -218,7 +218,10 @@ def test_global_view_draws_one_group_per_model_with_a_density_on_every_axis(synt
     shapes = [shape["name"] for shape in figure["layout"]["shapes"]]
     assert len(shapes) == 2 * 3 * len(dimensions)  # a fill and an outline each
     assert set(shapes) == {f"density {m} {label}" for m in models for label in dimensions}
-    assert all(m in figure["layout"]["title"]["text"] for m in models)
+    # The title with its colour legend stands above the chart (not in it).
+    assert not figure["layout"]["title"]["text"]
+    above = " ".join(md.value for md in at.markdown)
+    assert all(m in above for m in models)
     # Choosing writes the selected models.
     at.multiselect(key="geometry_global_models").unselect(models[1]).run()
     assert at.session_state["selected_models"] == [models[0], models[2]]

@@ -285,7 +285,13 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
     for dimension in figure["data"][0]["dimensions"]:
         if dimension["label"] in brushed:  # brushes stay drawn when the figure changes
             dimension["constraintrange"] = brushed[dimension["label"]]
-    brushable_parcoords(figure, key=_BRUSH_KEY, on_change=functools.partial(
+    # The title (with the colour legend) stands above the chart rather than in it, so the
+    # upright axis titles can never run into it at any width.
+    title_html = figure["layout"]["title"]["text"]
+    st.markdown(title_html.replace("<br><sub>", "  \n").replace("</sub>", ""),
+                unsafe_allow_html=True)
+    shown = {"data": figure["data"], "layout": {**figure["layout"], "title": {"text": ""}}}
+    brushable_parcoords(shown, key=_BRUSH_KEY, on_change=functools.partial(
         _write_brushed_samples, frame["sample_id"].to_numpy(), columns))
     if brushed:
         ids = brushed_sample_ids(frame["sample_id"].to_numpy(), columns, brushed)
