@@ -239,3 +239,15 @@ def box_select(page, plot, box: Box) -> None:
     page.mouse.move((box.left + box.right) / 2, (box.top + box.bottom) / 2, steps=5)
     page.mouse.move(box.right, box.bottom, steps=10)
     page.mouse.up()
+
+
+# The similarity view: the ids of the ringed ("selected models") markers, and the models a box
+# selects. A marker of coincident models carries their ids joined by a newline.
+SELECTED_MODELS_JS = """gd => [...new Set(gd._fullData.filter(t => t.name === 'selected models')
+                                   .flatMap(t => Array.from(t.customdata, c => c[0]))
+                                   .flatMap(ids => String(ids).split('\\n')))].sort()"""
+
+
+def model_ids(marker_ids) -> list[str]:
+    """The sorted model ids behind similarity markers (a coincident marker stands for all)."""
+    return sorted({m for marker in marker_ids for m in str(marker).split("\n")})

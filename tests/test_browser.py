@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from browser_helpers import (
+    SELECTED_MODELS_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
     STEP_MS,
@@ -27,6 +28,7 @@ from browser_helpers import (
     choose_option,
     chromium_or_reason,
     eventually,
+    model_ids,
     full_page_screenshot,
     plot_with_title,
     selectbox_value,
@@ -54,10 +56,7 @@ _TABLE_BARS_JS = """gd => gd._fullData.filter(t => t.type === 'bar').flatMap(t =
     outline: [].concat(t.marker.line.width)[Array.isArray(t.marker.line.width) ? i : 0],
     opacity: [].concat(t.marker.opacity)[Array.isArray(t.marker.opacity) ? i : 0]})))"""
 
-# A marker of coincident models carries their ids joined by a newline.
-_RING_JS = """gd => [...new Set(gd._fullData.filter(t => t.name === 'selected models')
-                                   .flatMap(t => Array.from(t.customdata, c => c[0]))
-                                   .flatMap(ids => String(ids).split('\\n')))].sort()"""
+_RING_JS = SELECTED_MODELS_JS
 
 _HEATMAPS_JS = """gd => gd._fullData.filter(t => t.type === 'heatmap').map(t => ({
   name: t.name, rows: t.z.length, cols: t.z[0].length,
@@ -133,8 +132,7 @@ def test_selections_travel_from_overview_to_attribution(page, app_url, tiny_db):
     similarity = plot_with_title(page, "Geometric similarity")
     similarity.scroll_into_view_if_needed()
     box, ids = split_box(similarity)
-    # A marker of coincident models stands for all of them (ids joined by a newline).
-    chosen = sorted({m for marker in ids for m in str(marker).split("\n")})
+    chosen = model_ids(ids)
     assert 0 < len(chosen) < len(models), "the box should pick a proper subset of the models"
     box_select(page, similarity, box)
     wait_for_sidebar_count(page, "selected models", len(chosen))

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from browser_helpers import (
+    SELECTED_MODELS_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
     STEP_MS,
@@ -19,6 +20,7 @@ from browser_helpers import (
     box_select,
     chromium_or_reason,
     eventually,
+    model_ids,
     plot_with_title,
     selectbox_value,
     split_box,
@@ -31,8 +33,7 @@ _MISSING = chromium_or_reason()
 pytestmark = [pytest.mark.skipif(_MISSING is not None and not os.environ.get("CI"),
                                  reason=str(_MISSING)), pytest.mark.slow]
 
-_RING_JS = """gd => [...new Set(gd._fullData.filter(t => t.name === 'selected models')
-                                   .flatMap(t => Array.from(t.customdata, c => c[0])))].sort()"""
+_RING_JS = SELECTED_MODELS_JS
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(browser, app_url):
     similarity = plot_with_title(page, "Geometric similarity")
     similarity.scroll_into_view_if_needed()
     box, ids = split_box(similarity)
-    chosen = sorted(set(ids))
+    chosen = model_ids(ids)
     box_select(page, similarity, box)
     wait_for_sidebar_count(page, "selected models", len(chosen))
 
