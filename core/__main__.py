@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from .executors import EXECUTORS
+
 
 class _TqdmHandler(logging.Handler):
     """Write log records above the progress bars, on stdout as the CLI's own lines are."""
@@ -62,7 +64,7 @@ def _build(args) -> int:
     experiment = load_experiment(path)
     db = Path(args.db or f"{args.cache}/{experiment.name}.duckdb")
     executor = make_executor(args.executor, address=args.ray_address,
-                             max_retries=args.max_retries)
+                             max_retries=args.max_retries, workers=args.workers)
     print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor)", flush=True)
     t0 = time.perf_counter()
     try:
@@ -135,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--cache", default="cache", help="checkpoints and corrupted sets (default cache)")
     b.add_argument("--publish-every", type=float, default=30.0, metavar="SECONDS",
                    help="how often a long stage makes its progress visible to the app (default 30)")
-    b.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="run the tasks in this process (default) or on a Ray cluster")
+    b.add_argument("--executor", choices=EXECUTORS, default="pool",
+                   help="run the tasks in worker processes of this machine, one per core "
+                        "(pool, the default), in this process (local) or on a Ray cluster")
+    b.add_argument("--workers", type=int, metavar="N",
+                   help="pool executor: worker processes (default: one per CPU core)")
     b.add_argument("--ray-address", metavar="ADDR",
                    help="Ray cluster to join: HOST:PORT of its head, or 'auto' for the cluster "
                         "this machine belongs to (default: start a local Ray instance)")

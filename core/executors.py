@@ -5,8 +5,13 @@ in, results out (see ``core.tasks.train_model_task`` and ``core.tasks.evaluate_t
 hands an executor an iterable of tasks and receives their outcomes as they finish; it stays the
 single writer of the database.
 
-- :class:`LocalExecutor` (the default) runs each task in this process, in order; an exception in a
-  task propagates, as a plain function call would.
+- :class:`LocalExecutor` (the default of :func:`core.build.build`) runs each task in this process,
+  in order; an exception in a task propagates, as a plain function call would.
+- :class:`PoolExecutor` (the default of ``python -m core build``) runs tasks in worker processes of
+  this machine, one torch thread each: small networks use a core far better alone than split over
+  several threads, so two workers on two cores finish nearly twice the work of one process. Large
+  inputs go to memory-mapped files once (:meth:`PoolExecutor.put`); a task that raises comes back
+  as an :class:`Outcome` with ``error`` set.
 - :class:`RayExecutor` runs tasks on a Ray cluster. Large inputs go to the object store once
   (:meth:`RayExecutor.put`); a task that raises is retried ``max_retries`` times, a task on a
   killed worker or node is rescheduled, and a task that still fails comes back as an
@@ -16,16 +21,19 @@ single writer of the database.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "RayExecutor", "make_executor",
-           "EXECUTORS"]
+__all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "PoolExecutor", "RayExecutor",
+           "make_executor", "EXECUTORS"]
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "pool", "ray")
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,135 @@ class LocalExecutor:
 
     def close(self) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class _SharedArray:
+    """A handle of :meth:`PoolExecutor.put`: a ``.npy`` file that workers memory-map."""
+
+    path: str
+
+
+_MAPPED: dict[str, Any] = {}    # a worker's memory maps, by file: tasks share the page cache
+
+
+def _resolve(value: Any) -> Any:
+    if not isinstance(value, _SharedArray):
+        return value
+    if value.path not in _MAPPED:
+        import numpy as np
+
+        _MAPPED[value.path] = np.load(value.path, mmap_mode="r")
+    return _MAPPED[value.path]
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _call_resolved(fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """The worker's task body: replace shared-array handles by their memory maps, then call."""
+    return fn(*map(_resolve, args), **kwargs)
+
+
+class PoolExecutor:
+    """Run tasks in ``workers`` processes of this machine (``None``: one per CPU core).
+
+    Each worker runs torch with ``threads`` intra-op threads (default 1). Results equal those of
+    :class:`LocalExecutor` run with the same thread count (float reductions split their work by
+    thread count, so another count changes the low bits of trained weights). Workers start with
+    the first :meth:`run` and serve every later one until :meth:`close`. A task that raises, or
+    whose worker dies, comes back as an :class:`Outcome` with ``error`` set; a dead worker's pool is
+    replaced for the tasks that follow.
+    """
+
+    name = "pool"
+    device = "cpu"
+    remote = True
+
+    def __init__(self, workers: int | None = None, *, threads: int = 1,
+                 max_in_flight: int | None = None):
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"`workers` must be an integer >= 1. Got {workers!r} instead.")
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"`threads` must be an integer >= 1. Got {threads!r} instead.")
+        self.workers, self.threads = workers, threads
+        # Two tasks per worker: one running, one queued, so no worker waits for the driver.
+        self._max_in_flight = max_in_flight or 2 * workers
+        self._pool = None
+        self._shared_dir: str | None = None
+
+    def put(self, value: Any) -> Any:
+        import numpy as np
+
+        if not isinstance(value, np.ndarray) or value.nbytes < 2**16:
+            return value          # small values travel with each task
+        if self._shared_dir is None:
+            self._shared_dir = tempfile.mkdtemp(prefix="robustness-pool-")
+        fd, path = tempfile.mkstemp(dir=self._shared_dir, suffix=".npy")
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, value, allow_pickle=False)
+        return _SharedArray(path)
+
+    def _executor(self):
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: a forked copy of a process that already ran torch threads can hang.
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.threads,))
+        return self._pool
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        pending: dict[Any, Task] = {}
+        queue = iter(tasks)
+
+        def fill() -> None:
+            for task in queue:
+                future = self._executor().submit(_call_resolved, task.fn, *task.args,
+                                                 **task.kwargs)
+                pending[future] = task
+                if len(pending) >= self._max_in_flight:
+                    return
+
+        fill()
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                try:
+                    outcome = Outcome(task, future.result())
+                except BrokenProcessPool:
+                    outcome = Outcome(task, error="a worker process died (killed, or out of "
+                                                  "memory) while this task ran")
+                    self._discard_pool()
+                except Exception as exc:  # the task's own error, re-raised from the worker
+                    text = str(exc).strip().splitlines()
+                    outcome = Outcome(task, error=f"{type(exc).__name__}: "
+                                                  f"{text[0] if text else ''}".rstrip(": "))
+                yield outcome
+            fill()
+
+    def _discard_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._shared_dir is not None:
+            shutil.rmtree(self._shared_dir, ignore_errors=True)
+            self._shared_dir = None
 
 
 def _call_with_threads(fn: Callable[..., Any], threads: int, *args, **kwargs) -> Any:
@@ -225,12 +362,17 @@ class RayExecutor:
 
 
 def make_executor(name: str = "local", *, address: str | None = None,
-                  max_retries: int = 3) -> Executor:
-    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+                  max_retries: int = 3, workers: int | None = None) -> Executor:
+    """The executor called ``name`` (one of :data:`EXECUTORS`); ``workers``: processes of the
+    pool executor (default one per CPU core)."""
     if name not in EXECUTORS:
         raise ValueError(f"`executor` must be one of {', '.join(EXECUTORS)}. Got {name!r} instead.")
+    if address is not None and name != "ray":
+        raise ValueError("`address` (--ray-address) needs the Ray executor (--executor ray).")
+    if workers is not None and name != "pool":
+        raise ValueError("`workers` (--workers) needs the pool executor (--executor pool).")
     if name == "local":
-        if address is not None:
-            raise ValueError("`address` (--ray-address) needs the Ray executor (--executor ray).")
         return LocalExecutor()
+    if name == "pool":
+        return PoolExecutor(workers)
     return RayExecutor(address, max_retries=max_retries)

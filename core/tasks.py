@@ -116,7 +116,7 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
 
     t0 = time.perf_counter()
     x = to_input(images).to(device)
-    y = torch.as_tensor(labels).to(device)
+    y = torch.tensor(labels).to(device)   # a copy: shared arrays are read-only memory maps
     spec = job.spec
     if job.method == "dense":
         seed_everything(job.seed)

@@ -73,6 +73,12 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
     total = max(1, int(round(epochs * steps_per_epoch)))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total) if cosine else None
     losses: list[float] = []
+    # Channels-last convolutions skip a layout conversion in every call (CPU oneDNN): resnet_small
+    # trains about twice as fast. The weights return to the standard layout afterwards (pruning
+    # flattens them with views).
+    channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules()) and x.ndim == 4
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     model.train()
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step")
     step = 0
@@ -80,11 +86,12 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
+            xb = x[idx].contiguous(memory_format=torch.channels_last) if channels_last else x[idx]
             opt.zero_grad(set_to_none=True)
             if loss == "ce":
-                batch_loss = loss_fn(None, model(x[idx]), y[idx])
+                batch_loss = loss_fn(None, model(xb), y[idx])
             else:
-                batch_loss = loss_fn(*features_and_logits(model, x[idx]), y[idx])
+                batch_loss = loss_fn(*features_and_logits(model, xb), y[idx])
             batch_loss.backward()
             opt.step()
             if sched is not None:
@@ -99,6 +106,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float = 1
             if step >= total:
                 break
     bar.close()
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     finish = getattr(loss_fn, "fold_into_head", None)
     if callable(finish):
         finish()

@@ -1,0 +1,136 @@
+"""The pool executor: tasks in worker processes of this machine give the results of the same
+calls run in this process (at the workers' thread count), failures come back as outcomes, and
+large inputs travel once as memory-mapped files."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from core.executors import LocalExecutor, PoolExecutor, Task, make_executor
+from core.tasks import ModelWeights, evaluate_model_task, state_from_bytes, train_model_task
+
+
+def _sum_and_flags(array, scale=1):
+    return float(np.asarray(array, dtype=np.float64).sum()) * scale, array.flags.writeable
+
+
+def _fail_on(value):
+    if value == 2:
+        raise ValueError(f"value {value} is refused\nsecond line")
+    return value * 10
+
+
+def _die(value):
+    if value == 1:
+        os._exit(3)      # the worker process vanishes, as when killed
+    return value
+
+
+@pytest.fixture(scope="module")
+def pool():
+    executor = PoolExecutor(2)
+    yield executor
+    executor.close()
+
+
+def test_large_inputs_travel_once_as_memory_maps_and_arrive_equal(pool):
+    big = np.arange(100_000, dtype=np.int64)          # 800 kB: shared through a file
+    small = np.arange(10, dtype=np.int64)
+    big_handle, small_handle = pool.put(big), pool.put(small)
+    assert small_handle is small
+    assert big_handle is not big and os.path.isfile(big_handle.path)
+    outcomes = list(pool.run([Task(i, f"sum {i}", _sum_and_flags, (big_handle,), dict(scale=i))
+                              for i in range(4)] + [Task("small", "sum", _sum_and_flags,
+                                                         (small_handle,))]))
+    got = {o.task.key: o.value for o in outcomes}
+    for i in range(4):
+        assert got[i] == (float(big.sum()) * i, False)   # read-only: a map, not a copy
+    assert got["small"] == (45.0, True)
+    shared = big_handle.path
+    pool.close()
+    assert not os.path.exists(shared), "close() removes the shared files"
+
+
+def test_a_failing_task_comes_back_as_an_outcome_and_the_others_finish(pool):
+    outcomes = {o.task.key: o for o in pool.run(
+        Task(v, f"value {v}", _fail_on, (v,)) for v in range(5))}
+    assert set(outcomes) == set(range(5))
+    assert outcomes[2].value is None
+    assert outcomes[2].error == "ValueError: value 2 is refused"
+    assert {k: o.value for k, o in outcomes.items() if k != 2} == {0: 0, 1: 10, 3: 30, 4: 40}
+
+
+def test_a_dead_worker_fails_its_task_and_a_new_pool_serves_the_next_run(pool):
+    outcomes = {o.task.key: o for o in pool.run([Task(1, "dies", _die, (1,))])}
+    assert "worker process died" in outcomes[1].error
+    again = {o.task.key: o.value for o in pool.run(Task(v, "ok", _die, (v,)) for v in (2, 3))}
+    assert again == {2: 2, 3: 3}
+
+
+def _tiny_data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n).astype(np.int64)
+    return images, labels
+
+
+def test_train_and_evaluate_tasks_equal_the_same_calls_in_this_process(pool):
+    """Bit for bit, at the workers' thread count (1): the pool changes where a task runs, not
+    what it computes."""
+    from core.experiment import ArchSpec
+    from core.models import arch_config
+
+    images, labels = _tiny_data()
+    spec = ArchSpec(arch="lenet5", epochs=0.5, lr=0.05, optimizer="sgd", batch_size=32,
+                    weight_decay=5e-4)
+    config = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0,
+                         input_size=28)
+    from core.tasks import ModelJob
+
+    dense = ModelJob("d", spec, 1.0, "dense", 0.0, False, config, 0, 0.25, 0.01, 1.0, 0.1)
+    pruned = ModelJob("p", spec, 1.0, "magnitude", 0.5, True, config, 0, 0.25, 0.01, 1.0, 0.1)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local_dense = train_model_task(dense, images, labels)
+        local_pruned = train_model_task(pruned, images, labels, local_dense.state)
+        weights = ModelWeights("p", config, local_pruned.state, "digest")
+        bench = [images[:64], images[64:128]]
+        local_eval = evaluate_model_task(weights, ["a", "b"], labels[:64], np.arange(64), *bench)
+    finally:
+        torch.set_num_threads(threads)
+
+    shared = pool.put(images), pool.put(labels)
+    [remote_dense] = [o.value for o in pool.run([Task("d", "dense", train_model_task,
+                                                      (dense, *shared))])]
+    [remote_pruned] = [o.value for o in pool.run([Task("p", "pruned", train_model_task,
+                                                       (pruned, *shared, remote_dense.state))])]
+    [remote_eval] = [o.value for o in pool.run([Task(
+        "e", "evaluate", evaluate_model_task,
+        (weights, ["a", "b"], labels[:64], np.arange(64), *(pool.put(b) for b in bench)))])]
+
+    for local, remote in ((local_dense, remote_dense), (local_pruned, remote_pruned)):
+        a, b = state_from_bytes(local.state), state_from_bytes(remote.state)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+        assert local.summary == remote.summary
+    assert remote_eval.metrics.equals(local_eval.metrics)
+    assert remote_eval.evaluations.equals(local_eval.evaluations)
+
+
+def test_make_executor_validates_its_options():
+    assert isinstance(make_executor("local"), LocalExecutor)
+    pool = make_executor("pool", workers=3)
+    assert isinstance(pool, PoolExecutor) and pool.workers == 3
+    with pytest.raises(ValueError, match=r"`workers` must be an integer >= 1. Got 0 instead."):
+        make_executor("pool", workers=0)
+    with pytest.raises(ValueError, match="needs the pool executor"):
+        make_executor("local", workers=2)
+    with pytest.raises(ValueError, match="needs the Ray executor"):
+        make_executor("pool", address="127.0.0.1:1")
+    with pytest.raises(ValueError, match="must be one of local, pool, ray"):
+        make_executor("threads")
