@@ -110,10 +110,24 @@ def _resolve(value: Any) -> Any:
     return _MAPPED[value.path]
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker once the build process that started it is gone (killed, even by
+    SIGKILL): its task's result would have nobody to receive it."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _init_worker(threads: int) -> None:
+    import threading
+
     import torch
 
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="exit-with-parent").start()
 
 
 def _call_resolved(fn: Callable[..., Any], *args, **kwargs) -> Any:

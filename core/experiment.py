@@ -46,6 +46,10 @@ class ArchSpec:
     retrain: tuple[bool, ...] | None = None
     mpt: bool | None = None
     mpt_ratios: tuple[float, ...] | None = None
+    # This architecture's own MPT recipe; None: the experiment's [mpt] settings.
+    mpt_width: float | None = None
+    mpt_epochs: float | None = None
+    mpt_lr: float | None = None
 
     @property
     def label(self) -> str:
@@ -266,6 +270,9 @@ _ARCH_KEYS = {
     "retrain": _list_of(_boolean()),
     "mpt": _boolean(),
     "mpt_ratios": _RATIOS,
+    "mpt_width": _POSITIVE,
+    "mpt_epochs": _POSITIVE,
+    "mpt_lr": _POSITIVE,
     "loss": _choice(lambda: _known_losses()),
 }
 
@@ -285,6 +292,8 @@ _GUIDE_KEYS = {
 # ArchSpec fields that choose which models of an architecture are built, not how one is trained:
 # they stay out of checkpoint names and fingerprints.
 GRID_FIELDS = ("methods", "ratios", "retrain", "mpt", "mpt_ratios")
+# ArchSpec fields of the MPT recipe: they shape only the MPT models, whose jobs carry them.
+MPT_FIELDS = ("mpt_width", "mpt_epochs", "mpt_lr")
 
 
 def _check(where: str, key: str, rule: Rule, value) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from .corruption_names import benchmark_id, category_of
-from .experiment import GRID_FIELDS, ArchSpec, Experiment
+from .experiment import GRID_FIELDS, MPT_FIELDS, ArchSpec, Experiment
 from .models import arch_config
 from .tasks import ModelJob
 
@@ -161,6 +161,11 @@ class BuildPlan:
         return evaluation_pairs([job.model_id for job in self.models], self.benchmark_ids)
 
 
+def _or(own, default):
+    """An [[arch]] entry's own setting, or the experiment's when the entry leaves it unset."""
+    return default if own is None else own
+
+
 def _model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, method: str,
                ratio: float, retrained: bool, *, registered: bool = True) -> ModelJob:
     config = arch_config(spec.arch, in_channels=shape.in_channels,
@@ -170,7 +175,8 @@ def _model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, me
         model_id=model_id_for(spec.label, width, method, ratio, retrained, e.seed),
         spec=spec, width=width, method=method, ratio=ratio, retrained=retrained, config=config,
         seed=e.seed, retrain_epochs=e.retrain_epochs, retrain_lr=e.retrain_lr,
-        mpt_epochs=e.mpt_epochs, mpt_lr=e.mpt_lr, registered=registered,
+        mpt_epochs=_or(spec.mpt_epochs, e.mpt_epochs), mpt_lr=_or(spec.mpt_lr, e.mpt_lr),
+        registered=registered,
         taylor2_probes=e.taylor2_probes)
     parent = None
     if method not in PARENTLESS_METHODS:
@@ -182,7 +188,8 @@ def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
     """The models and benchmarks of ``experiment`` on a dataset of ``shape``.
 
     Per architecture: the dense model, then every method × retrained × ratio, then (when MPT is
-    enabled) MPT at every MPT ratio on a network ``mpt_width`` times wider.
+    enabled) MPT at every MPT ratio on a network ``mpt_width`` times wider (an [[arch]] entry may
+    set its own ``mpt_width``, ``mpt_epochs`` and ``mpt_lr``).
     """
     e = experiment
     grid = []
@@ -198,7 +205,8 @@ def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
             for retrained in retrain:
                 grid += [(spec, spec.width, method, r, retrained) for r in ratios]
         if mpt:
-            grid += [(spec, spec.width * e.mpt_width, "mpt", r, False) for r in mpt_ratios]
+            mpt_width = spec.width * _or(spec.mpt_width, e.mpt_width)
+            grid += [(spec, mpt_width, "mpt", r, False) for r in mpt_ratios]
     models = tuple(_model_job(e, shape, *g) for g in grid) + guide_jobs(e, shape)
     seen: set[str] = set()
     for job in models:
@@ -246,13 +254,17 @@ def checkpoint_key(experiment: Experiment, job: ModelJob) -> dict:
     # Spec fields added later are left out while unset, so older checkpoints keep their names;
     # the grid fields choose models, they do not change how one is made.
     spec = {k: v for k, v in asdict(job.spec).items()
-            if not (k in ("feature_dim", "loss") and v is None) and k not in GRID_FIELDS}
+            if not (k in ("feature_dim", "loss") and v is None)
+            and k not in GRID_FIELDS + MPT_FIELDS}
     key = dict(experiment_data=(e.dataset, e.train_limit), arch=job.config,
                spec=spec, method=job.method, ratio=job.ratio,
                retrained=job.retrained, seed=job.seed)
     if job.method != "dense":
         key.update(retrain_epochs=e.retrain_epochs, retrain_lr=e.retrain_lr,
-                   mpt=(e.mpt_epochs, e.mpt_lr))
+                   # Pruned models keep the experiment's [mpt] in their key, as before
+                   # architectures could set their own recipe: their names stay the same.
+                   mpt=(job.mpt_epochs, job.mpt_lr) if job.method == "mpt"
+                   else (e.mpt_epochs, e.mpt_lr))
     if job.method == "taylor2":
         # The Hutchinson criterion replaced an empirical-Fisher one under the same name: the
         # probe count keeps its checkpoints apart from those of the old criterion.

@@ -97,6 +97,27 @@ class ModelJob:
     taylor2_probes: int = 4     # Hutchinson probes per scoring batch (method taylor2 only)
 
 
+# The models of one dense parent and one score method differ only in ratio and retraining: the
+# scores (a Hessian pass for taylor2) are the same. A worker keeps the scores of the last few
+# (parent, method, settings) it computed; tasks for the other ratios reuse them.
+_SCORES: dict[tuple, list[torch.Tensor]] = {}
+_SCORES_KEPT = 8
+
+
+def _parent_scores(job: ModelJob, dense_state: bytes, base: torch.nn.Module, x: torch.Tensor,
+                   y: torch.Tensor) -> list[torch.Tensor]:
+    from .pruning import pruning_scores
+
+    key = (hashlib.sha256(dense_state).hexdigest(), job.config, job.method, job.seed,
+           job.taylor2_probes)
+    if key not in _SCORES:
+        while len(_SCORES) >= _SCORES_KEPT:
+            _SCORES.pop(next(iter(_SCORES)))
+        _SCORES[key] = pruning_scores(base, job.method, x=x, y=y, seed=job.seed,
+                                      probes=job.taylor2_probes)
+    return _SCORES[key]
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     state: bytes                # state dict, see `state_to_bytes`
@@ -112,7 +133,7 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
     ``images``: uint8 training images (N, H, W) or (N, H, W, C); ``labels``: (N,) class ids;
     ``dense_state``: the dense parent's state dict bytes (pruning methods only).
     """
-    from .pruning import STRUCTURED_METHODS, make_pruned_model
+    from .pruning import PRUNERS, STRUCTURED_METHODS, make_pruned_model
 
     t0 = time.perf_counter()
     x = to_input(images).to(device)
@@ -135,10 +156,13 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
                              "dense parent's weights.")
         base = model_from_config(job.config)
         base.load_state_dict(state_from_bytes(dense_state))
+        base = base.to(device).eval()
+        scores = (_parent_scores(job, dense_state, base, x, y) if job.method in PRUNERS
+                  else None)
         model = make_pruned_model(
-            base.to(device).eval(), job.method, job.ratio, x=x, y=y, seed=job.seed,
+            base, job.method, job.ratio, x=x, y=y, seed=job.seed,
             retrain_epochs=job.retrain_epochs if job.retrained else 0, lr=job.retrain_lr,
-            probes=job.taylor2_probes, progress=progress)
+            probes=job.taylor2_probes, scores=scores, progress=progress)
     model = model.cpu().eval()
     # A structured model is a smaller network: time it against its dense parent.
     latency_of = (base.cpu(), x) if job.method in STRUCTURED_METHODS else None

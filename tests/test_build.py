@@ -240,3 +240,49 @@ ratios = [0.4]
         load_experiment(plain), DataShape(num_classes=10, in_channels=1, input_size=28)).models}
     mine = {j.model_id: j.fingerprint for j in plan.models}
     assert same["resnet_small-magnitude-r0.5-rt-s0"] == mine["resnet_small-magnitude-r0.5-rt-s0"]
+
+
+def test_an_arch_entry_may_set_its_own_mpt_recipe(tmp_path):
+    """[[arch]] mpt_width / mpt_epochs / mpt_lr shape that architecture's MPT models alone: its
+    other models keep their fingerprints and checkpoint names, the other architecture keeps
+    the experiment's [mpt] recipe."""
+    from core.experiment import load_experiment
+    from core.plan import DataShape, checkpoint_key, plan_build
+
+    shape = DataShape(num_classes=10, in_channels=1, input_size=28)
+    base = """
+name = "mpt"
+[[arch]]
+arch = "lenet5"
+[[arch]]
+arch = "resnet_small"
+{own}
+[pruning]
+methods = ["magnitude"]
+ratios = [0.5]
+retrain = [false]
+[mpt]
+width = 2.0
+epochs = 1.0
+lr = 0.5
+ratios = [0.5]
+"""
+    plain, own = tmp_path / "plain.toml", tmp_path / "own.toml"
+    plain.write_text(base.format(own=""))
+    own.write_text(base.format(own="mpt_width = 1.0\nmpt_epochs = 0.5\nmpt_lr = 0.2"))
+    e_plain, e_own = load_experiment(plain), load_experiment(own)
+    jobs_plain = {j.model_id: j for j in plan_build(e_plain, shape).models}
+    jobs_own = {j.model_id: j for j in plan_build(e_own, shape).models}
+    assert "resnet_smallx2-mpt-r0.5-s0" in jobs_plain and "resnet_small-mpt-r0.5-s0" in jobs_own
+    mpt = jobs_own["resnet_small-mpt-r0.5-s0"]
+    assert (mpt.width, mpt.mpt_epochs, mpt.mpt_lr) == (1.0, 0.5, 0.2)
+    assert jobs_own["lenet5x2-mpt-r0.5-s0"].mpt_epochs == 1.0     # the experiment's recipe
+    for model_id in ("resnet_small-dense-r0.0-s0", "resnet_small-magnitude-r0.5-s0",
+                     "lenet5x2-mpt-r0.5-s0"):
+        a, b = jobs_plain[model_id], jobs_own[model_id]
+        assert a.fingerprint == b.fingerprint, model_id
+        assert checkpoint_key(e_plain, a) == checkpoint_key(e_own, b), model_id
+    with pytest.raises(ValueError, match="`mpt_epochs` must be"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(base.format(own="mpt_epochs = -1"))
+        load_experiment(bad)

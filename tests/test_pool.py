@@ -134,3 +134,57 @@ def test_make_executor_validates_its_options():
         make_executor("pool", address="127.0.0.1:1")
     with pytest.raises(ValueError, match="must be one of local, pool, ray"):
         make_executor("threads")
+
+
+def test_workers_stop_when_the_build_process_is_killed(tmp_path):
+    """SIGKILL the process that owns a pool while its workers run long tasks: the workers
+    exit too, instead of computing results nobody receives."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    script = f"""
+import os, time
+from core.executors import PoolExecutor, Task
+from test_pool import _sleep_and_report
+pool = PoolExecutor(2)
+for _ in pool.run(Task(i, "sleep", _sleep_and_report, ({str(pids)!r},)) for i in range(2)):
+    pass
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=os.path.dirname(__file__),
+                            env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
+                                os.path.abspath(__file__)))})
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_lines(pids)) < 2:
+        time.sleep(0.2)
+    workers = [int(p) for p in _lines(pids)]
+    assert len(workers) == 2, "both workers should have started a task"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)
+
+
+def _lines(path):
+    return path.read_text().split() if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:     # a zombie has exited
+        return stat.read().split(") ")[1][0] != "Z"
+
+
+def _sleep_and_report(path):
+    import time
+
+    with open(path, "a") as handle:
+        handle.write(f"{os.getpid()}\n")
+    time.sleep(120)

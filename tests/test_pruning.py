@@ -483,3 +483,53 @@ def test_loss_fn_must_return_a_differentiable_scalar():
         hessian_diagonal(mlp(), lambda m: 1.0, probes=2)
     with pytest.raises(ValueError, match="must depend on the model's prunable weights"):
         hessian_diagonal(mlp(), lambda m: torch.tensor(1.0), probes=2)
+
+
+@pytest.mark.parametrize("method", sorted(PRUNERS))
+def test_scores_computed_once_prune_every_ratio_as_computing_them_each_time(method):
+    """The build scores a dense parent once per method and prunes all its ratios (with and
+    without retraining) from those scores: the models equal those pruned from scratch."""
+    from core.pruning import pruning_scores
+
+    dense = tiny().eval()
+    x, y = data()
+    shared = pruning_scores(dense, method, x=x, y=y, n_batches=2, batch_size=16, seed=3)
+    for ratio, epochs in ((0.3, 0.0), (0.6, 0.5)):
+        kwargs = dict(x=x, y=y, n_batches=2, batch_size=16, seed=3, retrain_epochs=epochs)
+        fresh = make_pruned_model(dense, method, ratio, **kwargs)
+        reused = make_pruned_model(dense, method, ratio, scores=shared, **kwargs)
+        for (name, a), b in zip(fresh.state_dict().items(), reused.state_dict().values()):
+            assert torch.equal(a, b), f"{method} {ratio} {name}"
+    with pytest.raises(ValueError, match="one tensor per prunable weight"):
+        prune(tiny(), method, 0.5, x=x, y=y, scores=shared[:-1])
+
+
+def test_a_build_task_reuses_its_parents_scores_for_other_ratios(monkeypatch):
+    """Within one worker, the second ratio of a (parent, method) computes no scores."""
+    import numpy as np
+
+    import core.pruning.dense as dense_module
+    from core.experiment import ArchSpec
+    from core.models import arch_config
+    from core.tasks import ModelJob, state_to_bytes, train_model_task
+
+    config = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0, input_size=28)
+    from core.models import model_from_config
+
+    torch.manual_seed(0)
+    parent = state_to_bytes(model_from_config(config))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 64)
+    calls = []
+    real = dense_module.pruning_scores
+    monkeypatch.setattr(dense_module, "pruning_scores",
+                        lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    import core.pruning as pruning
+    monkeypatch.setattr(pruning, "pruning_scores", dense_module.pruning_scores)
+    spec = ArchSpec(arch="lenet5")
+    for ratio in (0.2, 0.5, 0.8):
+        job = ModelJob(f"m{ratio}", spec, 1.0, "taylor2", ratio, False, config, 0, 0.0, 0.01,
+                       1.0, 0.1, taylor2_probes=1)
+        train_model_task(job, images, labels, parent)
+    assert calls == ["taylor2"]

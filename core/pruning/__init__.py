@@ -14,14 +14,15 @@ Definitions: docs/definitions.md, Pruning. Conventions used throughout:
 
 Modules: :mod:`.selection` (prunable weights, top-k masks), :mod:`.scores` (the score methods
 random, magnitude, snip, fisher, taylor2), :mod:`.hessian` (Hutchinson's Hessian diagonal and the
-second-order saliency), :mod:`.dense` (:func:`prune`, :func:`retrain`, :func:`make_permanent`,
+second-order saliency), :mod:`.dense` (:func:`prune`, :func:`pruning_scores`, :func:`retrain`, :func:`make_permanent`,
 :func:`sparsity`, :func:`make_pruned_model`), :mod:`.biprop` (MPT, Diffenderfer & Kailkhura,
 ICLR 2021), :mod:`.structured` (filter / channel removal with Torch-Pruning: smaller dense
 models; its own conventions are in that module and docs/pruning.md).
 """
 
 from .biprop import BipropConv2d, BipropLinear, export_biprop, to_biprop, train_biprop
-from .dense import make_permanent, make_pruned_model, prune, retrain, sparsity
+from .dense import (make_permanent, make_pruned_model, prune, pruning_scores, retrain,
+                    sparsity)
 from .hessian import TAYLOR2_PROBES, hessian_diagonal, taylor2_saliency
 from .scores import (METHODS, PRUNERS, fisher_scores, magnitude_scores, random_scores,
                      snip_scores, taylor2_scores)
@@ -45,6 +46,7 @@ __all__ = [
     "taylor2_saliency",
     "masks_from_scores",
     "prune",
+    "pruning_scores",
     "make_permanent",
     "retrain",
     "sparsity",

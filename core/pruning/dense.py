@@ -22,13 +22,14 @@ from .selection import (PRUNABLE_TYPES, SCOPES, _named_prunable, masks_from_scor
                         prunable_parameters)
 from .structured import STRUCTURED_METHODS, structured_prune
 
-__all__ = ["prune", "make_permanent", "retrain", "sparsity", "make_pruned_model"]
+__all__ = ["prune", "pruning_scores", "make_permanent", "retrain", "sparsity",
+           "make_pruned_model"]
 
 
 def prune(model: nn.Module, method: str, ratio: float, *, scope: str = "global",
           x: torch.Tensor | None = None, y: torch.Tensor | None = None, n_batches: int = 10,
-          batch_size: int = 128, seed: int = 0,
-          probes: int = TAYLOR2_PROBES) -> dict[str, torch.Tensor]:
+          batch_size: int = 128, seed: int = 0, probes: int = TAYLOR2_PROBES,
+          scores: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Prune ``model`` in place and return ``{"<module>.weight": bool mask}`` (True = kept).
 
     Parameters
@@ -42,6 +43,9 @@ def prune(model: nn.Module, method: str, ratio: float, *, scope: str = "global",
         from them.
     seed : seeds the random scores, the batch draw and taylor2's probes.
     probes : Rademacher probes per batch of ``taylor2`` (unused by the other methods).
+    scores : ``PRUNERS[method]``'s scores of this model, computed before with the same options
+        (one tensor per prunable weight, its shape): scores do not depend on ``ratio``, so the
+        models of one parent at several ratios can share one computation.
 
     Masks are applied with ``torch.nn.utils.prune.custom_from_mask`` (reparametrisation
     ``weight = weight_orig ⊙ weight_mask``); call :func:`make_permanent` to store plain zeros.
@@ -51,13 +55,28 @@ def prune(model: nn.Module, method: str, ratio: float, *, scope: str = "global",
     check_ratio(ratio)
     check_choice("scope", scope, SCOPES)
     named = _named_prunable(model)
-    options = {"probes": probes} if method == "taylor2" else {}
-    scores = PRUNERS[method](model, x=x, y=y, n_batches=n_batches, batch_size=batch_size,
-                             seed=seed, **options)
+    if scores is None:
+        scores = pruning_scores(model, method, x=x, y=y, n_batches=n_batches,
+                                batch_size=batch_size, seed=seed, probes=probes)
+    elif [tuple(s.shape) for s in scores] != [tuple(m.weight.shape) for _, m in named]:
+        raise ValueError(f"`scores` must hold one tensor per prunable weight of the model, of "
+                         f"its shape ({[tuple(m.weight.shape) for _, m in named]}). Got "
+                         f"{[tuple(s.shape) for s in scores]} instead.")
     masks = masks_from_scores(scores, ratio, scope=scope)
     for (_, module), mask in zip(named, masks):
         torch_prune.custom_from_mask(module, "weight", mask)
     return {f"{name}.weight": module.weight_mask.bool() for name, module in named}
+
+
+def pruning_scores(model: nn.Module, method: str, *, x: torch.Tensor | None = None,
+                   y: torch.Tensor | None = None, n_batches: int = 10, batch_size: int = 128,
+                   seed: int = 0, probes: int = TAYLOR2_PROBES) -> list[torch.Tensor]:
+    """The scores :func:`prune` ranks weights by: one tensor per prunable weight (its shape), in
+    ``named_modules()`` order; options as for :func:`prune`."""
+    check_choice("method", method, PRUNERS)
+    options = {"probes": probes} if method == "taylor2" else {}
+    return PRUNERS[method](model, x=x, y=y, n_batches=n_batches, batch_size=batch_size,
+                           seed=seed, **options)
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
@@ -129,6 +148,7 @@ def make_pruned_model(dense_model: nn.Module, method: str, ratio: float, *,
                       scope: str | None = None, lr: float | None = None, batch_size: int = 128,
                       n_batches: int = 10, probes: int = TAYLOR2_PROBES,
                       edge_popup: bool = False, train_bn: bool = False, seed: int = 0,
+                      scores: list[torch.Tensor] | None = None,
                       progress: bool = False) -> nn.Module:
     """A plain pruned model (eval mode, zeros stored in the weights); ``dense_model`` is untouched.
 
@@ -152,6 +172,8 @@ def make_pruned_model(dense_model: nn.Module, method: str, ratio: float, *,
     probes : Rademacher probes per batch of the taylor2 Hessian diagonal.
     edge_popup, train_bn : mpt options, see :func:`to_biprop` and :func:`train_biprop`.
     seed : seeds scores, batch order and the mpt initialisation.
+    scores : the score methods only: :func:`pruning_scores` of ``dense_model`` computed before
+        with the same options (see :func:`prune`).
 
     For mpt the dense model only supplies the architecture: a fresh biprop network is drawn,
     its scores trained, and the result exported with :func:`export_biprop`. A structured method
@@ -182,7 +204,7 @@ def make_pruned_model(dense_model: nn.Module, method: str, ratio: float, *,
                        batch_size=batch_size, seed=seed, progress=progress)
         return model.eval()
     prune(model, method, ratio, scope=scope or "global", x=x, y=y, n_batches=n_batches,
-          batch_size=batch_size, seed=seed, probes=probes)
+          batch_size=batch_size, seed=seed, probes=probes, scores=scores)
     if retrain_epochs:
         retrain(model, x, y, epochs=retrain_epochs, lr=0.01 if lr is None else lr,
                 batch_size=batch_size, seed=seed, progress=progress)
