@@ -163,7 +163,8 @@ class Builder:
             timings["evaluate"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             changed |= self._stage_done(update_dimension_study(
-                self.con, self.e, data.train, data.images, data.labels, progress=self.progress))
+                self.con, self.e, data.train, data.images, data.labels,
+                executor=self.executor))
             timings["dimension_study"] = time.perf_counter() - t0
             if self.failures:
                 # Tables over an incomplete grid would be marked current; the rerun makes them.
@@ -269,18 +270,26 @@ class Builder:
         if not todo:
             return bool(adopted)
         cached = [j for j in todo if self._checkpoint_of(j).is_file()]
-        # Pruned models start from their dense parent: dense models (and MPT, which starts from a
-        # fresh network) run first, with any parent missing from the cache; then the pruned ones.
-        first = [j for j in todo if j not in cached and j.method in PARENTLESS_METHODS]
-        pruned = [j for j in todo if j not in cached and j.method not in PARENTLESS_METHODS]
+        # Two phases: first the dense parents that pruned models start from (with any parent
+        # missing from the cache); then everything else at once — MPT and the other dense models
+        # (which start from fresh networks) beside the pruned ones, longest first, so that the
+        # short pruning tasks fill the workers' last gaps.
+        building = [j for j in todo if j not in cached]
+        pruned = [j for j in building if j.method not in PARENTLESS_METHODS]
         parent_of = {j: dense_parent(self.e, data.shape, j) for j in pruned}
+        parent_paths = {self._checkpoint_of(p) for p in parent_of.values()}
+        first = [j for j in building if j.method == "dense"
+                 and self._checkpoint_of(j) in parent_paths]
         planned = {self._checkpoint_of(j) for j in first}
         for parent in parent_of.values():
             path = self._checkpoint_of(parent)
             if path not in planned and not path.is_file():
                 first.append(parent)
                 planned.add(path)
-        tally = _Tally("models", len(cached) + len(first) + len(pruned))
+        rest = sorted((j for j in building if j not in first),
+                      key=lambda j: ("mpt", "dense").index(j.method)
+                      if j.method in PARENTLESS_METHODS else 2)
+        tally = _Tally("models", len(cached) + len(first) + len(rest))
         self._add_to_bar(tally.total)
         for job in cached:
             ckpt = self._checkpoint_of(job)
@@ -292,7 +301,7 @@ class Builder:
             self._register(job, model_summary(model.eval()), ckpt, time.perf_counter() - t0)
             self._model_done(job, tally)
 
-        if not first and not pruned:
+        if not building:
             store_builds.record_progress(self.con, "models", tally.done, tally.total, "done")
             return True
         ex = self.executor
@@ -314,7 +323,8 @@ class Builder:
             if job not in ready:
                 self._model_done(job, tally, f"not run: its dense parent "
                                              f"{parent_of[job].model_id} failed")
-        self._run_model_tasks([j for j in pruned if j in ready], images, labels, ready, tally)
+        self._run_model_tasks([j for j in rest if j.method in PARENTLESS_METHODS or j in ready],
+                              images, labels, ready, tally)
         store_builds.record_progress(self.con, "models", tally.done, tally.total, "done")
         return True
 

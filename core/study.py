@@ -30,6 +30,7 @@ import torch
 
 from .analysis import trained_dimension_angles
 from .data import Dataset, evaluation_subset
+from .executors import Executor, LocalExecutor, Task
 from .experiment import ArchSpec, Experiment
 from .features import evaluate_geometry
 from .models import LeNet5
@@ -38,7 +39,7 @@ from .store import replace_rows
 from .train import fit, seed_everything, to_input
 
 __all__ = ["StudySettings", "STUDY_COLUMNS", "study_settings", "study_fingerprint",
-           "run_dimension_study", "update_dimension_study"]
+           "study_width_task", "run_dimension_study", "update_dimension_study"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,32 @@ def _angle_rows(model: LeNet5, x: torch.Tensor, labels: np.ndarray, *, kind: str
     return rows.assign(accuracy=float((geometry["pred"].numpy() == labels).mean()))
 
 
+def study_width_task(width: int, train_images: np.ndarray, train_labels: np.ndarray,
+                     images: np.ndarray, labels: np.ndarray, settings: StudySettings,
+                     num_classes: int) -> pd.DataFrame:
+    """One width m of the study (a task an executor runs): the untrained and the trained row.
+    ``train_images``: the study's training subset, uint8 (N, H, W[, C]); ``images``: the clean
+    evaluation images, labels (n,)."""
+    x_train, y_train = to_input(train_images), torch.tensor(train_labels).long()
+    x_eval, labels = to_input(np.ascontiguousarray(images)), np.array(labels)
+    # The same seed for every width: the layers before the swept one start identical.
+    seed_everything(settings.seed)
+    model = LeNet5(in_channels=x_train.shape[1], num_classes=num_classes,
+                   input_size=x_train.shape[2], feature_dim=int(width))
+    untrained = _angle_rows(model, x_eval, labels, kind="untrained", width=width,
+                            model_id=f"lenet5-m{width}-untrained-study")
+    fit(model, x_train, y_train, epochs=settings.epochs, lr=settings.lr,
+        optimizer=settings.optimizer, batch_size=settings.batch_size,
+        weight_decay=settings.weight_decay, seed=settings.seed, progress=False,
+        desc=f"study m={width}")
+    trained = _angle_rows(model, x_eval, labels, kind="trained", width=width,
+                          model_id=f"lenet5-m{width}-trained-study")
+    return pd.concat([untrained, trained], ignore_index=True)
+
+
 def run_dimension_study(train: Dataset, images: np.ndarray, labels: np.ndarray,
-                        settings: StudySettings, *, progress: bool = False) -> pd.DataFrame:
+                        settings: StudySettings, *, executor: Executor | None = None
+                        ) -> pd.DataFrame:
     """Run the study: untrained and trained LeNet-5 at every width of ``settings``.
 
     Args:
@@ -129,7 +154,8 @@ def run_dimension_study(train: Dataset, images: np.ndarray, labels: np.ndarray,
             study trains on its stratified ``train_limit`` subset.
         images: (n, H, W[, C]) uint8 clean evaluation images; labels: (n,) their classes.
         settings: the widths and training recipe.
-        progress: show a progress bar per training.
+        executor: runs one task per width (default: this process, one after another); the
+            rows do not depend on where a width ran.
 
     Returns:
         One row per (kind in {'untrained', 'trained'}, width): ``dim`` = m, ``mean`` and ``std``
@@ -138,31 +164,26 @@ def run_dimension_study(train: Dataset, images: np.ndarray, labels: np.ndarray,
         ``lenet5-m{m}-{kind}-study`` (no ``models`` row), ``accuracy`` on the evaluation samples
         (fraction). Columns ``STUDY_COLUMNS``, sorted by (kind, dim).
     """
+    executor = executor or LocalExecutor()
     subset = _study_train_set(train, settings)
-    x_train, y_train = to_input(subset.images), torch.as_tensor(subset.labels).long()
-    x_eval, labels = to_input(np.ascontiguousarray(images)), np.ascontiguousarray(labels)
-    num_classes, channels = len(train.class_names), x_train.shape[1]
+    shared = (executor.put(np.ascontiguousarray(subset.images)),
+              executor.put(np.ascontiguousarray(subset.labels)),
+              executor.put(np.ascontiguousarray(images)), executor.put(np.asarray(labels)))
+    tasks = (Task(width, f"dimension study m={width}", study_width_task,
+                  (width, *shared, settings, len(train.class_names)))
+             for width in settings.widths)
     frames = []
-    for width in settings.widths:
-        # The same seed for every width: the layers before the swept one start identical.
-        seed_everything(settings.seed)
-        model = LeNet5(in_channels=channels, num_classes=num_classes,
-                       input_size=x_train.shape[2], feature_dim=int(width))
-        frames.append(_angle_rows(model, x_eval, labels, kind="untrained", width=width,
-                                  model_id=f"lenet5-m{width}-untrained-study"))
-        fit(model, x_train, y_train, epochs=settings.epochs, lr=settings.lr,
-            optimizer=settings.optimizer, batch_size=settings.batch_size,
-            weight_decay=settings.weight_decay, seed=settings.seed, progress=progress,
-            desc=f"study m={width}")
-        frames.append(_angle_rows(model, x_eval, labels, kind="trained", width=width,
-                                  model_id=f"lenet5-m{width}-trained-study"))
+    for outcome in executor.run(tasks):
+        if outcome.error is not None:
+            raise RuntimeError(f"{outcome.task.label} failed: {outcome.error}")
+        frames.append(outcome.value)
     rows = pd.concat(frames, ignore_index=True)[STUDY_COLUMNS]
     return rows.sort_values(["kind", "dim"], ignore_index=True)
 
 
 def update_dimension_study(con: duckdb.DuckDBPyConnection, experiment: Experiment,
                            train: Dataset, images: np.ndarray, labels: np.ndarray, *,
-                           progress: bool = True) -> bool:
+                           executor: Executor | None = None) -> bool:
     """The build stage: run the study of ``experiment`` into the ``dimension_study`` table.
 
     Skipped (returns False) when the study is disabled or its fingerprint (settings + data) is
@@ -178,7 +199,7 @@ def update_dimension_study(con: duckdb.DuckDBPyConnection, experiment: Experimen
         logger.info("dimension study: skipped (settings and data unchanged)")
         return False
     start = time.perf_counter()
-    rows = run_dimension_study(train, images, labels, settings, progress=progress)
+    rows = run_dimension_study(train, images, labels, settings, executor=executor)
     replace_rows(con, "dimension_study", rows)
     seconds = time.perf_counter() - start
     queries.record_fingerprint(con, _STATE_NAME, fingerprint, seconds)

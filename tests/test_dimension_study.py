@@ -60,6 +60,28 @@ def test_study_rows_untrained_near_90_trained_toward_the_class(toy):
                                   rows[rows["dim"] == 4].reset_index(drop=True))
 
 
+def test_study_on_worker_processes_gives_the_rows_of_this_process(toy):
+    """One task per width on the pool executor: the rows of a run in this process at the
+    workers' thread count, whichever worker ran which width."""
+    import torch
+
+    from core.executors import PoolExecutor
+
+    train, test = toy
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_dimension_study(train, test.images, test.labels, _SETTINGS)
+    finally:
+        torch.set_num_threads(threads)
+    pool = PoolExecutor(2)
+    try:
+        pooled = run_dimension_study(train, test.images, test.labels, _SETTINGS, executor=pool)
+    finally:
+        pool.close()
+    pd.testing.assert_frame_equal(pooled, local, check_exact=True)
+
+
 def test_study_settings_are_validated():
     with pytest.raises(ValueError, match="`widths` must be a non-empty list"):
         StudySettings(widths=(8, 0))
@@ -76,20 +98,17 @@ def test_build_stage_writes_once_and_skips_an_unchanged_study(toy):
                             archs=(ArchSpec(optimizer="adam", lr=0.003),))
     con = duckdb.connect()
     store.create_schema(con, num_classes=len(CLASSES))
-    assert update_dimension_study(con, experiment, train, test.images, test.labels,
-                                  progress=False)
+    assert update_dimension_study(con, experiment, train, test.images, test.labels)
     first = con.execute("SELECT * FROM dimension_study ORDER BY kind, dim").df()
     assert len(first) == 4 and set(first["dim"]) == {4, 16}
-    assert not update_dimension_study(con, experiment, train, test.images, test.labels,
-                                      progress=False)
+    assert not update_dimension_study(con, experiment, train, test.images, test.labels)
     # Other settings or other data: the study runs again and replaces its rows.
     wider = Experiment(**{**experiment.__dict__, "dimension_study_widths": (4, 16, 64)})
-    assert update_dimension_study(con, wider, train, test.images, test.labels, progress=False)
+    assert update_dimension_study(con, wider, train, test.images, test.labels)
     assert con.execute("SELECT count(*) FROM dimension_study").fetchone()[0] == 6
-    assert update_dimension_study(con, wider, train, test.images[::-1], test.labels[::-1],
-                                  progress=False)
+    assert update_dimension_study(con, wider, train, test.images[::-1], test.labels[::-1])
     off = Experiment(**{**wider.__dict__, "dimension_study": False})
-    assert not update_dimension_study(con, off, train, test.images, test.labels, progress=False)
+    assert not update_dimension_study(con, off, train, test.images, test.labels)
 
 
 def test_dimension_study_section_is_read_and_validated(tmp_path):
