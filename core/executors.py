@@ -5,6 +5,10 @@ in, results out (see ``core.tasks.train_model_task`` and ``core.tasks.evaluate_t
 hands an executor an iterable of tasks and receives their outcomes as they finish; it stays the
 single writer of the database.
 
+Every executor runs a task with :data:`TASK_THREADS` torch threads. Float reductions split their
+work by thread count, so trained weights depend on it in their low bits; one count everywhere
+makes a build give the same tables on any executor, any number of workers, any machine size.
+
 - :class:`LocalExecutor` (the default of :func:`core.build.build`) runs each task in this process,
   in order; an exception in a task propagates, as a plain function call would.
 - :class:`PoolExecutor` (the default of ``python -m core build``) runs tasks in worker processes of
@@ -31,9 +35,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "PoolExecutor", "RayExecutor",
-           "make_executor", "EXECUTORS"]
+           "make_executor", "EXECUTORS", "TASK_THREADS"]
 
 EXECUTORS = ("local", "pool", "ray")
+
+# Torch intra-op threads of every task (see the module docstring). One: the build's networks are
+# small, and a core serves one task better than a share of several.
+TASK_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,8 @@ class LocalExecutor:
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         for task in tasks:
-            yield Outcome(task, task.fn(*task.args, **task.kwargs))
+            yield Outcome(task, _call_with_threads(task.fn, TASK_THREADS, *task.args,
+                                                   **task.kwargs))
 
     def close(self) -> None:
         pass
@@ -138,9 +147,8 @@ def _call_resolved(fn: Callable[..., Any], *args, **kwargs) -> Any:
 class PoolExecutor:
     """Run tasks in ``workers`` processes of this machine (``None``: one per CPU core).
 
-    Each worker runs torch with ``threads`` intra-op threads (default 1). Results equal those of
-    :class:`LocalExecutor` run with the same thread count (float reductions split their work by
-    thread count, so another count changes the low bits of trained weights). Workers start with
+    Each worker runs torch with :data:`TASK_THREADS` intra-op threads, so results equal those
+    of :class:`LocalExecutor`. Workers start with
     the first :meth:`run` and serve every later one until :meth:`close`. A task that raises, or
     whose worker dies, comes back as an :class:`Outcome` with ``error`` set; a dead worker's pool is
     replaced for the tasks that follow.
@@ -150,14 +158,11 @@ class PoolExecutor:
     device = "cpu"
     remote = True
 
-    def __init__(self, workers: int | None = None, *, threads: int = 1,
-                 max_in_flight: int | None = None):
+    def __init__(self, workers: int | None = None, *, max_in_flight: int | None = None):
         workers = (os.cpu_count() or 1) if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"`workers` must be an integer >= 1. Got {workers!r} instead.")
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"`threads` must be an integer >= 1. Got {threads!r} instead.")
-        self.workers, self.threads = workers, threads
+        self.workers = workers
         # Two tasks per worker: one running, one queued, so no worker waits for the driver.
         self._max_in_flight = max_in_flight or 2 * workers
         self._pool = None
@@ -183,7 +188,7 @@ class PoolExecutor:
             # spawn, not fork: a forked copy of a process that already ran torch threads can hang.
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads,))
+                initializer=_init_worker, initargs=(TASK_THREADS,))
         return self._pool
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
@@ -234,16 +239,16 @@ class PoolExecutor:
 
 
 def _call_with_threads(fn: Callable[..., Any], threads: int, *args, **kwargs) -> Any:
-    """The Ray task body: run ``fn`` with torch's intra-op thread count of the driver.
-
-    Float reductions (convolutions, matrix products) split their work by thread count, so a task
-    run with another count gives different low bits and — after training — different models.
-    Using the driver's count makes a Ray build reproduce a local one exactly.
-    """
+    """Run ``fn`` with ``threads`` torch intra-op threads (:data:`TASK_THREADS`), then restore the
+    process's own count: the task body of the local and the Ray executors."""
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _describe(exc: BaseException) -> str:
@@ -282,8 +287,8 @@ class RayExecutor:
         able to run the tasks; with none left the build stops with a clear message.
     num_cpus : CPUs of the local instance started when ``address`` is None (default: all).
 
-    Each task reserves ``min(threads, CPUs of the largest node)`` CPUs and runs torch with
-    ``threads`` = the driver's ``torch.get_num_threads()``, and one GPU when the cluster has GPUs.
+    Each task reserves one CPU and runs torch with :data:`TASK_THREADS` threads, and one GPU when
+    the cluster has GPUs.
     The ``core`` package travels to the workers with the job (``runtime_env.py_modules``), so they
     run the driver's code; they need the same third-party packages (torch, …) installed.
     """
@@ -331,11 +336,9 @@ class RayExecutor:
                    default=0.0)
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
-        import torch
-
         ray = self._ray
-        threads = torch.get_num_threads()
-        cpus = max(1.0, min(float(threads), self._largest_node_cpus()))
+        threads = TASK_THREADS
+        cpus = float(TASK_THREADS)
         remote = self._remote.options(
             num_cpus=cpus, num_gpus=1 if self.device == "cuda" else 0,
             max_retries=self.max_retries, retry_exceptions=True)

@@ -61,19 +61,12 @@ def test_study_rows_untrained_near_90_trained_toward_the_class(toy):
 
 
 def test_study_on_worker_processes_gives_the_rows_of_this_process(toy):
-    """One task per width on the pool executor: the rows of a run in this process at the
-    workers' thread count, whichever worker ran which width."""
-    import torch
-
+    """One task per width on the pool executor: the rows of a run in this process, whichever
+    worker ran which width (every executor runs tasks with the same thread count)."""
     from core.executors import PoolExecutor
 
     train, test = toy
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        local = run_dimension_study(train, test.images, test.labels, _SETTINGS)
-    finally:
-        torch.set_num_threads(threads)
+    local = run_dimension_study(train, test.images, test.labels, _SETTINGS)
     pool = PoolExecutor(2)
     try:
         pooled = run_dimension_study(train, test.images, test.labels, _SETTINGS, executor=pool)

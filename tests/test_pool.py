@@ -76,9 +76,9 @@ def _tiny_data(n=256, seed=0):
     return images, labels
 
 
-def test_train_and_evaluate_tasks_equal_the_same_calls_in_this_process(pool):
-    """Bit for bit, at the workers' thread count (1): the pool changes where a task runs, not
-    what it computes."""
+def test_train_and_evaluate_tasks_equal_the_same_tasks_in_this_process(pool):
+    """Bit for bit: the pool changes where a task runs, not what it computes (every executor
+    runs a task with the same torch thread count, whatever this process uses)."""
     from core.experiment import ArchSpec
     from core.models import arch_config
 
@@ -92,16 +92,18 @@ def test_train_and_evaluate_tasks_equal_the_same_calls_in_this_process(pool):
     dense = ModelJob("d", spec, 1.0, "dense", 0.0, False, config, 0, 0.25, 0.01, 1.0, 0.1)
     pruned = ModelJob("p", spec, 1.0, "magnitude", 0.5, True, config, 0, 0.25, 0.01, 1.0, 0.1)
 
+    def local(fn, *args):
+        [outcome] = LocalExecutor().run([Task("k", "local", fn, args)])
+        return outcome.value
+
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        local_dense = train_model_task(dense, images, labels)
-        local_pruned = train_model_task(pruned, images, labels, local_dense.state)
-        weights = ModelWeights("p", config, local_pruned.state, "digest")
-        bench = [images[:64], images[64:128]]
-        local_eval = evaluate_model_task(weights, ["a", "b"], labels[:64], np.arange(64), *bench)
-    finally:
-        torch.set_num_threads(threads)
+    local_dense = local(train_model_task, dense, images, labels)
+    local_pruned = local(train_model_task, pruned, images, labels, local_dense.state)
+    weights = ModelWeights("p", config, local_pruned.state, "digest")
+    bench = [images[:64], images[64:128]]
+    local_eval = local(evaluate_model_task, weights, ["a", "b"], labels[:64], np.arange(64),
+                       *bench)
+    assert torch.get_num_threads() == threads, "the local executor restores the thread count"
 
     shared = pool.put(images), pool.put(labels)
     [remote_dense] = [o.value for o in pool.run([Task("d", "dense", train_model_task,
