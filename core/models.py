@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .features import features_and_logits, head_of, head_parameters
@@ -59,6 +60,9 @@ class HeadSplitClassifier(nn.Module):
     """
 
     classifier: nn.Linear
+    # Whether inference runs faster on channels-last inputs and weights (CPU oneDNN): true for
+    # stacks of convolutions; a subclass whose pooling prefers the standard layout says False.
+    channels_last_inference = True
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -71,9 +75,31 @@ class HeadSplitClassifier(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+class MaxPool2x2(nn.Module):
+    """``nn.MaxPool2d(2)``; without gradients computed as the elementwise maximum of the four
+    strided 2×2 views.
+
+    Same values (a trailing odd row or column is dropped, as there). Inference on the CPU is 3–6×
+    faster than ``max_pool2d``, which also finds argmax indices: LeNet-5 spent 40 % of its
+    forward pass in pooling. With gradients (training, attribution) it is ``max_pool2d`` itself,
+    whose backward pass is the faster one, and whose gradient at ties is the reference.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return F.max_pool2d(x, 2)
+        x = x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
+        return torch.maximum(torch.maximum(x[..., ::2, ::2], x[..., 1::2, ::2]),
+                             torch.maximum(x[..., ::2, 1::2], x[..., 1::2, 1::2]))
+
+
 class LeNet5(HeadSplitClassifier):
     """The classic LeNet-5 (LeCun et al. 1998) with ReLU and max-pooling: conv6-pool-conv16-pool-
     fc120-fc84-fc(C). 28×28 inputs are padded by 2 so the first conv sees 32×32 as in the original."""
+
+    # Its strided pooling (MaxPool2x2) reads the standard layout faster: 43 against 50 µs per
+    # 28×28 image in channels-last (bench/evaluate.py).
+    channels_last_inference = False
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, width: float = 1.0,
                  input_size: int = 28, feature_dim: int | None = None,
@@ -87,8 +113,8 @@ class LeNet5(HeadSplitClassifier):
         # ``linear_features``: no ReLU on the features, so a 2-D feature may lie in any quadrant
         # (the guide's network; with the ReLU, 2-D features crowd into one quadrant and die).
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+            nn.Conv2d(in_channels, c1, 5, padding=pad), nn.ReLU(), MaxPool2x2(),
+            nn.Conv2d(c1, c2, 5), nn.ReLU(), MaxPool2x2(), nn.Flatten())
         side = ((input_size + 2 * pad - 4) // 2 - 4) // 2
         self.encoder = nn.Sequential(nn.Linear(c2 * side * side, f1), nn.ReLU(),
                                      nn.Linear(f1, f2), *([] if linear_features else [nn.ReLU()]))

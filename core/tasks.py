@@ -289,7 +289,7 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
     ``benchmark_ids`` (separate arguments, so that an executor resolves each shared handle);
     ``labels`` and ``sample_ids``: (N,), the same for every benchmark. ``keep_features_for``:
     the benchmarks whose raw features (N, m) are returned. The network runs in batches of
-    ``batch_size`` images, channels-last, where the model is (``device``); the geometry on the
+    ``batch_size`` images, channels-last where the model gains by it, where the model is (``device``); the geometry on the
     CPU, once over all N × len(benchmark_ids) features. ``bias_in_margin``: the margin's form
     (``False``: the paper's bias-free form, see docs/geometry.md, Margin).
     """
@@ -306,11 +306,14 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
     shrink_to_state_dict(model, state)   # structurally pruned models are smaller than the config
     model.load_state_dict(state)
     model = model.to(device).eval()
-    # Channels-last lets the convolutions skip a layout conversion on every call (CPU oneDNN).
-    model = model.to(memory_format=torch.channels_last)
+    # Channels-last lets the convolutions skip a layout conversion on every call (CPU oneDNN),
+    # for the models that gain by it.
+    layout = (torch.channels_last if getattr(model, "channels_last_inference", True)
+              else torch.contiguous_format)
+    model = model.to(memory_format=layout)
     parts = []
     for batch in _batches(images, batch_size):
-        x = to_input(batch).to(device).contiguous(memory_format=torch.channels_last)
+        x = to_input(batch).to(device).contiguous(memory_format=layout)
         parts.append(features_and_logits(model, x)[0].cpu())
     features = torch.cat(parts)
     weight, bias = head_parameters(model)
