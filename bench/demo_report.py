@@ -30,25 +30,41 @@ def main() -> None:
           f"{con.execute('SELECT count(*) FROM benchmarks').fetchone()[0]} benchmarks, "
           f"{con.execute('SELECT count(*) FROM sample_metrics').fetchone()[0]:,} sample rows\n")
     acc = con.execute("""
-        SELECT method || CASE WHEN retrained THEN ' + retrain' ELSE '' END AS method,
+        SELECT arch, method || CASE WHEN retrained THEN ' + retrain' ELSE '' END AS method,
                ratio, round(100 * accuracy, 1) AS acc
         FROM models JOIN evaluations USING (model_id) WHERE benchmark_id = 'clean'""").df()
-    table = acc.pivot_table(index="method", columns="ratio", values="acc", aggfunc="first")
-    table.columns = [f"{c:.1f}" for c in table.columns]
-    print("Clean accuracy (%) per method × pruning ratio\n")
-    print(markdown(table.reset_index().fillna("")), "\n")
+    for arch, part in acc.groupby("arch"):
+        table = part.pivot_table(index="method", columns="ratio", values="acc", aggfunc="first")
+        table.columns = [f"{c:.1f}" for c in table.columns]
+        print(f"Clean accuracy (%) of {arch} per method × pruning ratio\n")
+        print(markdown(table.reset_index().fillna("")), "\n")
     mean_corrupt = con.execute("""
-        SELECT method || CASE WHEN retrained THEN ' + retrain' ELSE '' END AS method,
+        SELECT arch, method || CASE WHEN retrained THEN ' + retrain' ELSE '' END AS method,
+               count(DISTINCT model_id) AS models,
                round(100 * avg(accuracy) FILTER (WHERE benchmark_id = 'clean'), 1) AS clean,
                round(100 * avg(accuracy) FILTER (WHERE benchmark_id <> 'clean'), 1) AS corrupted
-        FROM models JOIN evaluations USING (model_id) GROUP BY ALL ORDER BY 1""").df()
+        FROM models JOIN evaluations USING (model_id) GROUP BY ALL ORDER BY 1, 2""").df()
     print("Mean accuracy (%) over ratios, clean vs the 95 corrupted sets\n")
     print(markdown(mean_corrupt), "\n")
-    dense = con.execute("SELECT model_id FROM models WHERE method = 'dense' LIMIT 1").fetchone()[0]
-    corr = con.execute("""SELECT target, metric, pearson, spearman, n FROM correlations
-        WHERE model_id = ? ORDER BY target, metric""", [dense]).df()
-    print(f"Correlations for the dense model {dense} (clean data)\n")
-    print(markdown(corr), "\n")
+    effective = con.execute("""
+        SELECT arch, method || CASE WHEN retrained THEN ' + retrain' ELSE '' END AS method,
+               count(*) AS models, round(100 * avg(clean_accuracy), 1) AS clean,
+               round(100 * avg(corrupted_accuracy), 1) AS corrupted,
+               round(100 * avg(effective_robustness), 2) AS effective_robustness_points,
+               round(100 * min(effective_robustness), 2) AS min_points,
+               round(100 * max(effective_robustness), 2) AS max_points
+        FROM effective_robustness JOIN models USING (model_id) GROUP BY ALL ORDER BY 1, 2""").df()
+    fit = con.execute("SELECT any_value(slope), any_value(intercept), any_value(n_fit) "
+                      "FROM effective_robustness").fetchone()
+    print(f"Effective robustness (points above the population's logit-linear fit of corrupted "
+          f"on clean accuracy: slope {fit[0]:.3f}, intercept {fit[1]:.3f}, {fit[2]} models)\n")
+    print(markdown(effective), "\n")
+    for (dense,) in con.execute("SELECT model_id FROM models WHERE method = 'dense' AND arch IN "
+                                "('lenet5', 'resnet_small') ORDER BY arch").fetchall():
+        corr = con.execute("""SELECT target, metric, pearson, spearman, n FROM correlations
+            WHERE model_id = ? ORDER BY target, metric""", [dense]).df()
+        print(f"Correlations for the dense model {dense} (clean data)\n")
+        print(markdown(corr), "\n")
     sim = con.execute("""SELECT rank, corruption_a, corruption_b, similarity, measure
         FROM benchmark_similarity WHERE measure = 'accuracy_pearson' ORDER BY rank LIMIT 5""").df()
     print("Five most redundant corruption pairs\n")

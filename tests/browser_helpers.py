@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 # No GPU, no network chatter, no first-run UI: the same flags locally and in CI.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -60,6 +62,12 @@ def chromium_or_reason() -> str | None:
         return None
     return (f"{CHROMIUM} is missing: install Debian's `chromium` package (scripts/setup.sh --test "
             "does). Playwright's own browser downloads are not used.")
+
+
+# Marks of every browser test module: slow, and skipped where the system Chromium is missing —
+# except in CI, which installs it (scripts/setup.sh --test), so there a missing browser fails.
+BROWSER_MARKS = [pytest.mark.skipif(chromium_or_reason() is not None and not os.environ.get("CI"),
+                                    reason=str(chromium_or_reason())), pytest.mark.slow]
 
 
 def free_port() -> int:

@@ -96,3 +96,44 @@ def downloads(monkeypatch):
 
     monkeypatch.setattr(st, "download_button", download_button)
     return served
+
+
+# --- the browser tests' shared fixtures (tests/test_browser*.py) --------------------------------
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per test module."""
+    from browser_helpers import CHROMIUM, CHROMIUM_ARGS, chromium_or_reason
+
+    missing = chromium_or_reason()
+    if missing:
+        pytest.fail(f"{missing} (CI is set, so the browser test must run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser, tiny_db):
+    """`streamlit run app/main.py` on the tiny database, one server per test module."""
+    from browser_helpers import streamlit_server
+
+    with streamlit_server(tiny_db, root=Path(__file__).resolve().parent.parent) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page; fails the test on any JavaScript error in the page."""
+    from browser_helpers import STEP_MS, VIEWPORT
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(STEP_MS)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"

@@ -10,7 +10,6 @@ tracked files).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,22 +18,17 @@ import duckdb
 import pytest
 
 from browser_helpers import (
+    BROWSER_MARKS,
     SELECTED_MODELS_JS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    STEP_MS,
-    VIEWPORT,
     box_select,
     choose_option,
-    chromium_or_reason,
     eventually,
-    model_ids,
     full_page_screenshot,
+    model_ids,
     plot_with_title,
     selectbox_value,
     sidebar_count,
     split_box,
-    streamlit_server,
     wait_for_sidebar_count,
 )
 
@@ -44,11 +38,7 @@ PAGES = {"population": "Overview", "samples-geometry": "Geometry",
          "pixel-attribution": "Attribution"}  # url path -> page title, as in app/main.py
 DEFAULT_PAGE = "population"
 
-_MISSING = chromium_or_reason()
-# CI installs Chromium (scripts/setup.sh --test), so there a missing browser is an error.
-pytestmark = pytest.mark.skipif(_MISSING is not None and not os.environ.get("CI"),
-                                reason=str(_MISSING))
-pytestmark = [pytestmark, pytest.mark.slow]
+pytestmark = BROWSER_MARKS
 
 _TABLE_BARS_JS = """gd => gd._fullData.filter(t => t.type === 'bar').flatMap(t =>
   Array.from(t.customdata, (cd, i) => ({
@@ -61,36 +51,6 @@ _RING_JS = SELECTED_MODELS_JS
 _HEATMAPS_JS = """gd => gd._fullData.filter(t => t.type === 'heatmap').map(t => ({
   name: t.name, rows: t.z.length, cols: t.z[0].length,
   nonzero: Array.from(t.z).some(r => Array.from(r).some(v => Number.isFinite(v) && v !== 0))}))"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if _MISSING:
-        pytest.fail(f"{_MISSING} (CI is set, so the browser test must run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def app_url(browser, tiny_db):
-    with streamlit_server(tiny_db, root=ROOT) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(STEP_MS)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
 
 
 def _models(db: Path) -> dict[str, tuple]:

@@ -16,22 +16,16 @@ import duckdb
 import pytest
 
 from browser_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    STEP_MS,
-    VIEWPORT,
-    chromium_or_reason,
+    BROWSER_MARKS,
     eventually,
     full_page_screenshot,
     plot_with_title,
-    streamlit_server,
     wait_for_sidebar_count,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "cache" / "screenshots"
-_MISSING = chromium_or_reason()
-pytestmark = [pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING)), pytest.mark.slow]
+pytestmark = BROWSER_MARKS
 
 # The brushable chart lives in the custom component's iframe.
 _FRAME = "iframe[title*=parcoords_brush]"
@@ -57,34 +51,6 @@ _CONSTRAINT_JS = """(gd, label) => {
 _CLEAN_BARS_JS = """gd => gd._fullData.filter(t => t.type === 'bar' && t.width === 7).flatMap(t =>
   Array.from(t.customdata, cd => ({key: cd[0], shown: cd[2]})))
   .filter(b => b.key.endsWith('|clean'))"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def app_url(browser, tiny_db):
-    with streamlit_server(tiny_db, root=ROOT) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(STEP_MS)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
 
 
 def _query(db: Path, sql: str, params=()) -> list[tuple]:

@@ -8,25 +8,28 @@ cache/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, STEP_MS, Box, box_select,
-                             chromium_or_reason, eventually, markers, plot_with_title,
-                             streamlit_server)
+from browser_helpers import (
+    BROWSER_MARKS,
+    STEP_MS,
+    Box,
+    box_select,
+    eventually,
+    markers,
+    plot_with_title,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "cache" / "screenshots"
 GUIDE_MODEL = "lenet5-m2-ce-dense-r0.0-s0"
 WIDTHS = (1024, 1920)
 
-_MISSING = chromium_or_reason()
-pytestmark = [pytest.mark.skipif(_MISSING is not None and not os.environ.get("CI"),
-                                 reason=str(_MISSING)), pytest.mark.slow]
+pytestmark = BROWSER_MARKS
 
 # Drawn boxes of the SVG text elements matching `selector` inside a chart (empty ones skipped).
 _TEXT_BOXES_JS = """(gd, selector) => Array.from(gd.querySelectorAll(selector)).map(el => {
@@ -48,24 +51,6 @@ _PLOT_AREA_JS = """gd => {
   return {left: box.left + xa._offset, right: box.left + xa._offset + xa._length,
           top: box.top + ya._offset, bottom: box.top + ya._offset + ya._length};
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if _MISSING:
-        pytest.fail(f"{_MISSING} (CI is set, so the browser test must run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def app_url(browser, tiny_db):
-    with streamlit_server(tiny_db, root=ROOT) as url:
-        yield url
 
 
 def _page(browser, width: int):

@@ -5,53 +5,25 @@ figures; a malformed link shows a note and the defaults, never an error."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import pytest
-
 from browser_helpers import (
+    BROWSER_MARKS,
     SELECTED_MODELS_JS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     STEP_MS,
     VIEWPORT,
     box_select,
-    chromium_or_reason,
     eventually,
     model_ids,
     plot_with_title,
     selectbox_value,
     split_box,
-    streamlit_server,
     wait_for_sidebar_count,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-_MISSING = chromium_or_reason()
-pytestmark = [pytest.mark.skipif(_MISSING is not None and not os.environ.get("CI"),
-                                 reason=str(_MISSING)), pytest.mark.slow]
+pytestmark = BROWSER_MARKS
 
 _RING_JS = SELECTED_MODELS_JS
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if _MISSING:
-        pytest.fail(f"{_MISSING} (CI is set, so the browser test must run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def app_url(browser, tiny_db):
-    with streamlit_server(tiny_db, root=ROOT) as url:
-        yield url
 
 
 def _new_page(browser, errors: list):
@@ -111,7 +83,7 @@ def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(browser, app_url):
     colleague.get_by_role("heading", name="Geometry", level=1).wait_for()
     model = selectbox_value(colleague, "Model")
     assert model in chosen
-    eventually(lambda: _assert_in(f"/samples-geometry?", _link(colleague)))
+    eventually(lambda: _assert_in("/samples-geometry?", _link(colleague)))
     colleague.context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
 
