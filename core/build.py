@@ -270,26 +270,26 @@ class Builder:
         if not todo:
             return bool(adopted)
         cached = [j for j in todo if self._checkpoint_of(j).is_file()]
-        # Two phases: first the dense parents that pruned models start from (with any parent
-        # missing from the cache); then everything else at once — MPT and the other dense models
-        # (which start from fresh networks) beside the pruned ones, longest first, so that the
-        # short pruning tasks fill the workers' last gaps.
         building = [j for j in todo if j not in cached]
         pruned = [j for j in building if j.method not in PARENTLESS_METHODS]
         parent_of = {j: dense_parent(self.e, data.shape, j) for j in pruned}
+        # Jobs that start from nothing: the dense parents first (their children wait for them),
+        # with any parent missing from the cache, then MPT and the other dense models, longest
+        # first; the short pruning tasks follow as their parents finish and fill the workers'
+        # last gaps.
         parent_paths = {self._checkpoint_of(p) for p in parent_of.values()}
-        first = [j for j in building if j.method == "dense"
-                 and self._checkpoint_of(j) in parent_paths]
-        planned = {self._checkpoint_of(j) for j in first}
+        independent = [j for j in building if j.method == "dense"
+                       and self._checkpoint_of(j) in parent_paths]
+        planned = {self._checkpoint_of(j) for j in independent}
         for parent in parent_of.values():
             path = self._checkpoint_of(parent)
             if path not in planned and not path.is_file():
-                first.append(parent)
+                independent.append(parent)
                 planned.add(path)
-        rest = sorted((j for j in building if j not in first),
-                      key=lambda j: ("mpt", "dense").index(j.method)
-                      if j.method in PARENTLESS_METHODS else 2)
-        tally = _Tally("models", len(cached) + len(first) + len(rest))
+        independent += sorted((j for j in building if j.method in PARENTLESS_METHODS
+                               and j not in independent),
+                              key=lambda j: ("mpt", "dense").index(j.method))
+        tally = _Tally("models", len(cached) + len(independent) + len(pruned))
         self._add_to_bar(tally.total)
         for job in cached:
             ckpt = self._checkpoint_of(job)
@@ -300,57 +300,71 @@ class Builder:
             model.load_state_dict(state)
             self._register(job, model_summary(model.eval()), ckpt, time.perf_counter() - t0)
             self._model_done(job, tally)
-
-        if not building:
-            store_builds.record_progress(self.con, "models", tally.done, tally.total, "done")
-            return True
-        ex = self.executor
-        images, labels = ex.put(data.train.images), ex.put(data.train.labels)
-        built = self._run_model_tasks(first, images, labels, {}, tally)
-        states: dict[Path, object] = {}     # parent checkpoint → handle of its state bytes
-        for parent in parent_of.values():
-            path = self._checkpoint_of(parent)
-            if path in states:
-                continue
-            if path in built:
-                states[path] = ex.put(built[path])
-            elif path.is_file():
-                states[path] = ex.put(ModelWeights.from_checkpoint(
-                    parent.model_id, parent.config, path).state)
-        ready = {j: states[self._checkpoint_of(p)] for j, p in parent_of.items()
-                 if self._checkpoint_of(p) in states}
-        for job in pruned:
-            if job not in ready:
-                self._model_done(job, tally, f"not run: its dense parent "
-                                             f"{parent_of[job].model_id} failed")
-        self._run_model_tasks([j for j in rest if j.method in PARENTLESS_METHODS or j in ready],
-                              images, labels, ready, tally)
+        if building:
+            self._run_model_tasks(data, independent, pruned, parent_of, tally)
         store_builds.record_progress(self.con, "models", tally.done, tally.total, "done")
         return True
 
-    def _run_model_tasks(self, jobs: list[ModelJob], images, labels,
-                         parent_state: dict[ModelJob, object], tally: _Tally
-                         ) -> dict[Path, bytes]:
-        """Run model tasks; write and register each result as it arrives. Returns the state
-        bytes of the dense models built (by checkpoint path) for their pruned children."""
+    def _run_model_tasks(self, data: BuildData, independent: list[ModelJob],
+                         pruned: list[ModelJob], parent_of: dict[ModelJob, ModelJob],
+                         tally: _Tally) -> None:
+        """Run the model tasks as one stream: ``independent`` in order, then each pruned job
+        once its dense parent's weights exist (a parent that failed fails its children).
+        Writes and registers each result as it arrives."""
         ex = self.executor
         progress = self.progress and not ex.remote
-        tasks = (Task(job, _label(job), train_model_task,
-                      (job, images, labels, parent_state.get(job)),
-                      dict(device=ex.device, progress=progress)) for job in jobs)
-        dense: dict[Path, bytes] = {}
-        for outcome in ex.run(tasks):
-            job: ModelJob = outcome.task.key
-            if outcome.error is None:
-                result: TrainedModel = outcome.value
+        images, labels = ex.put(data.train.images), ex.put(data.train.labels)
+        states: dict[Path, object] = {}     # parent checkpoint → handle of its state bytes
+        building = {self._checkpoint_of(j) for j in independent}
+        for parent in parent_of.values():
+            path = self._checkpoint_of(parent)
+            if path not in states and path not in building:     # in the cache: read it
+                states[path] = ex.put(ModelWeights.from_checkpoint(
+                    parent.model_id, parent.config, path).state)
+        failed: set[Path] = set()
+        queue, waiting = list(independent), list(pruned)
+
+        def task(job: ModelJob, parent_state=None) -> Task:
+            return Task(job, _label(job), train_model_task, (job, images, labels, parent_state),
+                        dict(device=ex.device, progress=progress))
+
+        def tasks() -> Iterator[Task]:
+            # Consumed lazily: each pull sees the parents finished so far.
+            while queue or waiting:
+                if queue:
+                    yield task(queue.pop(0))
+                    continue
+                ready = [j for j in waiting if self._checkpoint_of(parent_of[j]) in states
+                         or self._checkpoint_of(parent_of[j]) in failed]
+                if not ready:
+                    return      # the rest wait for parents still running: the next round
+                for job in ready:
+                    waiting.remove(job)
+                    path = self._checkpoint_of(parent_of[job])
+                    if path in failed:
+                        self._model_done(job, tally, f"not run: its dense parent "
+                                                     f"{parent_of[job].model_id} failed")
+                    else:
+                        yield task(job, states[path])
+
+        while queue or waiting:
+            before = len(queue) + len(waiting)
+            for outcome in ex.run(tasks()):
+                job: ModelJob = outcome.task.key
                 ckpt = self._checkpoint_of(job)
-                self._write_checkpoint(result.state, ckpt)
-                if job.method == "dense":
-                    dense[ckpt] = result.state
-                if job.registered:
-                    self._register(job, result.summary, ckpt, result.seconds)
-            self._model_done(job, tally, outcome.error)
-        return dense
+                if outcome.error is None:
+                    result: TrainedModel = outcome.value
+                    self._write_checkpoint(result.state, ckpt)
+                    if job.method == "dense":
+                        states[ckpt] = ex.put(result.state)
+                    if job.registered:
+                        self._register(job, result.summary, ckpt, result.seconds)
+                elif job.method == "dense":
+                    failed.add(ckpt)
+                self._model_done(job, tally, outcome.error)
+            if len(queue) + len(waiting) == before:   # cannot happen: every parent was queued
+                raise RuntimeError(f"{len(waiting)} pruned model(s) wait for dense parents that "
+                                   "are neither built nor planned.")
 
     def _model_done(self, job: ModelJob, tally: _Tally, error: str | None = None) -> None:
         self._finished(_label(job), error)
