@@ -22,6 +22,7 @@ from scipy.spatial.distance import pdist, squareform
 from threadpoolctl import threadpool_limits
 
 from core import analysis
+from core.executors import Executor, LocalExecutor, Task
 from core.store import analysis as queries
 from core.store import replace_rows
 
@@ -50,6 +51,7 @@ def fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 class _Inputs:
     """Frames read once per update and shared by the steps that need them."""
     con: duckdb.DuckDBPyConnection
+    executor: Executor       # runs the steps' independent tasks (per-benchmark placements)
 
     @cached_property
     def models(self) -> pd.DataFrame:
@@ -101,25 +103,45 @@ def _cka(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
                   pd.DataFrame(columns=["benchmark_id", "model_a", "model_b", "cka"]))
 
 
+def place_benchmark(distances: np.ndarray) -> list[tuple[str, np.ndarray, float, float, int,
+                                                           float]]:
+    """The stored placements of one benchmark's models (a task an executor runs): per space of
+    ``_GEOMETRY_SPACES``, (space, xy (n, 2), trustworthiness, Spearman ρ, neighbours k,
+    seconds). ``distances``: (n, n) true distances between the models' standardised vectors."""
+    placed = []
+    # Many tiny eigen-decompositions and products: BLAS threads only add hand-off time to them.
+    with threadpool_limits(1, user_api="blas"):
+        for space, method in _GEOMETRY_SPACES.items():
+            start = time.perf_counter()
+            xy = analysis.place_geometry(distances, method=method, seed=0)
+            seconds = time.perf_counter() - start
+            trust, rho, k = analysis.placement_quality(distances, xy)
+            placed.append((space, xy, trust, rho, k, seconds))
+    return placed
+
+
 def _embeddings(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     keys, matrix = inputs.geometry
     yield "geometry_distances", analysis.geometry_distances(keys, matrix)
     frames, quality = [], []
-    # Per benchmark, from the true distances between its models' standardised vectors. Many tiny
-    # eigen-decompositions and products: BLAS threads only add hand-off time to them.
-    with threadpool_limits(1, user_api="blas"):
-        for benchmark_id, rows in keys.groupby("benchmark_id", sort=True).indices.items():
-            rows = rows[np.argsort(keys["model_id"].to_numpy()[rows], kind="stable")]
-            model_ids = keys["model_id"].to_numpy()[rows]
-            distances = squareform(pdist(matrix[rows]))
-            for space, method in _GEOMETRY_SPACES.items():
-                start = time.perf_counter()
-                xy = analysis.place_geometry(distances, method=method, seed=0)
-                seconds = time.perf_counter() - start
-                trust, rho, k = analysis.placement_quality(distances, xy)
-                frames.append(pd.DataFrame({"model_id": model_ids, "benchmark_id": benchmark_id,
-                                            "x": xy[:, 0], "y": xy[:, 1], "space": space}))
-                quality.append((space, benchmark_id, len(model_ids), k, trust, rho, seconds))
+    # Per benchmark, from the true distances between its models' standardised vectors: one task
+    # per benchmark on the build's executor (placements are deterministic, wherever they run).
+    models_of, tasks = {}, []
+    for benchmark_id, rows in keys.groupby("benchmark_id", sort=True).indices.items():
+        rows = rows[np.argsort(keys["model_id"].to_numpy()[rows], kind="stable")]
+        models_of[benchmark_id] = keys["model_id"].to_numpy()[rows]
+        tasks.append(Task(benchmark_id, f"place the models of {benchmark_id}", place_benchmark,
+                          (squareform(pdist(matrix[rows])),)))
+    placed = {}
+    for outcome in inputs.executor.run(tasks):
+        if outcome.error is not None:
+            raise RuntimeError(f"{outcome.task.label} failed: {outcome.error}")
+        placed[outcome.task.key] = outcome.value
+    for benchmark_id, model_ids in models_of.items():
+        for space, xy, trust, rho, k, seconds in placed[benchmark_id]:
+            frames.append(pd.DataFrame({"model_id": model_ids, "benchmark_id": benchmark_id,
+                                        "x": xy[:, 0], "y": xy[:, 1], "space": space}))
+            quality.append((space, benchmark_id, len(model_ids), k, trust, rho, seconds))
     # The CKA baseline: classical MDS of 1 − CKA between models, per feature benchmark.
     cka = queries.defined_cka(inputs.con)
     for benchmark_id, rows in cka.groupby("benchmark_id"):
@@ -197,13 +219,15 @@ def _effective_robustness(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]
 _STEPS.append((_effective_robustness, ("effective_robustness",), ("evaluations", "benchmarks")))
 
 
-def update_analysis(con: duckdb.DuckDBPyConnection, *, progress: bool = True) -> dict[str, float]:
+def update_analysis(con: duckdb.DuckDBPyConnection, *, progress: bool = True,
+                    executor: Executor | None = None) -> dict[str, float]:
     """Recompute the analysis tables whose inputs changed since the last call.
 
     Args:
         con: writable connection to a store created by ``core.store.create_schema``.
         progress: log one INFO line per table (computed with its time, or skipped) on this
             module's logger; ``False`` logs them at DEBUG.
+        executor: runs the independent tasks of a step (default: this process, in order).
 
     Returns:
         {table: seconds} for the tables recomputed in this call (compute + write); skipped tables
@@ -212,7 +236,7 @@ def update_analysis(con: duckdb.DuckDBPyConnection, *, progress: bool = True) ->
     level = logging.INFO if progress else logging.DEBUG
     current = fingerprints(con)
     stored = queries.stored_fingerprints(con)
-    inputs = _Inputs(con)
+    inputs = _Inputs(con, executor or LocalExecutor())
     seconds: dict[str, float] = {}
     for step, tables, sources in _STEPS:
         fingerprint = "|".join([ANALYSIS_VERSION, *(current[s] for s in sources)])

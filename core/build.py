@@ -37,7 +37,8 @@ from . import store
 from .build_inputs import BuildData, benchmark_images, check_database_fits, load_build_data
 from .executors import Executor, LocalExecutor, Task
 from .experiment import Experiment
-from .models import load_state_dict_file, model_from_config, shrink_to_state_dict
+from .models import (forward_macs, load_state_dict_file, model_from_config,
+                     shrink_to_state_dict)
 from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, checkpoint_key,
                    dense_parent, describe_change, evaluation_pairs, plan_build,
                    subset_fingerprint)
@@ -410,13 +411,19 @@ class Builder:
             return False
         by_model = {model_id: tuple(bench for _, bench in pairs)
                     for model_id, pairs in itertools.groupby(todo, key=lambda pair: pair[0])}
+        configs = {m: (cfg, ck) for m, cfg, ck in models}
+        # The costliest models first (by their architecture's forward cost), so the cheap ones
+        # fill the workers' last gaps instead of one large model running alone at the end.
+        shape = (data.channels, data.height, data.width)
+        macs = {cfg: forward_macs(model_from_config(cfg).eval(), shape)
+                for cfg in {configs[m][0] for m in by_model}}
+        by_model = dict(sorted(by_model.items(), key=lambda item: -macs[configs[item[0]][0]]))
         self._add_to_bar(len(by_model))
         ex = self.executor
         # Large inputs go to the executor once; each model's weights when its task is submitted
         # (tasks are consumed lazily, so only a few models are held at a time).
         images = {b: ex.put(benchmark_images[b]) for b in {b for _, b in todo}}
         labels, sample_ids = ex.put(data.labels), ex.put(data.sample_ids)
-        configs = {m: (cfg, ck) for m, cfg, ck in models}
 
         def tasks() -> Iterator[Task]:
             for model_id, benches in by_model.items():
@@ -446,7 +453,7 @@ class Builder:
             return False
         from .analysis_tables import update_analysis
 
-        timings = update_analysis(self.con, progress=self.progress)
+        timings = update_analysis(self.con, progress=self.progress, executor=self.executor)
         if timings:
             logger.info("analysis: %s", ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
         return bool(timings)

@@ -31,6 +31,7 @@ __all__ = [
     "features_and_logits",
     "load_state_dict_file",
     "shrink_to_state_dict",
+    "forward_macs",
     "HeadSplitClassifier",
     "LeNet5",
     "VGG16",
@@ -272,6 +273,32 @@ def arch_config(arch: str, *, in_channels: int, num_classes: int, width: float,
 def model_from_config(config: str, weights: str | Path | None = None) -> nn.Module:
     """The model of an :func:`arch_config` JSON string (with ``weights`` loaded, when given)."""
     return build_model(**json.loads(config), weights=weights)
+
+
+def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass of one input of ``input_shape`` (C, H, W) in the
+    model's ``nn.Conv2d`` and ``nn.Linear`` layers — the bulk of its cost, to order work by."""
+    total = 0
+
+    def count(module: nn.Module, inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups
+            for size in module.kernel_size:
+                per_output *= size
+            total += output.numel() * per_output
+        else:
+            total += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
 
 
 def load_state_dict_file(path: str | Path, *, arch: str = "?") -> dict[str, torch.Tensor]:

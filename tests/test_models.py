@@ -109,3 +109,14 @@ def test_lenet5_feature_dim_sets_the_head_input_alone():
     assert model.forward_features(torch.zeros(3, 1, 28, 28)).shape == (3, 2)
     # Everything before the penultimate layer keeps the default widths.
     assert model.encoder[0].out_features == model_from_config(plain).encoder[0].out_features
+
+
+def test_forward_macs_counts_lenet5_by_hand():
+    """LeNet-5 on 1×28×28 (padded to 32): conv1 28·28·6·25, conv2 10·10·16·(6·25), then
+    400·120 + 120·84 + 84·10 in the linear layers."""
+    from core.models import LeNet5, forward_macs
+
+    expected = 28 * 28 * 6 * 25 + 10 * 10 * 16 * 6 * 25 + 400 * 120 + 120 * 84 + 84 * 10
+    assert forward_macs(LeNet5().eval(), (1, 28, 28)) == expected
+    grouped = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, groups=2), torch.nn.Flatten())
+    assert forward_macs(grouped, (4, 5, 5)) == 3 * 3 * 8 * (2 * 3 * 3)
