@@ -37,7 +37,7 @@ def main() -> None:
         table = part.pivot_table(index="method", columns="ratio", values="acc", aggfunc="first")
         table.columns = [f"{c:.1f}" for c in table.columns]
         print(f"Clean accuracy (%) of {arch} per method × pruning ratio\n")
-        print(markdown(table.reset_index().fillna("")), "\n")
+        print(markdown(table.reset_index().astype(object).fillna("")), "\n")
     mean_corrupt = con.execute("""
         SELECT arch, method || CASE WHEN retrained THEN ' + retrain' ELSE '' END AS method,
                count(DISTINCT model_id) AS models,
@@ -59,6 +59,23 @@ def main() -> None:
     print(f"Effective robustness (points above the population's logit-linear fit of corrupted "
           f"on clean accuracy: slope {fit[0]:.3f}, intercept {fit[1]:.3f}, {fit[2]} models)\n")
     print(markdown(effective), "\n")
+    # The same reading with one fit per architecture family (pruned, MPT and dense models of
+    # that family only): families of different corruption robustness pull a population fit.
+    from core.analysis.effective import effective_robustness
+
+    accuracy = con.execute("""
+        SELECT model_id, arch, method || CASE WHEN retrained THEN ' + retrain' ELSE '' END
+               AS method, clean_accuracy, corrupted_accuracy
+        FROM effective_robustness JOIN models USING (model_id)
+        WHERE arch IN ('lenet5', 'resnet_small')""").df()
+    for arch, part in accuracy.groupby("arch"):
+        own = effective_robustness(part).merge(part[["model_id", "method"]], on="model_id")
+        table = (own.groupby("method")["effective_robustness"].agg(["count", "mean", "min", "max"])
+                 .mul([1, 100, 100, 100]).round(2).reset_index())
+        print(f"Effective robustness (points) within {arch} alone (fit on its "
+              f"{len(part)} models: slope {own.slope.iloc[0]:.3f}, intercept "
+              f"{own.intercept.iloc[0]:.3f})\n")
+        print(markdown(table), "\n")
     for (dense,) in con.execute("SELECT model_id FROM models WHERE method = 'dense' AND arch IN "
                                 "('lenet5', 'resnet_small') ORDER BY arch").fetchall():
         corr = con.execute("""SELECT target, metric, pearson, spearman, n FROM correlations
@@ -70,7 +87,7 @@ def main() -> None:
     print("Five most redundant corruption pairs\n")
     print(markdown(sim), "\n")
     auc = con.execute("SELECT arch, target, score, auc, n_positive, n FROM vulnerability_auc "
-                      "ORDER BY arch, target, auc DESC").df()
+                      "WHERE n > 0 ORDER BY arch, target, auc DESC").df()
     print("Vulnerable-sample AUCs (dense model's geometry alone)\n")
     print(markdown(auc))
 

@@ -167,6 +167,10 @@ class PoolExecutor:
         self._max_in_flight = max_in_flight or 2 * workers
         self._pool = None
         self._shared_dir: str | None = None
+        # Start the workers now: importing torch in them overlaps the caller's own start-up
+        # (loading data, generating benchmarks) instead of delaying the first tasks.
+        for _ in range(workers):
+            self._executor().submit(os.getpid)
 
     def put(self, value: Any) -> Any:
         import numpy as np

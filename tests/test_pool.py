@@ -128,6 +128,7 @@ def test_make_executor_validates_its_options():
     assert isinstance(make_executor("local"), LocalExecutor)
     pool = make_executor("pool", workers=3)
     assert isinstance(pool, PoolExecutor) and pool.workers == 3
+    pool.close()
     with pytest.raises(ValueError, match=r"`workers` must be an integer >= 1. Got 0 instead."):
         make_executor("pool", workers=0)
     with pytest.raises(ValueError, match="needs the pool executor"):

@@ -58,6 +58,27 @@ def test_placement_quality_matches_sklearn_and_scipy():
 
 # --------------------------------------------------------------------------- placement
 
+def test_umap_placement_equals_umaps_own_search_on_the_precomputed_matrix():
+    """The placement hands UMAP the exact neighbours read off the matrix: the same layout as
+    UMAP's own neighbour search on metric="precomputed" (the reference)."""
+    import warnings
+
+    import umap
+
+    from core.analysis.placement import classical_mds
+
+    vectors = np.random.default_rng(3).normal(size=(30, 12))    # no two models coincide
+    distances = squareform(pdist(vectors))
+    init = classical_mds(distances)
+    reference = umap.UMAP(n_components=2, metric="precomputed", n_neighbors=8, min_dist=0.5,
+                          n_epochs=100, init=init, random_state=0, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = reference.fit_transform(distances)
+    got = analysis.place_geometry(distances, method="umap", umap_neighbors=8, umap_epochs=100)
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("method", ["pca", "stress", "umap"])
 def test_coincident_models_share_a_point_and_a_group(method):
     vectors = _population(2)[:20]
