@@ -14,7 +14,7 @@ Prints sample-evaluations/s of both (best of the repeats) and their ratio, the f
 must keep >= 0.7. Run with ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine.
 
 Usage: python bench/evaluate.py [--archs lenet5,resnet_small] [--models 2] [--benchmarks 96]
-                                [--samples 500] [--batch-size 1000] [--repeats 3] [--threads 2]
+                                [--samples 500] [--batch-size 1000] [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=500)
     p.add_argument("--batch-size", type=int, default=EVALUATE_BATCH_SIZE)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1, as every build task runs)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     for arch in args.archs.split(","):
