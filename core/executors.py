@@ -30,6 +30,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -119,6 +120,23 @@ def _resolve(value: Any) -> Any:
     return _MAPPED[value.path]
 
 
+@contextmanager
+def _plain_main():
+    """Start workers without re-running this process's ``__main__`` in them: spawn re-imports a
+    main script by path, and when that script is a Streamlit app (the app, or a test of it)
+    running it in a worker fails. The tasks never need it."""
+    import sys
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def _exit_with_parent(parent: int) -> None:
     """Stop this worker once the build process that started it is gone (killed, even by
     SIGKILL): its task's result would have nobody to receive it."""
@@ -170,7 +188,7 @@ class PoolExecutor:
         # Start the workers now: importing torch in them overlaps the caller's own start-up
         # (loading data, generating benchmarks) instead of delaying the first tasks.
         for _ in range(workers):
-            self._executor().submit(os.getpid)
+            self._submit(os.getpid)
 
     def put(self, value: Any) -> Any:
         import numpy as np
@@ -183,6 +201,10 @@ class PoolExecutor:
         with os.fdopen(fd, "wb") as handle:
             np.save(handle, value, allow_pickle=False)
         return _SharedArray(path)
+
+    def _submit(self, fn: Callable[..., Any], *args, **kwargs):
+        with _plain_main():      # a submit may start workers
+            return self._executor().submit(fn, *args, **kwargs)
 
     def _executor(self):
         if self._pool is None:
@@ -204,8 +226,7 @@ class PoolExecutor:
 
         def fill() -> None:
             for task in queue:
-                future = self._executor().submit(_call_resolved, task.fn, *task.args,
-                                                 **task.kwargs)
+                future = self._submit(_call_resolved, task.fn, *task.args, **task.kwargs)
                 pending[future] = task
                 if len(pending) >= self._max_in_flight:
                     return

@@ -191,3 +191,27 @@ def _sleep_and_report(path):
     with open(path, "a") as handle:
         handle.write(f"{os.getpid()}\n")
     time.sleep(120)
+
+
+def test_workers_do_not_rerun_a_main_script(tmp_path):
+    """Under AppTest (or `streamlit run`) this process's __main__ is the app's script; spawn
+    would re-run it in every worker, where it fails. Workers start without it."""
+    import subprocess
+    import sys
+
+    bad_main = tmp_path / "bad_main.py"
+    bad_main.write_text("raise SystemExit('the main script ran in a worker')\n")
+    script = f"""
+import sys, types
+main = types.ModuleType("__main__"); main.__file__ = {str(bad_main)!r}
+sys.modules["__main__"] = main
+from core.executors import PoolExecutor, Task
+pool = PoolExecutor(2)
+print([o.value for o in pool.run([Task(1, "abs", abs, (-3,))])])
+pool.close()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, cwd=os.path.dirname(os.path.dirname(
+                                os.path.abspath(__file__))))
+    assert result.stdout.strip() == "[3]", result.stderr[-2000:]
+    assert "main script ran" not in result.stderr
