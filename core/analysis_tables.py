@@ -22,7 +22,7 @@ from scipy.spatial.distance import pdist, squareform
 from threadpoolctl import threadpool_limits
 
 from core import analysis
-from core.executors import Executor, LocalExecutor, Task
+from core.executors import Executor, LocalExecutor, Task, collect
 from core.store import analysis as queries
 from core.store import replace_rows
 
@@ -132,11 +132,7 @@ def _embeddings(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
         models_of[benchmark_id] = keys["model_id"].to_numpy()[rows]
         tasks.append(Task(benchmark_id, f"place the models of {benchmark_id}", place_benchmark,
                           (squareform(pdist(matrix[rows])),)))
-    placed = {}
-    for outcome in inputs.executor.run(tasks):
-        if outcome.error is not None:
-            raise RuntimeError(f"{outcome.task.label} failed: {outcome.error}")
-        placed[outcome.task.key] = outcome.value
+    placed = collect(inputs.executor, tasks)
     for benchmark_id, model_ids in models_of.items():
         for space, xy, trust, rho, k, seconds in placed[benchmark_id]:
             frames.append(pd.DataFrame({"model_id": model_ids, "benchmark_id": benchmark_id,

@@ -324,6 +324,7 @@ class Builder:
                     parent.model_id, parent.config, path).state)
         failed: set[Path] = set()
         queue, waiting = list(independent), list(pruned)
+        parent_path = {j: self._checkpoint_of(p) for j, p in parent_of.items()}
 
         def task(job: ModelJob, parent_state=None) -> Task:
             return Task(job, _label(job), train_model_task, (job, images, labels, parent_state),
@@ -335,13 +336,13 @@ class Builder:
                 if queue:
                     yield task(queue.pop(0))
                     continue
-                ready = [j for j in waiting if self._checkpoint_of(parent_of[j]) in states
-                         or self._checkpoint_of(parent_of[j]) in failed]
+                ready = [j for j in waiting if parent_path[j] in states
+                         or parent_path[j] in failed]
                 if not ready:
                     return      # the rest wait for parents still running: the next round
                 for job in ready:
                     waiting.remove(job)
-                    path = self._checkpoint_of(parent_of[job])
+                    path = parent_path[job]
                     if path in failed:
                         self._model_done(job, tally, f"not run: its dense parent "
                                                      f"{parent_of[job].model_id} failed")

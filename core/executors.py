@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "PoolExecutor", "RayExecutor",
-           "make_executor", "EXECUTORS", "TASK_THREADS"]
+           "make_executor", "collect", "EXECUTORS", "TASK_THREADS"]
 
 EXECUTORS = ("local", "pool", "ray")
 
@@ -166,8 +166,8 @@ class PoolExecutor:
     """Run tasks in ``workers`` processes of this machine (``None``: one per CPU core).
 
     Each worker runs torch with :data:`TASK_THREADS` intra-op threads, so results equal those
-    of :class:`LocalExecutor`. Workers start with
-    the first :meth:`run` and serve every later one until :meth:`close`. A task that raises, or
+    of :class:`LocalExecutor`. Workers start with the executor and serve every :meth:`run`
+    until :meth:`close`. A task that raises, or
     whose worker dies, comes back as an :class:`Outcome` with ``error`` set; a dead worker's pool is
     replaced for the tasks that follow.
     """
@@ -362,7 +362,6 @@ class RayExecutor:
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         ray = self._ray
-        threads = TASK_THREADS
         cpus = float(TASK_THREADS)
         remote = self._remote.options(
             num_cpus=cpus, num_gpus=1 if self.device == "cuda" else 0,
@@ -372,7 +371,7 @@ class RayExecutor:
 
         def fill() -> None:
             for task in queue:
-                pending[remote.remote(task.fn, threads, *task.args, **task.kwargs)] = task
+                pending[remote.remote(task.fn, TASK_THREADS, *task.args, **task.kwargs)] = task
                 if len(pending) >= self._max_in_flight:
                     return
 
@@ -401,6 +400,17 @@ class RayExecutor:
 
     def close(self) -> None:
         self._ray.shutdown()
+
+
+def collect(executor: Executor, tasks: Iterable[Task]) -> dict[Hashable, Any]:
+    """Run ``tasks`` that must all succeed: {task key: value}. The first failed task raises
+    ``RuntimeError`` naming it (for steps whose results mean nothing incomplete)."""
+    values = {}
+    for outcome in executor.run(tasks):
+        if outcome.error is not None:
+            raise RuntimeError(f"{outcome.task.label} failed: {outcome.error}")
+        values[outcome.task.key] = outcome.value
+    return values
 
 
 def make_executor(name: str = "local", *, address: str | None = None,

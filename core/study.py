@@ -30,7 +30,7 @@ import torch
 
 from .analysis import trained_dimension_angles
 from .data import Dataset, evaluation_subset
-from .executors import Executor, LocalExecutor, Task
+from .executors import Executor, LocalExecutor, Task, collect
 from .experiment import ArchSpec, Experiment
 from .features import evaluate_geometry
 from .models import LeNet5
@@ -172,12 +172,7 @@ def run_dimension_study(train: Dataset, images: np.ndarray, labels: np.ndarray,
     tasks = (Task(width, f"dimension study m={width}", study_width_task,
                   (width, *shared, settings, len(train.class_names)))
              for width in settings.widths)
-    frames = []
-    for outcome in executor.run(tasks):
-        if outcome.error is not None:
-            raise RuntimeError(f"{outcome.task.label} failed: {outcome.error}")
-        frames.append(outcome.value)
-    rows = pd.concat(frames, ignore_index=True)[STUDY_COLUMNS]
+    rows = pd.concat(collect(executor, tasks).values(), ignore_index=True)[STUDY_COLUMNS]
     return rows.sort_values(["kind", "dim"], ignore_index=True)
 
 
