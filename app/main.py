@@ -7,7 +7,7 @@ import duckdb
 import streamlit as st
 
 from app import report, share, sidebar
-from app.pages import page as app_page
+from app.pages import ALIASES, alias, page as app_page
 from app.state import init_state
 from core.store import SchemaVersionError
 
@@ -15,7 +15,9 @@ st.set_page_config(page_title="Robustness Lottery Explorer", layout="wide")
 init_state()
 report.start()
 pages = {name: app_page(name) for name in ("guide", "overview", "geometry", "attribution")}
-page = st.navigation(list(pages.values()))
+page = st.navigation(list(pages.values()) + [alias(path) for path in ALIASES])
+if page.url_path in ALIASES:  # an old address: open its page at the page's own address
+    st.switch_page(pages[ALIASES[page.url_path]], query_params=st.query_params.to_dict())
 name = next(n for n, p in pages.items() if p.url_path == page.url_path)
 try:
     share.restore(name)

@@ -32,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import store  # noqa: E402
+from core.executors import retain_freed_memory
 from core.models import arch_config, model_from_config
 from core.tasks import EVALUATE_BATCH_SIZE, ModelWeights, evaluate_model_task, state_from_bytes
 from core.train import to_input
@@ -97,6 +98,7 @@ def main() -> None:
                    help="torch threads (default 1, as every build task runs)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    retain_freed_memory()  # as every build task runs
     for arch in args.archs.split(","):
         weights, images, labels, sample_ids = workload([arch], args.models, args.benchmarks,
                                                        args.samples)

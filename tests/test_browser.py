@@ -34,9 +34,10 @@ from browser_helpers import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "cache" / "screenshots"
-PAGES = {"population": "Overview", "samples-geometry": "Geometry",
-         "pixel-attribution": "Attribution"}  # url path -> page title, as in app/main.py
-DEFAULT_PAGE = "population"
+PAGES = {"": "Overview", "population": "Overview", "samples-geometry": "Geometry",
+         "geometry-guide": "Guide",
+         "pixel-attribution": "Attribution"}  # url path -> page title, as in app/pages
+ROOT_PAGES = ("", "population")  # the default page, and the alias of its old address
 
 pytestmark = BROWSER_MARKS
 
@@ -76,11 +77,19 @@ def _no_exception(page) -> None:
 
 @pytest.mark.parametrize("url_path", list(PAGES))
 def test_deep_link_renders_its_page(page, app_url, url_path):
-    page.goto(f"{app_url}/{url_path}")
+    page.goto(f"{app_url}/{url_path}?class=3")
     page.get_by_role("heading", name=PAGES[url_path], level=1).wait_for()
-    # Streamlit shows the default page's address as the bare root.
-    assert urlparse(page.url).path == ("/" if url_path == DEFAULT_PAGE else f"/{url_path}")
+    # Streamlit shows the default page's address as the bare root; the view's query survives.
+    path = "/" if url_path in ROOT_PAGES else f"/{url_path}"
+    eventually(lambda: _assert_address(page, path, "class=3"))
     _no_exception(page)
+    page.wait_for_timeout(500)  # a dialog would come with the page's first messages
+    assert page.get_by_text("Page not found").count() == 0
+
+
+def _assert_address(page, path: str, query_part: str) -> None:
+    address = urlparse(page.url)
+    assert address.path == path and query_part in address.query, page.url
 
 
 def test_selections_travel_from_overview_to_attribution(page, app_url, tiny_db):

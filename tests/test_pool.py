@@ -3,6 +3,11 @@ calls run in this process (at the workers' thread count), failures come back as 
 large inputs travel once as memory-mapped files."""
 
 import os
+import platform
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,8 +148,6 @@ def test_workers_stop_when_the_build_process_is_killed(tmp_path):
     """SIGKILL the process that owns a pool while its workers run long tasks: the workers
     exit too, instead of computing results nobody receives."""
     import signal
-    import subprocess
-    import sys
     import time
 
     pids = tmp_path / "pids"
@@ -196,8 +199,6 @@ def _sleep_and_report(path):
 def test_workers_do_not_rerun_a_main_script(tmp_path):
     """Under AppTest (or `streamlit run`) this process's __main__ is the app's script; spawn
     would re-run it in every worker, where it fails. Workers start without it."""
-    import subprocess
-    import sys
 
     bad_main = tmp_path / "bad_main.py"
     bad_main.write_text("raise SystemExit('the main script ran in a worker')\n")
@@ -215,3 +216,36 @@ pool.close()
                                 os.path.abspath(__file__))))
     assert result.stdout.strip() == "[3]", result.stderr[-2000:]
     assert "main script ran" not in result.stderr
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_task_processes_keep_freed_memory_in_the_heap():
+    # A 64 MiB tensor is beyond glibc's largest dynamic mmap threshold (32 MiB): by default it
+    # is mapped for itself and unmapped when freed; once retain_freed_memory() is in force it
+    # comes from the heap (mallinfo2's hblkhd counts the bytes in mapped blocks).
+    code = textwrap.dedent("""
+        import ctypes
+        import torch
+        from core.executors import retain_freed_memory
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in "arena ordblks smblks hblks hblkhd "
+                        "usmblks fsmblks uordblks fordblks keepcost".split()]
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+
+        def mapped_while_allocated():
+            block = torch.empty(64 << 20, dtype=torch.uint8)
+            mapped = libc.mallinfo2().hblkhd
+            del block
+            return mapped
+
+        before = mapped_while_allocated()
+        in_force = retain_freed_memory()
+        print(before, in_force, mapped_while_allocated())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent).stdout.split()
+    before, in_force, after = int(out[0]), out[1], int(out[2])
+    assert before >= 64 << 20 and in_force == "True" and after < 64 << 20

@@ -31,7 +31,7 @@ from app.links import (
 )
 from conftest import PAGE_TIMEOUT
 
-URL_PATHS = {"overview": "population", "geometry": "samples-geometry",
+URL_PATHS = {"overview": "", "geometry": "samples-geometry",
              "attribution": "pixel-attribution"}
 
 
