@@ -1,5 +1,7 @@
 """Effective robustness against a logit-linear population fit, checked by hand-built populations."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,3 +68,42 @@ def test_group_means():
 def test_missing_columns_are_named():
     with pytest.raises(ValueError, match="corrupted_accuracy"):
         effective_robustness(pd.DataFrame({"model_id": ["a"], "clean_accuracy": [0.5]}))
+
+
+def test_a_fit_within_each_group_equals_fitting_that_group_alone():
+    from core.analysis.effective import effective_robustness_within
+
+    rng = np.random.default_rng(3)
+    clean = rng.uniform(0.5, 0.95, 12)
+    # Two families on different lines: the second loses far more under corruption.
+    groups = np.array(["a", "b"] * 6)
+    corrupted = np.where(groups == "a", expit(logit(clean) - 0.3), expit(0.7 * logit(clean) - 1.5))
+    corrupted = corrupted + rng.normal(scale=0.01, size=12)
+    accuracy = _population(clean, corrupted)
+    out = effective_robustness_within(accuracy, groups)
+    assert list(out.model_id) == list(accuracy.model_id) and list(out.group) == list(groups)
+    for group in ("a", "b"):
+        alone = effective_robustness(accuracy[groups == group])
+        mine = out[out.group == group].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine.drop(columns="group"), alone)
+    # The population fit reads the second family's offset as lost robustness; within it, none.
+    population = effective_robustness(accuracy)
+    assert population.effective_robustness[groups == "b"].mean() < -0.02
+    assert abs(out.effective_robustness[groups == "b"].mean()) < 0.01
+
+
+def test_a_group_too_small_for_a_fit_gets_nan_without_a_warning():
+    from core.analysis.effective import effective_robustness_within
+
+    accuracy = _population([0.7, 0.8, 0.9, 0.6, 0.65], [0.6, 0.7, 0.85, 0.3, 0.4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = effective_robustness_within(accuracy, ["x", "x", "x", "y", "y"])
+    assert out.effective_robustness[:3].notna().all()
+    assert out[["effective_robustness", "slope", "intercept"]][3:].isna().all().all()
+    assert list(out.n_fit) == [3, 3, 3, 2, 2]
+    assert effective_robustness_within(accuracy, ["x"] * 5, min_models=2).slope.notna().all()
+    with pytest.raises(ValueError, match="`min_models` must be an integer >= 2. Got 1 instead."):
+        effective_robustness_within(accuracy, ["x"] * 5, min_models=1)
+    with pytest.raises(ValueError, match="one entry per row of `accuracy` \\(5\\). Got 2"):
+        effective_robustness_within(accuracy, ["x", "y"])

@@ -403,14 +403,27 @@ def test_tiny_redundancy_shows_accuracy_and_geometry(run, tiny_db):
 
 
 def test_effective_robustness_tab_shows_the_fit_and_reads_each_family(run, full_db):
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        counts = dict(con.execute("SELECT arch, count(*) FROM models GROUP BY arch").fetchall())
+    assert sum(n >= 3 for n in counts.values()) >= 2, "the fixture needs two families"
+    # Two architectures with populations of their own: one fit each, by default.
     at = run(full_db)
+    assert at.radio(key="overview_effective_fit").value == "each architecture"
     spec = _specs(at)["overview_effective"]
-    fit = [t for t in spec["data"] if t["name"] == "population fit"]
-    assert len(fit) == 1 and fit[0]["mode"] == "lines"
+    lines = {t["name"] for t in spec["data"] if t["mode"] == "lines"}
+    assert lines == {f"fit · {arch}" for arch, n in counts.items() if n >= 3}
     assert all(text.endswith(" %") for text in spec["layout"]["xaxis"]["ticktext"])
     text = " ".join(m.value for m in at.markdown)
+    for arch, n in counts.items():
+        assert f"**{arch}** — fit over {n} models" in text
     assert "points above the fit at equal clean accuracy" in text
-    assert "Fit over 30 models" in text
+    # The stored population fit on request.
+    at.radio(key="overview_effective_fit").set_value("whole population").run()
+    spec = _specs(at)["overview_effective"]
+    fit = [t for t in spec["data"] if t["mode"] == "lines"]
+    assert len(fit) == 1 and fit[0]["name"] == "population fit"
+    text = " ".join(m.value for m in at.markdown)
+    assert f"Fit over {sum(counts.values())} models" in text
 
 
 # --------------------------------------------------------------------------- pure builders
@@ -450,6 +463,33 @@ def test_effective_robustness_figure_uses_logit_axes_with_percent_ticks():
     ticks = dict(zip(fig.layout.xaxis.ticktext, fig.layout.xaxis.tickvals))
     assert ticks["80 %"] == pytest.approx(float(logit(0.8)))
     assert "99 %" not in ticks and "50 %" not in ticks     # outside the data's range
+
+
+def test_effective_robustness_per_arch_draws_one_fit_per_architecture():
+    from app.charts.overview.insights import (effective_robustness_figure,
+                                              effective_robustness_per_arch,
+                                              effective_robustness_reading,
+                                              fits_per_arch_by_default)
+    from core.analysis.effective import effective_robustness, logit
+
+    frame = _population()
+    assert fits_per_arch_by_default(frame)
+    assert not fits_per_arch_by_default(frame.iloc[:5])   # resnet_small: 1 model of 3 needed
+    per_arch = effective_robustness_per_arch(frame)
+    assert list(per_arch.model_id) == list(frame.model_id)
+    fig = effective_robustness_figure(per_arch)
+    lines = {t.name: t for t in fig.data if t.mode == "lines"}
+    assert set(lines) == {"fit · lenet5", "fit · resnet_small"}
+    for arch, line in lines.items():
+        own = frame[frame.arch == arch.removeprefix("fit · ")]
+        alone = effective_robustness(own)          # the family fitted on its own
+        np.testing.assert_allclose(line.y, alone.slope[0] * np.asarray(line.x) +
+                                   alone.intercept[0])
+        np.testing.assert_allclose(line.x, [logit(own.clean_accuracy).min(),
+                                            logit(own.clean_accuracy).max()])
+    reading = effective_robustness_reading(per_arch)
+    assert reading.splitlines()[0].startswith("**lenet5** — fit over 4 models: logit(corrupted)")
+    assert "**resnet_small** — fit over 3 models" in reading
 
 
 def test_effective_robustness_reading_ranks_families_in_points():

@@ -13,7 +13,9 @@ import streamlit as st
 from app import glossary, state, widgets
 from app.charts import overview as charts
 from app.charts.overview.insights import (effective_robustness_figure,
-                                          effective_robustness_reading)
+                                          effective_robustness_per_arch,
+                                          effective_robustness_reading,
+                                          fits_per_arch_by_default)
 from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import overview as q
@@ -324,7 +326,31 @@ def _effective_robustness(db: DbRef) -> None:
     if effective.empty:
         _missing("effective-robustness table")
         return
+    choices = list(_EFFECTIVE_FITS)
+    widgets.drop_unknown_choice("overview_effective_fit", choices, label="fit")
+    if "overview_effective_fit" not in st.session_state:
+        st.session_state["overview_effective_fit"] = choices[
+            0 if fits_per_arch_by_default(effective) else 1]
+    fit = st.radio("Fit line", choices, key="overview_effective_fit", horizontal=True,
+                   help="Families of different architectures can lie on different lines: a "
+                        "population fit then reads an architecture's offset as robustness.")
+    st.caption(_EFFECTIVE_FITS[fit])
+    if fit == choices[0]:
+        effective = effective_robustness_per_arch(effective)
+        alone = int(effective["effective_robustness"].isna().sum())
+        if alone:
+            st.caption(f"{alone} model{'s' if alone != 1 else ''} of architectures with fewer "
+                       "than 3 models (no population of their own) are left out.")
     widgets.figure(effective_robustness_figure(effective), key="overview_effective",
                    name="effective_robustness", data=effective,
                    config=charts.plotly_config("effective_robustness"))
     widgets.reading(effective_robustness_reading(effective))
+
+
+_EFFECTIVE_FITS = {
+    "each architecture": "One fit per architecture: a model's effective robustness is measured "
+                         "against the models of its own architecture (the default when two or "
+                         "more architectures have 3 models or more).",
+    "whole population": "One fit over every model (the stored table): with several "
+                        "architectures, their offsets from each other count as robustness.",
+}

@@ -80,3 +80,48 @@ def effective_robustness_by_group(effective: pd.DataFrame, models: pd.DataFrame,
     grouped = merged.groupby(by, dropna=False)["effective_robustness"]
     out = grouped.agg(n="count", mean="mean", std="std").reset_index()
     return out.sort_values("mean", ascending=False, ignore_index=True)
+
+
+def effective_robustness_within(accuracy: pd.DataFrame, groups, *,
+                                min_models: int = 3) -> pd.DataFrame:
+    """Effective robustness with one fit per group of models (e.g. per architecture family)
+    instead of one over the whole population.
+
+    Families of different architectures can lie on different lines (a small ResNet may lose
+    three times the accuracy LeNet-5 loses under corruption at the same clean accuracy); a
+    population fit then reads a family's offset as effective robustness.
+
+    Args:
+        accuracy: as for :func:`effective_robustness`.
+        groups: the group of each row of ``accuracy`` (same length), e.g. the architectures.
+        min_models: a group with fewer models, or with fewer than two distinct clean accuracies,
+            gets no fit: its rows have NaN ``predicted_accuracy``, ``effective_robustness``,
+            ``slope`` and ``intercept`` (no warning: a lone network has no population).
+
+    Returns:
+        ``EFFECTIVE_COLUMNS`` and ``group``, one row per model in ``accuracy``'s order (rows
+        without both accuracies dropped); ``n_fit`` is the number of models of its group's fit.
+    """
+    require_columns(accuracy, "accuracy", ["model_id", "clean_accuracy", "corrupted_accuracy"])
+    if isinstance(min_models, bool) or not isinstance(min_models, int) or min_models < 2:
+        raise ValueError(f"`min_models` must be an integer >= 2. Got {min_models!r} instead.")
+    groups = np.asarray(groups, dtype=object)
+    if len(groups) != len(accuracy):
+        raise ValueError(f"`groups` must have one entry per row of `accuracy` ({len(accuracy)}). "
+                         f"Got {len(groups)} instead.")
+    groups = pd.Series(groups, index=accuracy.index, name="group")
+    frame = accuracy[["model_id", "clean_accuracy", "corrupted_accuracy"]].assign(group=groups)
+    frame = frame.dropna(subset=["clean_accuracy", "corrupted_accuracy"])
+    parts = []
+    for _, part in frame.groupby("group", sort=False, dropna=False):
+        distinct = len(np.unique(logit(part.clean_accuracy)))
+        if len(part) >= min_models and distinct >= 2:
+            fitted = effective_robustness(part)
+        else:
+            fitted = part[["model_id", "clean_accuracy", "corrupted_accuracy"]].assign(
+                predicted_accuracy=np.nan, effective_robustness=np.nan, slope=np.nan,
+                intercept=np.nan, n_fit=len(part))
+        parts.append(fitted.set_index(part.index).assign(group=part["group"]))
+    out = pd.concat(parts).loc[frame.index] if parts else frame.assign(
+        **{c: np.nan for c in EFFECTIVE_COLUMNS if c not in frame})
+    return out[EFFECTIVE_COLUMNS + ["group"]].reset_index(drop=True)

@@ -23,7 +23,8 @@ from app.charts.overview._shared import (
 __all__ = ["GEOMETRY_MEASURE", "REDUNDANT_TOP_K", "correlation_models", "correlation_figure",
            "redundant_by_both", "redundancy_figure", "dimension_figure", "SPREAD_LABELS",
            "spread_figure", "roc_figure", "top_flagged", "effective_robustness_figure",
-           "effective_robustness_reading", "method_label"]
+           "effective_robustness_reading", "effective_robustness_per_arch",
+           "fits_per_arch_by_default", "method_label"]
 
 # Axis titles of the spread chart's statistics and targets, with their units.
 SPREAD_LABELS = {
@@ -343,12 +344,44 @@ def _logit_ticks(values: np.ndarray) -> tuple[list[float], list[str]]:
     return [float(_logit(t / 100)) for t in ticks], [f"{t:g} %" for t in ticks]
 
 
+def effective_robustness_per_arch(effective: pd.DataFrame, *, min_models: int = 3
+                                  ) -> pd.DataFrame:
+    """``effective`` (rows of the ``effective_robustness`` table with ``arch`` and the models'
+    other labels, which are kept) refitted within each architecture
+    (:func:`core.analysis.effective.effective_robustness_within`), with a ``group`` column (the
+    arch). Architectures of fewer than ``min_models`` models have NaN effective robustness."""
+    from core.analysis.effective import EFFECTIVE_COLUMNS, effective_robustness_within
+
+    refit = effective_robustness_within(effective, effective["arch"], min_models=min_models)
+    labels = effective.drop(columns=[c for c in EFFECTIVE_COLUMNS if c != "model_id"])
+    return refit.merge(labels, on="model_id", how="left")
+
+
+def fits_per_arch_by_default(effective: pd.DataFrame, *, min_models: int = 3) -> bool:
+    """Whether the per-architecture fit is the fair default: two or more architectures have a
+    population of their own (``min_models`` models or more)."""
+    counts = effective["arch"].value_counts()
+    return int((counts >= min_models).sum()) >= 2
+
+
+def _fits(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(line name, its models) of each fit in ``rows``: one per group, or the population's."""
+    if "group" not in rows:
+        return [("population fit", rows)] if len(rows) else []
+    return [(f"fit · {group}", part) for group, part in rows.groupby("group", sort=False)
+            if np.isfinite(part["slope"].iloc[0])]
+
+
 def effective_robustness_figure(effective: pd.DataFrame) -> go.Figure:
     """Mean corrupted accuracy against clean accuracy, both logit-scaled (tick labels in %), one
     marker per model coloured by pruning family and shaped by architecture, with the
-    population's logit-linear fit. ``effective``: rows of the ``effective_robustness`` table with
-    ``arch``, ``method`` and ``retrained``."""
+    logit-linear fit: the population's, or, when ``effective`` has a ``group`` column
+    (:func:`effective_robustness_per_arch`), one line per group over its models' range (models
+    of groups without a fit are left out). ``effective``: rows of the ``effective_robustness``
+    table with ``arch``, ``method`` and ``retrained``."""
     rows = effective.dropna(subset=["clean_accuracy", "corrupted_accuracy"])
+    if "group" in rows:
+        rows = rows.dropna(subset=["effective_robustness"])
     x, y = _logit(rows["clean_accuracy"]), _logit(rows["corrupted_accuracy"])
     rows = rows.assign(_x=x, _y=y, _family=[method_label(m, r) for m, r in
                                             zip(rows["method"], rows["retrained"])])
@@ -373,13 +406,16 @@ def effective_robustness_figure(effective: pd.DataFrame) -> go.Figure:
                 hovertemplate=("%{customdata[0]}<br>clean %{customdata[1]:.1f} %, corrupted "
                                "%{customdata[2]:.1f} %<br>effective robustness "
                                "%{customdata[3]:+.1f} points<extra></extra>")))
-    slope, intercept = rows["slope"].iloc[0] if len(rows) else np.nan, \
-        rows["intercept"].iloc[0] if len(rows) else np.nan
-    if len(rows) and np.isfinite(slope) and np.isfinite(intercept):
-        line_x = np.linspace(rows["_x"].min(), rows["_x"].max(), 2)
+    dashes = ("dash", "dot", "dashdot", "longdash")
+    for k, (name, part) in enumerate(_fits(rows)):
+        slope, intercept = part["slope"].iloc[0], part["intercept"].iloc[0]
+        if not (np.isfinite(slope) and np.isfinite(intercept)):
+            continue
+        line_x = np.linspace(part["_x"].min(), part["_x"].max(), 2)
         fig.add_trace(go.Scatter(
-            x=line_x, y=slope * line_x + intercept, mode="lines", name="population fit",
-            line=dict(color="#000000", dash="dash", width=1.5), hoverinfo="skip"))
+            x=line_x, y=slope * line_x + intercept, mode="lines", name=name,
+            line=dict(color="#000000", dash=dashes[k % len(dashes)], width=1.5),
+            hoverinfo="skip"))
     xticks, xtext = _logit_ticks(x) if len(rows) else ([], [])
     yticks, ytext = _logit_ticks(y) if len(rows) else ([], [])
     fig.update_layout(
@@ -394,25 +430,40 @@ def effective_robustness_figure(effective: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def effective_robustness_reading(effective: pd.DataFrame) -> str:
-    """One line per pruning family, best first: its mean effective robustness in accuracy points
-    ("mpt: +2.1 points above the fit at equal clean accuracy"), after the fit itself."""
-    rows = effective.dropna(subset=["effective_robustness"])
-    if rows.empty:
-        return ""
+def _signed(value: float, digits: int) -> str:
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def _family_lines(rows: pd.DataFrame) -> list[str]:
     families = rows.assign(family=[method_label(m, r) for m, r in
                                    zip(rows["method"], rows["retrained"])])
     means = families.groupby("family")["effective_robustness"].agg(["mean", "count"])
-    means = means.sort_values("mean", ascending=False)
-    first = rows.iloc[0]
-    def signed(value: float, digits: int) -> str:
-        return f"{value:+.{digits}f}".replace("-", "−")
-
-    lines = [f"Fit over {int(first['n_fit'])} models: logit(corrupted) = "
-             f"{first['slope']:.2f} · logit(clean) {signed(first['intercept'], 2)}."]
-    for family, (mean, count) in means.iterrows():
+    lines = []
+    for family, (mean, count) in means.sort_values("mean", ascending=False).iterrows():
         points = 100 * mean
         side = "above" if points >= 0 else "below"
-        lines.append(f"- **{family}**: {signed(points, 1)} points {side} the fit at equal clean "
+        lines.append(f"- **{family}**: {_signed(points, 1)} points {side} the fit at equal clean "
                      f"accuracy ({int(count)} model{'s' if count != 1 else ''})")
+    return lines
+
+
+def _fit_equation(first: pd.Series) -> str:
+    return (f"fit over {int(first['n_fit'])} models: logit(corrupted) = "
+            f"{first['slope']:.2f} · logit(clean) {_signed(first['intercept'], 2)}.")
+
+
+def effective_robustness_reading(effective: pd.DataFrame) -> str:
+    """One line per pruning family, best first: its mean effective robustness in accuracy points
+    ("mpt: +2.1 points above the fit at equal clean accuracy"), after the fit itself; with a
+    ``group`` column, the same under each group's own fit."""
+    rows = effective.dropna(subset=["effective_robustness"])
+    if rows.empty:
+        return ""
+    if "group" not in rows:
+        equation = _fit_equation(rows.iloc[0])
+        return "\n".join([equation[0].upper() + equation[1:], *_family_lines(rows)])
+    lines = []
+    for group, part in rows.groupby("group", sort=False):
+        lines.append(f"**{group}** — {_fit_equation(part.iloc[0])}")
+        lines += _family_lines(part)
     return "\n".join(lines)
