@@ -8,6 +8,8 @@ single writer of the database.
 Every executor runs a task with :data:`TASK_THREADS` torch threads. Float reductions split their
 work by thread count, so trained weights depend on it in their low bits; one count everywhere
 makes a build give the same tables on any executor, any number of workers, any machine size.
+Every executor also makes the process that runs a task keep freed memory for reuse
+(:func:`retain_freed_memory`), which changes speed, not results.
 
 - :class:`LocalExecutor` (the default of :func:`core.build.build`) runs each task in this process,
   in order; an exception in a task propagates, as a plain function call would.
@@ -56,7 +58,7 @@ _retained = False
 
 def retain_freed_memory() -> bool:
     """Make this process's malloc (glibc) keep freed blocks for reuse instead of returning them
-    to the kernel. Tasks then run 1.3–2.4× faster on the CPU (``bench/malloc.py``); the cost is
+    to the kernel. Tasks then run 1.2–1.6× faster on the CPU (``bench/malloc.py``); the cost is
     a resident size that stays at the process's peak. Called by every executor before a task
     (once per process). Returns whether the setting is in force: False where the C library is
     not glibc."""
