@@ -1,9 +1,20 @@
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
-import torch
+# Torch picks its float kernels by the CPU's vector width, and the low bits of trained weights
+# and metrics follow: a machine with AVX-512 builds other bits than one with AVX2 only. The tests
+# compare builds with digests recorded on another machine, so this process and every build it
+# starts (they inherit the environment) use the AVX2 kernels that every x86-64 CI machine has.
+# Set before torch is imported: torch reads them once.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    for name, value in {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                        "MKL_ENABLE_INSTRUCTIONS": "AVX2"}.items():
+        os.environ.setdefault(name, value)
+
+import torch  # noqa: E402
 
 # Two cores, several test processes: keep torch from oversubscribing.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

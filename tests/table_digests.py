@@ -4,6 +4,10 @@
 compare a fresh `tiny` build against the recorded file. Floats are rounded (5 significant digits
 after the point) so that a change of summation order is not a change of result; columns that
 legitimately differ between two builds (timings, paths) are left out.
+
+Float kernels chosen per CPU still change some values in their fifth digit: the tests run torch
+on its AVX2 kernels everywhere (conftest.py), and `tests/data/tiny_tables_alternatives.json`
+holds the placement tables' digests of other CPUs (numba and OpenBLAS), each with its machine.
 """
 
 from __future__ import annotations

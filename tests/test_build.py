@@ -21,6 +21,7 @@ from core.plan import DataShape, plan_build
 from table_digests import database_digests
 
 RECORDED_DIGESTS = Path(__file__).resolve().parent / "data" / "tiny_tables.json"
+RECORDED_ALTERNATIVES = RECORDED_DIGESTS.with_name("tiny_tables_alternatives.json")
 
 
 def tiny_plan():
@@ -67,11 +68,18 @@ def test_tiny_db_is_consistent(tiny_db):
 
 
 def test_tiny_build_gives_the_recorded_tables(tiny_db):
-    """Every table of a `tiny` build has the digest recorded before the build was refactored."""
+    """Every table of a `tiny` build has the digest recorded before the build was refactored.
+
+    Torch's kernels are the same on every x86-64 machine here (AVX2, see conftest.py). The
+    placements (UMAP's numba code, NumPy's OpenBLAS) still pick kernels by CPU; for those two
+    tables the digests of other CPUs, each recorded with its machine named, are also accepted."""
     recorded = json.loads(RECORDED_DIGESTS.read_text())
+    alternatives = json.loads(RECORDED_ALTERNATIVES.read_text())
+    assert set(alternatives) == {"embeddings", "placement_quality"}
     got = database_digests(tiny_db, tables=set(recorded))
     assert got.keys() == recorded.keys()
-    changed = sorted(t for t in recorded if got[t] != recorded[t])
+    changed = sorted(t for t in recorded
+                     if got[t] != recorded[t] and got[t] not in alternatives.get(t, {}).values())
     assert not changed, f"tables that differ from the recorded build: {changed}"
 
 
