@@ -170,12 +170,11 @@ def plot_with_title(page, fragment: str):
         """f => Array.from(document.querySelectorAll('.js-plotly-plot')).some(
              gd => gd._fullLayout && String(gd._fullLayout.title.text || '').includes(f))""",
         arg=fragment, timeout=STEP_MS)
-    count = plots.count()
-    for i in range(count):
-        plot = plots.nth(i)
-        if fragment in plot.evaluate("gd => String(gd._fullLayout.title.text || '')"):
-            return plot
-    raise AssertionError(f"no chart titled …{fragment}…")
+    # Located by its drawn title, not by position: charts drawn later above it (Streamlit renders
+    # a page's elements as they arrive) would shift a positional locator onto another chart.
+    plot = plots.filter(has=page.locator("text.gtitle", has_text=fragment)).first
+    plot.wait_for(timeout=STEP_MS)
+    return plot
 
 
 def full_page_screenshot(page, path: Path) -> None:
