@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -68,7 +67,7 @@ def measure(retain: bool, n_benchmarks: int) -> tuple[dict[str, float], float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
     run = subprocess.run([sys.executable, __file__, "--child", str(int(retain)),
                           "--benchmarks", str(n_benchmarks)], check=True,
-                         capture_output=True, text=True, env=os.environ)
+                         capture_output=True, text=True)
     system = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime - before
     return json.loads(run.stdout.strip().splitlines()[-1]), system
 

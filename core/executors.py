@@ -27,6 +27,7 @@ Every executor also makes the process that runs a task keep freed memory for reu
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -48,33 +49,29 @@ TASK_THREADS = 1
 
 # glibc's malloc hands every block above its mmap threshold back to the kernel when freed, so a
 # network's activations (megabytes per batch) are mapped, zero-filled page by page and unmapped
-# again in every forward pass: a third of the build's CPU time went to the kernel. Task processes
-# keep freed memory for reuse instead (see `retain_freed_memory`).
+# again in every forward pass: a quarter of the build's CPU time went to the kernel. Task
+# processes keep freed memory for reuse instead (see `retain_freed_memory`).
 _MMAP_THRESHOLD = 1 << 30        # bytes: blocks below 1 GiB come from the heap
 _TRIM_THRESHOLD = (1 << 31) - 1  # bytes of free heap top kept before giving any back
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (malloc.h)
-_retained = False
 
 
+@functools.cache
 def retain_freed_memory() -> bool:
     """Make this process's malloc (glibc) keep freed blocks for reuse instead of returning them
     to the kernel. Tasks then run 1.2–1.6× faster on the CPU (``bench/malloc.py``); the cost is
     a resident size that stays at the process's peak. Called by every executor before a task
-    (once per process). Returns whether the setting is in force: False where the C library is
-    not glibc."""
-    global _retained
-    if not _retained:
-        import ctypes
-        import ctypes.util
+    (it acts once per process). Returns whether the setting is in force: False where the C
+    library is not glibc."""
+    import ctypes
+    import ctypes.util
 
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):
-            return False
-        _retained = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-                         and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
-    return _retained
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+                and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 @dataclass(frozen=True)
