@@ -409,6 +409,8 @@ def test_effective_robustness_tab_shows_the_fit_and_reads_each_family(run, full_
     # Two architectures with populations of their own: one fit each, by default.
     at = run(full_db)
     assert at.radio(key="overview_effective_fit").value == "each architecture"
+    tab = next(t for t in at.tabs if t.label == "Effective robustness")
+    assert [c.key for c in tab.get("plotly_chart")] == ["overview_effective"]
     spec = _specs(at)["overview_effective"]
     lines = {t["name"] for t in spec["data"] if t["mode"] == "lines"}
     assert lines == {f"fit · {arch}" for arch, n in counts.items() if n >= 3}

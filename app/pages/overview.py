@@ -210,7 +210,7 @@ def _insights(db: DbRef) -> None:
         _spread(db)
     with tabs[4]:
         _vulnerable(db)
-    with tabs[4]:
+    with tabs[5]:
         _effective_robustness(db)
 
 
