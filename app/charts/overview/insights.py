@@ -321,7 +321,8 @@ def top_flagged(samples: pd.DataFrame, k: int) -> list[int]:
 
 # --------------------------------------------------------------------------- effective robustness
 
-_ARCH_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star")
+_ARCH_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star",
+                 "triangle-down", "pentagon", "hexagon", "star-triangle-up", "hourglass")
 # Candidate accuracy ticks (percent) of the logit-scaled axes; those inside the data range show.
 _PERCENT_TICKS = (1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9)
 
@@ -416,6 +417,10 @@ def effective_robustness_figure(effective: pd.DataFrame) -> go.Figure:
             x=line_x, y=slope * line_x + intercept, mode="lines", name=name,
             line=dict(color="#000000", dash=dashes[k % len(dashes)], width=1.5),
             hoverinfo="skip"))
+        # Named at its upper end too: with several fits the legend entry alone is far away.
+        fig.add_annotation(x=line_x[-1], y=slope * line_x[-1] + intercept, text=name,
+                           showarrow=False, xanchor="left", yanchor="middle", xshift=4,
+                           font=dict(size=11, color="#000000"))
     xticks, xtext = _logit_ticks(x) if len(rows) else ([], [])
     yticks, ytext = _logit_ticks(y) if len(rows) else ([], [])
     fig.update_layout(
