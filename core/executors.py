@@ -168,7 +168,9 @@ def _plain_main():
 
 def _exit_with_parent(parent: int) -> None:
     """Stop this worker once the build process that started it is gone (killed, even by
-    SIGKILL): its task's result would have nobody to receive it."""
+    SIGKILL): its task's result would have nobody to receive it. The main thread may be
+    blocked (importing torch, reading a queue whose other end is shared with its siblings and
+    never closes), so a daemon thread polls and ends the whole process."""
     import time
 
     while os.getppid() == parent:
@@ -176,15 +178,20 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(parent: int, threads: int) -> None:
+    """A pool worker's start: watch the build process ``parent`` first (it passes its own pid, as
+    ``os.getppid()`` read here would already name init if the build died while this process
+    started), then import torch, which takes seconds."""
     import threading
 
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="exit-with-parent").start()
     import torch
 
     torch.set_num_threads(threads)
     retain_freed_memory()
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                     name="exit-with-parent").start()
 
 
 def _call_resolved(fn: Callable[..., Any], *args, **kwargs) -> Any:
@@ -244,7 +251,7 @@ class PoolExecutor:
             # spawn, not fork: a forked copy of a process that already ran torch threads can hang.
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(TASK_THREADS,))
+                initializer=_init_worker, initargs=(os.getpid(), TASK_THREADS))
         return self._pool
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:

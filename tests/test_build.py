@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from build_processes import survivors, tagged_env
 from conftest import TINY, run_build
 from core.checks import CHECKS, check_database
 from core.experiment import load_experiment
@@ -110,20 +111,23 @@ def test_second_run_does_nothing_and_says_so(tiny_db):
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_identical_tables(tiny_db, tmp_path):
     """Kill a fresh build (own cache) with SIGKILL at several random moments, rerun to the end,
-    and compare every table with the uninterrupted build."""
+    and compare every table with the uninterrupted build. No process of a killed build (pool
+    workers, their resource tracker) outlives it."""
     db, cache = tmp_path / "killed.duckdb", tmp_path / "cache"
     rng = random.Random(int(os.environ.get("KILL_SEED", "7")))
     cmd = [sys.executable, "-m", "core", "build", "--experiment", str(TINY), "--db", str(db),
            "--cache", str(cache), "--quiet"]
     kills = 0
     for _ in range(5):
+        tag, env = tagged_env()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                cwd=Path(__file__).resolve().parent.parent)
+                                cwd=Path(__file__).resolve().parent.parent, env=env)
         time.sleep(rng.uniform(2.0, 12.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
+        assert survivors(tag, within=10) == {}, "processes of the killed build live on"
     assert kills >= 3  # the random moments must really land inside builds
     result = run_build(db, cache)
     assert result.returncode == 0, result.stderr[-3000:]

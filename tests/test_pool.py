@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from build_processes import processes_of, survivors, tagged_env, wait_for
 from core.executors import LocalExecutor, PoolExecutor, Task, make_executor
 from core.tasks import ModelWeights, evaluate_model_task, state_from_bytes, train_model_task
 
@@ -144,48 +145,79 @@ def test_make_executor_validates_its_options():
         make_executor("threads")
 
 
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _start_build(script: str, *, pythonpath: str = _REPO) -> tuple[subprocess.Popen, str]:
+    """A process that owns a pool, as a build does, tagged so that all its processes are found."""
+    tag, env = tagged_env(PYTHONPATH=f"{pythonpath}{os.pathsep}{os.path.dirname(__file__)}")
+    return subprocess.Popen([sys.executable, "-c", script], cwd=os.path.dirname(__file__),
+                            env=env), tag
+
+
 def test_workers_stop_when_the_build_process_is_killed(tmp_path):
-    """SIGKILL the process that owns a pool while its workers run long tasks: the workers
-    exit too, instead of computing results nobody receives."""
+    """SIGKILL the process that owns a pool while its workers run long tasks: the workers and
+    their resource tracker exit too, instead of computing results nobody receives."""
     import signal
-    import time
 
     pids = tmp_path / "pids"
-    script = f"""
-import os, time
+    proc, tag = _start_build(f"""
 from core.executors import PoolExecutor, Task
 from test_pool import _sleep_and_report
 pool = PoolExecutor(2)
 for _ in pool.run(Task(i, "sleep", _sleep_and_report, ({str(pids)!r},)) for i in range(2)):
     pass
-"""
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=os.path.dirname(__file__),
-                            env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
-                                os.path.abspath(__file__)))})
-    deadline = time.time() + 60
-    while time.time() < deadline and len(_lines(pids)) < 2:
-        time.sleep(0.2)
-    workers = [int(p) for p in _lines(pids)]
-    assert len(workers) == 2, "both workers should have started a task"
+""")
+    workers = wait_for(lambda: len(_lines(pids)) == 2 and [int(p) for p in _lines(pids)],
+                       within=120, what="both workers to start a task")
+    assert set(workers) < set(processes_of(tag)), "the tag finds the workers"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(p) for p in workers):
-        time.sleep(0.2)
-    assert not any(_alive(p) for p in workers)
+    assert survivors(tag, within=10) == {}
+
+
+def test_workers_stop_when_the_build_is_killed_while_they_start(tmp_path):
+    """SIGKILL the build while its workers are still importing torch (the seconds right after a
+    pool starts): they watch their parent before that import, so they exit too. A stand-in
+    torch that records its import and then hangs holds the workers in that window."""
+    import signal
+
+    started = tmp_path / "started"
+    stand_in = tmp_path / "stand_in" / "torch"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text(
+        f"import os, time\nwith open({str(started)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
+        "time.sleep(300)\n")
+    proc, tag = _start_build("""
+import time
+from core.executors import PoolExecutor
+pool = PoolExecutor(2)
+time.sleep(300)
+""", pythonpath=f"{stand_in.parent}{os.pathsep}{_REPO}")
+    importing = wait_for(lambda: len(_lines(started)) == 2 and [int(p) for p in _lines(started)],
+                         within=120, what="both workers to begin importing torch")
+    assert proc.pid not in importing, "the build itself never imports torch"
+    processes = processes_of(tag)
+    assert set(importing) < set(processes)
+    assert any("resource_tracker" in cmd for cmd in processes.values()), processes
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert survivors(tag, within=10) == {}
+
+
+def test_a_worker_whose_build_is_already_gone_exits_before_importing_torch(tmp_path):
+    stand_in = tmp_path / "torch"
+    stand_in.mkdir()
+    (stand_in / "__init__.py").write_text("raise SystemExit('torch was imported')\n")
+    code = "import os\nfrom core.executors import _init_worker\n_init_worker(os.getppid() + 10**7, 1)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env={**os.environ,
+                                             "PYTHONPATH": f"{tmp_path}{os.pathsep}{_REPO}"})
+    assert (result.returncode, result.stderr) == (1, "")
 
 
 def _lines(path):
     return path.read_text().split() if path.exists() else []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:     # a zombie has exited
-        return stat.read().split(") ")[1][0] != "Z"
 
 
 def _sleep_and_report(path):
