@@ -32,9 +32,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import store  # noqa: E402
-from core.executors import retain_freed_memory
 from core.models import arch_config, model_from_config
-from core.tasks import EVALUATE_BATCH_SIZE, ModelWeights, evaluate_model_task, state_from_bytes
+from core.pipeline.executors import retain_freed_memory
+from core.pipeline.tasks import (EVALUATE_BATCH_SIZE, ModelWeights, evaluate_model_task,
+                                 state_from_bytes)
 from core.train import to_input
 
 

@@ -1,16 +1,17 @@
 """Evaluate-task throughput: the local executor (baseline) vs Ray with 1 and 2 worker CPUs.
 
 Workload: the `tiny` preset's evaluate stage — 10 LeNet-5 models × 13 benchmarks × 100 images
-(28×28 grey) = 130 ``evaluate_task`` calls, inputs shared through ``executor.put`` as the build
-does. Weights are random (the cost does not depend on them). Every executor runs tasks with the
-driver's torch thread count (the Ray executor's reproducibility rule) and Ray reserves that many
-CPUs per task, so ``--threads 1`` (the default here) gives one concurrent task per Ray CPU; the
-build itself uses min(4, cores) threads.
+(28×28 grey) = 10 ``evaluate_model_task`` calls (one per model, on all its benchmarks, as the
+build runs them), inputs shared through ``executor.put`` as the build does. Weights are random
+(the cost does not depend on them). Every executor runs tasks with the driver's torch thread
+count (the Ray executor's reproducibility rule) and Ray reserves that many CPUs per task, so
+``--threads 1`` (the default here) gives one concurrent task per Ray CPU; the build itself uses
+min(4, cores) threads.
 
 Prints tasks/s of Ray and its ratio to the local executor measured just before and after it (best
 of both), Ray's start-up (instance + first tasks: workers import torch), and the single writer's
-cost per result (``store.write_result`` into DuckDB), which caps throughput whatever the number
-of workers.
+cost per model's results (``store.write_model_results`` into DuckDB), which caps throughput
+whatever the number of workers.
 
 Usage: python bench/grid.py [--models 10] [--benchmarks 13] [--samples 100] [--repeats 3]
                            [--threads 1]
@@ -28,9 +29,9 @@ import numpy as np
 import torch
 
 from core import store
-from core.tasks import ModelWeights, evaluate_task
-from core.executors import Executor, LocalExecutor, RayExecutor, Task
 from core.models import arch_config, model_from_config
+from core.pipeline.executors import Executor, LocalExecutor, RayExecutor, Task
+from core.pipeline.tasks import ModelWeights, evaluate_model_task
 
 
 def workload(n_models: int, n_benchmarks: int, n_samples: int):
@@ -50,16 +51,10 @@ def workload(n_models: int, n_benchmarks: int, n_samples: int):
 def tasks(executor: Executor, images, labels, sample_ids, models, *, limit: int | None = None):
     shared = {b: executor.put(x) for b, x in images.items()}
     labels, sample_ids = executor.put(labels), executor.put(sample_ids)
-    n = 0
-    for weights in models:
-        handle = executor.put(weights)
-        for bench in shared:
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield Task((weights.model_id, bench), bench, evaluate_task,
-                       (handle, bench, shared[bench], labels, sample_ids),
-                       dict(keep_features=bench == "b0"))
+    for weights in models[:limit]:
+        yield Task(weights.model_id, weights.model_id, evaluate_model_task,
+                   (executor.put(weights), tuple(shared), labels, sample_ids, *shared.values()),
+                   dict(keep_features_for=("b0",)))
 
 
 def throughput(executor: Executor, work, repeats: int) -> tuple[float, list]:
@@ -72,14 +67,15 @@ def throughput(executor: Executor, work, repeats: int) -> tuple[float, list]:
     return best, results
 
 
-def write_cost(results) -> float:
-    """Seconds per result of the driver's single DuckDB writer."""
+def write_cost(results, sample_ids) -> float:
+    """Seconds per model's results of the driver's single DuckDB writer."""
     with tempfile.TemporaryDirectory() as tmp:
         con = store.connect(Path(tmp) / "bench.duckdb")
         store.create_schema(con, num_classes=10)
         t0 = time.perf_counter()
-        for i, r in enumerate(results):
-            store.write_result(con, f"m{i}", "b", r.metrics, r.evaluation, features=r.features)
+        for r in results:
+            store.write_model_results(con, r.model_id, r.metrics, r.evaluations, r.features,
+                                      sample_ids=sample_ids)
         seconds = (time.perf_counter() - t0) / len(results)
         con.close()
     return seconds
@@ -96,20 +92,19 @@ def main() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     torch.set_num_threads(args.threads)
     work = workload(args.models, args.benchmarks, args.samples)
-    n_tasks = args.models * args.benchmarks
-    print(f"{n_tasks} evaluate tasks ({args.models} LeNet-5 × {args.benchmarks} benchmarks × "
+    print(f"{args.models} evaluate tasks ({args.models} LeNet-5 × {args.benchmarks} benchmarks × "
           f"{args.samples} images), torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} cores")
 
     local = LocalExecutor()
-    list(local.run(tasks(local, *work, limit=2)))   # warm-up: first forward passes
+    list(local.run(tasks(local, *work, limit=1)))   # warm-up: first forward passes
     for cpus in (1, 2):
         # Baseline measured right before and after each Ray run: on a shared machine the load
         # drifts, and a ratio against a distant baseline would mostly measure that drift.
         before, results = throughput(local, work, args.repeats)
         t0 = time.perf_counter()
         ray = RayExecutor(num_cpus=cpus)
-        list(ray.run(tasks(ray, *work, limit=4 * cpus)))  # start the workers (torch import)
+        list(ray.run(tasks(ray, *work, limit=cpus)))  # start the workers (torch import)
         startup = time.perf_counter() - t0
         rate, _ = throughput(ray, work, args.repeats)
         ray.close()
@@ -117,8 +112,8 @@ def main() -> None:
         name = f"ray, {cpus} CPU{'s' if cpus > 1 else ''}"
         print(f"{name:<12}: {rate:7.1f} tasks/s   local {base:7.1f} tasks/s   ratio "
               f"{rate / base:5.2f}   (Ray start-up {startup:.1f} s)")
-    write = write_cost(results)
-    print(f"{'writer':<12}: {write * 1e3:7.1f} ms/result -> at most {1 / write:.0f} results/s "
+    write = write_cost(results, work[2])
+    print(f"{'writer':<12}: {write * 1e3:7.1f} ms/model -> at most {1 / write:.0f} models/s "
           "whatever the number of workers")
 
 

@@ -1,4 +1,5 @@
-"""What keeping freed memory (``core.executors.retain_freed_memory``) buys the build's tasks.
+"""What keeping freed memory (``core.pipeline.executors.retain_freed_memory``) buys the build's
+tasks.
 
 Each measurement runs in a fresh child process, since glibc's default (a dynamic mmap threshold)
 cannot be restored once changed; the two settings alternate ``--repeats`` times so both see the
@@ -36,8 +37,8 @@ def child(retain: bool, n_benchmarks: int) -> dict[str, float]:
     sys.path.insert(0, str(ROOT / "bench"))
     import torch
 
-    from core.executors import retain_freed_memory
     from core.models import build_model
+    from core.pipeline.executors import retain_freed_memory
     from core.pruning.biprop import to_biprop, train_biprop
     from core.train import fit
     from evaluate import evaluate_seconds, workload

@@ -19,9 +19,11 @@ _EXPORTS = {
     "corrupt": "corruptions", "generate_benchmark_set": "corruptions",
     "load_c_directory": "corruptions", "CORRUPTIONS": "corruption_names",
     "occlusion": "attribution",
-    "load_experiment": "experiment", "plan_build": "plan", "build": "build",
-    "add_model": "register", "check_database": "checks",
-    "update_analysis": "analysis_tables", "write_synthetic_db": "synth",
+    "check_database": "checks",
+    # The pipeline (core.pipeline).
+    "load_experiment": "pipeline.experiment", "plan_build": "pipeline.plan",
+    "build": "pipeline.build", "add_model": "pipeline.register",
+    "update_analysis": "pipeline.analysis_tables", "write_synthetic_db": "pipeline.synth",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .executors import EXECUTORS
+from .pipeline.executors import EXECUTORS
 
 
 class _TqdmHandler(logging.Handler):
@@ -56,9 +56,9 @@ def _configure_logging(args) -> None:
 
 
 def _build(args) -> int:
-    from .build import BuildFailed, build
-    from .executors import make_executor
-    from .experiment import load_experiment, preset_path
+    from .pipeline.build import BuildFailed, build
+    from .pipeline.executors import make_executor
+    from .pipeline.experiment import load_experiment, preset_path
 
     path = Path(args.experiment) if args.experiment else preset_path(args.preset)
     experiment = load_experiment(path)
@@ -84,7 +84,7 @@ def _build(args) -> int:
 
 
 def _add_model(args) -> int:
-    from .register import add_model
+    from .pipeline.register import add_model
 
     model_id = add_model(args.db, args.checkpoint, arch=args.arch, method=args.method,
                          ratio=args.ratio, retrained=args.retrained, width=args.width,
@@ -95,7 +95,7 @@ def _add_model(args) -> int:
 
 
 def _synth(args) -> int:
-    from .synth import write_synthetic_db
+    from .pipeline.synth import write_synthetic_db
 
     path = write_synthetic_db(args.out, n_models=args.models, n_benchmarks=args.benchmarks,
                               n_samples=args.samples, seed=args.seed)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .features import features_and_logits, head_of, head_parameters
+from .model_configs import arch_config
 
 __all__ = [
     "MODELS",
@@ -26,6 +27,7 @@ __all__ = [
     "register_model",
     "arch_config",
     "model_from_config",
+    "load_weights",
     "head_of",
     "head_parameters",
     "features_and_logits",
@@ -249,30 +251,36 @@ def build_model(arch: str, *, in_channels: int, num_classes: int, width: float =
         known = ", ".join(sorted(MODELS))
         raise ValueError(f"`arch` must be one of {known} or 'tv:<torchvision name>'. "
                          f"Got {arch!r} instead.")
-    if weights is not None:
-        state = load_state_dict_file(weights, arch=arch)
-        # A structurally pruned checkpoint has smaller layers than the config builds.
+    return model if weights is None else load_weights(model, weights, arch=arch)
+
+
+def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tensor], *,
+                 arch: str = "?", shrink: bool = True) -> nn.Module:
+    """Load ``weights`` into ``model`` (in place; returns it): a state-dict file (validated, see
+    :func:`load_state_dict_file`; ``arch`` names the architecture in its messages) or a state
+    dict. ``shrink``: first resize the layers to the stored shapes, as a structurally pruned
+    checkpoint needs (:func:`shrink_to_state_dict`); without it a checkpoint of other shapes is
+    refused by ``load_state_dict``'s ``RuntimeError``.
+
+    The one way the project loads trained weights (the build, its tasks, ``add-model`` and the
+    app all come here through :func:`model_from_config` or :func:`build_model`).
+    """
+    state = weights if isinstance(weights, Mapping) else load_state_dict_file(weights, arch=arch)
+    if shrink:
         shrink_to_state_dict(model, state)
-        model.load_state_dict(state)
+    model.load_state_dict(state)
     return model
 
 
-def arch_config(arch: str, *, in_channels: int, num_classes: int, width: float,
-                input_size: int, **options) -> str:
-    """The JSON config (keys sorted) that :func:`model_from_config` rebuilds the model from.
-
-    ``options`` (the model's own keyword arguments) whose value is None are left out, so a
-    config without options reads exactly as before they existed.
-    """
-    config = {"arch": arch, "in_channels": in_channels, "num_classes": num_classes,
-              "width": width, "input_size": input_size}
-    config.update({k: v for k, v in options.items() if v is not None})
-    return json.dumps(config, sort_keys=True)
-
-
-def model_from_config(config: str, weights: str | Path | None = None) -> nn.Module:
-    """The model of an :func:`arch_config` JSON string (with ``weights`` loaded, when given)."""
-    return build_model(**json.loads(config), weights=weights)
+def model_from_config(config: str, weights: str | Path | Mapping[str, torch.Tensor] | None = None,
+                      *, shrink: bool = True) -> nn.Module:
+    """The model of an :func:`arch_config` JSON string, with ``weights`` (a state-dict file or
+    a state dict) loaded when given; ``shrink`` as in :func:`load_weights`."""
+    settings = json.loads(config)
+    model = build_model(**settings)
+    if weights is None:
+        return model
+    return load_weights(model, weights, arch=settings["arch"], shrink=shrink)
 
 
 def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:

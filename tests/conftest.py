@@ -19,7 +19,7 @@ import torch  # noqa: E402
 # Two cores, several test processes: keep torch from oversubscribing.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
-from core.executors import retain_freed_memory  # noqa: E402
+from core.pipeline.executors import retain_freed_memory  # noqa: E402
 
 # As in the build's task processes: the tests that train in this process reuse freed memory
 # instead of having the kernel map and zero it again for every batch.
@@ -31,7 +31,7 @@ import pytest
 @pytest.fixture(scope="session")
 def synth_db(tmp_path_factory):
     """A small synthetic results DB (30 models × 6 benchmarks × 300 samples)."""
-    from core.synth import write_synthetic_db
+    from core.pipeline.synth import write_synthetic_db
 
     path = tmp_path_factory.mktemp("synth") / "synth.duckdb"
     return write_synthetic_db(path, n_models=30, n_benchmarks=6, n_samples=300, progress=False)

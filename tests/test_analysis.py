@@ -1,5 +1,5 @@
 """Tests of core.analysis (pure functions, hand-worked cases and reference libraries) and of
-core.analysis_tables with the queries of core.store.analysis (a small synthetic store)."""
+core.pipeline.analysis_tables with the queries of core.store.analysis (a small synthetic store)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import ortho_group
 
 from core import analysis, store
-from core.analysis_tables import update_analysis
+from core.pipeline.analysis_tables import update_analysis
 
 
 # --------------------------------------------------------------------------- robustness, PV
@@ -301,9 +301,11 @@ def _metrics(rng, model_id, benchmark_id, labels, skill):
 def _write_result(con, rng, model, benchmark, labels, skill, feature_dim):
     metrics = _metrics(rng, model, benchmark, labels, skill)
     features = rng.normal(size=(_N, feature_dim)) if benchmark == "clean" else None
-    store.write_result(con, model, benchmark, metrics,
-                       {"n": _N, "accuracy": float(metrics.correct.mean()),
-                        "mean_angle": float(metrics.angle.mean())}, features)
+    store.write_model_results(
+        con, model, metrics, pd.DataFrame([dict(model_id=model, benchmark_id=benchmark, n=_N,
+                                                accuracy=float(metrics.correct.mean()),
+                                                mean_angle=float(metrics.angle.mean()))]),
+        None if features is None else {benchmark: features}, sample_ids=metrics.sample_id)
 
 
 @pytest.fixture
@@ -313,9 +315,9 @@ def synthetic_db(tmp_path):
     models = [("dense", "dense", 0.0, 8), ("mag5", "magnitude", 0.5, 8),
               ("mag9", "magnitude", 0.9, 8), ("snip5", "snip", 0.5, 8), ("mpt5", "mpt", 0.5, 16)]
     for model_id, method, ratio, dim in models:
-        store.upsert_model(con, {"model_id": model_id, "arch": "lenet5", "dataset": "d",
-                                 "method": method, "ratio": ratio, "retrained": False,
-                                 "seed": 0, "feature_dim": dim})
+        store.insert_rows(con, "models", pd.DataFrame([{
+            "model_id": model_id, "arch": "lenet5", "dataset": "d", "method": method,
+            "ratio": ratio, "retrained": False, "seed": 0, "feature_dim": dim}]))
     benchmarks = [("clean", "clean", 0), ("gn1", "gaussian_noise", 1),
                   ("gn2", "gaussian_noise", 2), ("br1", "brightness", 1)]
     store.replace_rows(con, "benchmarks", pd.DataFrame(
@@ -365,7 +367,7 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
                                          "geometry_distance": 3}
 
     before = _snapshot(con)
-    with caplog.at_level(logging.INFO, logger="core.analysis_tables"):
+    with caplog.at_level(logging.INFO, logger="core.pipeline.analysis_tables"):
         assert update_analysis(con) == {}
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 10                         # one line per step, all up to date

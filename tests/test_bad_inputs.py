@@ -18,6 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from cli import run_cli
 from conftest import TINY, run_build
 from core import store
 from core.data import DatasetError, load_dataset
@@ -94,7 +95,7 @@ def tiny_copy(tiny_db, tmp_path):
 
 
 def test_checkpoint_of_another_architecture(tiny_copy, tmp_path):
-    from core.register import add_model
+    from core.pipeline.register import add_model
 
     ckpt = tmp_path / "vgg.pt"
     torch.save(build_model("vgg16", in_channels=1, num_classes=10, width=0.125).state_dict(), ckpt)
@@ -105,7 +106,7 @@ def test_checkpoint_of_another_architecture(tiny_copy, tmp_path):
 
 
 def test_checkpoint_carrying_a_pickled_payload(tiny_copy, tmp_path):
-    from core.register import add_model
+    from core.pipeline.register import add_model
 
     class Payload:
         def __reduce__(self):
@@ -203,9 +204,7 @@ def test_database_locked_by_another_writer(tiny_copy, monkeypatch):
 
 
 def test_preset_that_does_not_exist(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "core", "build", "--preset", "huge",
-                             "--db", str(tmp_path / "h.duckdb")], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = run_cli("build", "--preset", "huge", "--db", tmp_path / "h.duckdb")
     assert result.returncode == 2
     assert "`preset` must be one of demo, paper, tiny. Got 'huge' instead." in result.stderr
     assert files_in(tmp_path) == set()
@@ -214,8 +213,8 @@ def test_preset_that_does_not_exist(tmp_path):
 def test_disk_full_while_writing_keeps_finished_work(tiny_db, tmp_path, monkeypatch):
     """ENOSPC in the middle of the evaluation stage: the failing model's results are rolled back,
     every earlier model's are complete, the published DB is untouched, and a rerun finishes."""
-    from core.build import build
-    from core.experiment import load_experiment
+    from core.pipeline.build import build
+    from core.pipeline.experiment import load_experiment
     from test_build import tiny_plan
 
     cache = tmp_path / "cache"
@@ -252,11 +251,6 @@ def test_disk_full_while_writing_keeps_finished_work(tiny_db, tmp_path, monkeypa
 
 
 # --- malformed experiments, writers, databases that do not fit ------------------------------
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
-
 
 def assert_one_line_error(result, message):
     assert result.returncode == 2, result.stderr[-2000:]
@@ -319,12 +313,12 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_second_writer_on_one_database(tiny_copy, tmp_path):
-    from core.publish import WorkFile
+    from core.pipeline.publish import WorkFile
 
     before = unchanged(tiny_copy)
     with WorkFile(tiny_copy):       # this process writes the database
         result = run_cli("build", "--experiment", TINY, "--db", tiny_copy,
-                         "--cache", tmp_path / "cache")
+                         "--cache", tmp_path / "cache", "--executor", "local")
         assert_one_line_error(result, f"another build (pid {os.getpid()}) is writing "
                                       f"{tiny_copy}")
     assert unchanged(tiny_copy) == before
@@ -335,7 +329,7 @@ def test_database_of_another_evaluation_subset(tiny_copy, tmp_path):
     experiment.write_text(TINY.read_text().replace("[dataset]\n", "[dataset]\nsubset_seed = 1\n"))
     before = unchanged(tiny_copy)
     result = run_cli("build", "--experiment", experiment, "--db", tiny_copy,
-                     "--cache", tmp_path / "cache")
+                     "--cache", tmp_path / "cache", "--executor", "local")
     assert_one_line_error(
         result, "holds the evaluation subset of fashion_mnist with subset_seed 0 and "
                 "n_per_class 10 (100 images); this experiment uses fashion_mnist with "
@@ -360,7 +354,7 @@ def test_premade_c_directory_of_another_image_shape(tiny_copy, tmp_path):
                                    '"brightness"'))
     before = unchanged(tiny_copy)
     result = run_cli("build", "--experiment", experiment, "--db", tiny_copy,
-                     "--cache", tmp_path / "cache")
+                     "--cache", tmp_path / "cache", "--executor", "local")
     assert_one_line_error(result, f"{premade / 'brightness.npy'}: expected uint8 array of shape "
                                   f"({5 * n}, 28, 28)")
     assert f"got uint8 array of shape ({5 * n}, 32, 32)" in result.stderr

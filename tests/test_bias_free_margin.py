@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import run_build
 from core import store
-from core.experiment import load_experiment
 from core.geometry import compute_geometry
 from core.models import model_from_config
+from core.pipeline.experiment import load_experiment
 from core.store.builds import check_build_setting
 
 # One LeNet-5, one pruned child, clean + one corruption, raw features of the clean images.

@@ -17,8 +17,8 @@ import pytest
 from build_processes import survivors, tagged_env
 from conftest import TINY, run_build
 from core.checks import CHECKS, check_database
-from core.experiment import load_experiment
-from core.plan import DataShape, plan_build
+from core.pipeline.experiment import load_experiment
+from core.pipeline.plan import DataShape, plan_build
 from table_digests import database_digests
 
 RECORDED_DIGESTS = Path(__file__).resolve().parent / "data" / "tiny_tables.json"
@@ -217,8 +217,8 @@ def test_paper_shaped_grid_with_vgg16_and_resnet18(tmp_path):
 def test_an_arch_entry_may_choose_its_own_grid(tmp_path):
     """[[arch]] keys methods / ratios / retrain / mpt / mpt_ratios override the experiment's grid
     for that architecture alone, and do not change how a model is made (same fingerprints)."""
-    from core.experiment import load_experiment
-    from core.plan import DataShape, plan_build
+    from core.pipeline.experiment import load_experiment
+    from core.pipeline.plan import DataShape, plan_build
 
     path = tmp_path / "grid.toml"
     path.write_text("""
@@ -258,8 +258,8 @@ def test_an_arch_entry_may_set_its_own_mpt_recipe(tmp_path):
     """[[arch]] mpt_width / mpt_epochs / mpt_lr shape that architecture's MPT models alone: its
     other models keep their fingerprints and checkpoint names, the other architecture keeps
     the experiment's [mpt] recipe."""
-    from core.experiment import load_experiment
-    from core.plan import DataShape, checkpoint_key, plan_build
+    from core.pipeline.experiment import load_experiment
+    from core.pipeline.plan import DataShape, checkpoint_key, plan_build
 
     shape = DataShape(num_classes=10, in_channels=1, input_size=28)
     base = """

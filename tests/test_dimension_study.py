@@ -1,5 +1,5 @@
-"""The curse-of-dimensionality study (core.study): untrained and trained LeNet-5 per width, its
-build stage (skip on an unchanged fingerprint), its settings, and the Overview's charts."""
+"""The curse-of-dimensionality study (``core.pipeline.study``): untrained and trained LeNet-5
+per width, its build stage (skip on an unchanged fingerprint), its settings, and the Overview's charts."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from app.charts import overview as charts
 from core import store
 from core.data import Dataset
-from core.experiment import ArchSpec, Experiment, load_experiment
-from core.study import StudySettings, run_dimension_study, update_dimension_study
+from core.pipeline.experiment import ArchSpec, Experiment, load_experiment
+from core.pipeline.study import StudySettings, run_dimension_study, update_dimension_study
 
 CLASSES = [str(k) for k in range(4)]
 
@@ -63,7 +63,7 @@ def test_study_rows_untrained_near_90_trained_toward_the_class(toy):
 def test_study_on_worker_processes_gives_the_rows_of_this_process(toy):
     """One task per width on the pool executor: the rows of a run in this process, whichever
     worker ran which width (every executor runs tasks with the same thread count)."""
-    from core.executors import PoolExecutor
+    from core.pipeline.executors import PoolExecutor
 
     train, test = toy
     local = run_dimension_study(train, test.images, test.labels, _SETTINGS)

@@ -1,6 +1,6 @@
 """The build's per-model evaluation (`evaluate_model_task` + `store.write_model_results`) stores
-the same `sample_metrics`, `evaluations` and `features` rows as the per-pair path
-(`evaluate_task` + `store.write_result`), whatever the batch size."""
+the same `sample_metrics`, `evaluations` and `features` rows as a reference that evaluates each
+(model, benchmark) pair on its own and writes its rows by plain inserts, whatever the batch size."""
 
 import numpy as np
 import pandas as pd
@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from core import store
+from core.features import evaluate_geometry
 from core.models import arch_config, model_from_config
-from core.tasks import ModelWeights, evaluate_model_task, evaluate_task
+from core.pipeline.tasks import ModelWeights, evaluate_model_task, state_from_bytes
+from core.train import to_input
 
 BENCHMARKS = ("clean", "gaussian_noise-1", "brightness-3")
 N = 37          # not a multiple of any batch size below: batches straddle benchmarks
@@ -30,11 +32,27 @@ def setup():
 
 
 def _per_pair(weights, images, labels, sample_ids):
+    """The reference: every pair on its own — one forward pass over the benchmark's images, the
+    geometry of those features alone, means taken per pair, rows inserted one table at a time."""
+    model = model_from_config(weights.config, state_from_bytes(weights.state)).eval()
     con = store.connect(":memory:")
     store.create_schema(con, num_classes=10)
     for bench, imgs in zip(BENCHMARKS, images):
-        r = evaluate_task(weights, bench, imgs, labels, sample_ids, keep_features=bench == "clean")
-        store.write_result(con, "m", bench, r.metrics, r.evaluation, features=r.features)
+        geo, features = evaluate_geometry(model, to_input(imgs), labels)
+        store.insert_rows(con, "sample_metrics",
+                          store.metrics_table("m", bench, sample_ids, labels, geo))
+        store.insert_rows(con, "evaluations", pd.DataFrame([dict(
+            model_id="m", benchmark_id=bench, n=len(labels),
+            accuracy=float(np.mean(geo["pred"].numpy() == labels)),
+            mean_angle=float(np.nanmean(geo["angle"].numpy())),
+            mean_l2=float(geo["l2"].mean()),
+            mean_margin=float(np.nanmean(geo["margin"].numpy())),
+            mean_prob=float(geo["prob"].mean()))]))
+        if bench == "clean":
+            store.insert_rows(con, "features", pd.DataFrame({
+                "model_id": "m", "benchmark_id": bench,
+                "sample_id": np.asarray(sample_ids, dtype=np.int32),
+                "feature": list(features.astype(np.float32))}))
     return con
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from app.charts import guide as charts
 from app.charts.labels import column_label, parcoords_label_angle
-from core.experiment import GuideSpec, load_experiment, preset_path
-from core.plan import DataShape, guide_jobs, plan_build
+from core.pipeline.experiment import GuideSpec, load_experiment, preset_path
+from core.pipeline.plan import DataShape, guide_jobs, plan_build
 
 SHAPE = DataShape(num_classes=10, in_channels=1, input_size=28)
 GUIDE_2D_CE = "lenet5-m2-ce-dense-r0.0-s0"

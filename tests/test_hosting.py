@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from conftest import TINY
-from core.experiment import load_experiment
-from core.plan import DataShape, describe_change, model_id_for, plan_build
-from core.publish import DatabaseBusy, WorkFile
+from core.pipeline.experiment import load_experiment
+from core.pipeline.plan import DataShape, describe_change, model_id_for, plan_build
+from core.pipeline.publish import DatabaseBusy, WorkFile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_a_second_writer_exits_at_once_naming_the_first(tiny_db, tmp_path):
         assert f"error: another build (pid {first.pid}) is writing {db}" in second.stderr
         assert "Traceback" not in second.stderr
         assert seconds < 60    # imports only (a loaded 2-core machine): no data, no training
-        from core.register import add_model   # add-model is a writer too
+        from core.pipeline.register import add_model   # add-model is a writer too
         with pytest.raises(DatabaseBusy, match=f"another build \\(pid {first.pid}\\)"):
             add_model(db, tmp_path / "unused.pt", arch="lenet5", method="dense")
     finally:
@@ -165,7 +165,7 @@ def test_changing_epochs_rebuilds_the_dense_model_and_its_pruned_children_only(t
 def test_a_rerun_publishes_committed_work_it_finds_instead_of_deleting_it(tiny_db, tmp_path):
     """A build killed in its last publish leaves a complete work file and a served file that
     lacks some results: the rerun (nothing left to do) publishes the work file."""
-    from core.build import build
+    from core.pipeline.build import build
 
     db, cache = copy_build(tiny_db, tmp_path)
     work = db.with_name(db.name + ".work")
@@ -184,7 +184,7 @@ def test_a_rerun_publishes_committed_work_it_finds_instead_of_deleting_it(tiny_d
 
 def test_a_database_built_before_fingerprints_is_migrated_without_rebuilding(tiny_db,
                                                                               tmp_path):
-    from core.build import build
+    from core.pipeline.build import build
 
     db, cache = copy_build(tiny_db, tmp_path)
     con = duckdb.connect(str(db))
@@ -204,7 +204,7 @@ def test_add_model_replaces_an_existing_id_only_when_asked(tiny_db, tmp_path):
     import torch
 
     from core.models import build_model
-    from core.register import add_model
+    from core.pipeline.register import add_model
 
     db = tmp_path / "user.duckdb"
     shutil.copyfile(tiny_db, db)
@@ -228,7 +228,7 @@ def test_every_experiment_key_has_a_rule():
     for its type and range (add a rule with every new key)."""
     from dataclasses import fields
 
-    from core.experiment import _ARCH_KEYS, _SECTIONS, _TOP_KEYS, ArchSpec, Rule
+    from core.pipeline.experiment import _ARCH_KEYS, _SECTIONS, _TOP_KEYS, ArchSpec, Rule
 
     entries = [*_TOP_KEYS.values(), *(e for keys in _SECTIONS.values() for e in keys.values())]
     assert all(isinstance(entry, tuple) and isinstance(entry[1], Rule) for entry in entries)

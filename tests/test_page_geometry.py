@@ -270,7 +270,7 @@ def test_parallel_coordinates_sample_is_stratified_and_announced(synth_db, app, 
 
 @pytest.fixture(scope="module")
 def many_classes_db(tmp_path_factory):
-    from core.synth import write_synthetic_db
+    from core.pipeline.synth import write_synthetic_db
 
     path = tmp_path_factory.mktemp("many") / "many.duckdb"
     return write_synthetic_db(path, n_models=2, n_benchmarks=2, n_samples=360, num_classes=15,

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from build_processes import processes_of, survivors, tagged_env, wait_for
-from core.executors import LocalExecutor, PoolExecutor, Task, make_executor
-from core.tasks import ModelWeights, evaluate_model_task, state_from_bytes, train_model_task
+from core.pipeline.executors import LocalExecutor, PoolExecutor, Task, make_executor
+from core.pipeline.tasks import (ModelWeights, evaluate_model_task, state_from_bytes,
+                                 train_model_task)
 
 
 def _sum_and_flags(array, scale=1):
@@ -85,15 +86,15 @@ def _tiny_data(n=256, seed=0):
 def test_train_and_evaluate_tasks_equal_the_same_tasks_in_this_process(pool):
     """Bit for bit: the pool changes where a task runs, not what it computes (every executor
     runs a task with the same torch thread count, whatever this process uses)."""
-    from core.experiment import ArchSpec
     from core.models import arch_config
+    from core.pipeline.experiment import ArchSpec
 
     images, labels = _tiny_data()
     spec = ArchSpec(arch="lenet5", epochs=0.5, lr=0.05, optimizer="sgd", batch_size=32,
                     weight_decay=5e-4)
     config = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0,
                          input_size=28)
-    from core.tasks import ModelJob
+    from core.pipeline.plan import ModelJob
 
     dense = ModelJob("d", spec, 1.0, "dense", 0.0, False, config, 0, 0.25, 0.01, 1.0, 0.1)
     pruned = ModelJob("p", spec, 1.0, "magnitude", 0.5, True, config, 0, 0.25, 0.01, 1.0, 0.1)
@@ -162,7 +163,7 @@ def test_workers_stop_when_the_build_process_is_killed(tmp_path):
 
     pids = tmp_path / "pids"
     proc, tag = _start_build(f"""
-from core.executors import PoolExecutor, Task
+from core.pipeline.executors import PoolExecutor, Task
 from test_pool import _sleep_and_report
 pool = PoolExecutor(2)
 for _ in pool.run(Task(i, "sleep", _sleep_and_report, ({str(pids)!r},)) for i in range(2)):
@@ -190,7 +191,7 @@ def test_workers_stop_when_the_build_is_killed_while_they_start(tmp_path):
         "time.sleep(300)\n")
     proc, tag = _start_build("""
 import time
-from core.executors import PoolExecutor
+from core.pipeline.executors import PoolExecutor
 pool = PoolExecutor(2)
 time.sleep(300)
 """, pythonpath=f"{stand_in.parent}{os.pathsep}{_REPO}")
@@ -209,7 +210,8 @@ def test_a_worker_whose_build_is_already_gone_exits_before_importing_torch(tmp_p
     stand_in = tmp_path / "torch"
     stand_in.mkdir()
     (stand_in / "__init__.py").write_text("raise SystemExit('torch was imported')\n")
-    code = "import os\nfrom core.executors import _init_worker\n_init_worker(os.getppid() + 10**7, 1)"
+    code = ("import os\nfrom core.pipeline.executors import _init_worker\n"
+            "_init_worker(os.getppid() + 10**7, 1)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, env={**os.environ,
                                              "PYTHONPATH": f"{tmp_path}{os.pathsep}{_REPO}"})
@@ -238,7 +240,7 @@ def test_workers_do_not_rerun_a_main_script(tmp_path):
 import sys, types
 main = types.ModuleType("__main__"); main.__file__ = {str(bad_main)!r}
 sys.modules["__main__"] = main
-from core.executors import PoolExecutor, Task
+from core.pipeline.executors import PoolExecutor, Task
 pool = PoolExecutor(2)
 print([o.value for o in pool.run([Task(1, "abs", abs, (-3,))])])
 pool.close()
@@ -258,7 +260,7 @@ def test_task_processes_keep_freed_memory_in_the_heap():
     code = textwrap.dedent("""
         import ctypes
         import torch
-        from core.executors import retain_freed_memory
+        from core.pipeline.executors import retain_freed_memory
 
         class MallInfo2(ctypes.Structure):
             _fields_ = [(name, ctypes.c_size_t) for name in "arena ordblks smblks hblks hblkhd "

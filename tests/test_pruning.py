@@ -509,9 +509,10 @@ def test_a_build_task_reuses_its_parents_scores_for_other_ratios(monkeypatch):
     import numpy as np
 
     import core.pruning.dense as dense_module
-    from core.experiment import ArchSpec
     from core.models import arch_config
-    from core.tasks import ModelJob, state_to_bytes, train_model_task
+    from core.pipeline.experiment import ArchSpec
+    from core.pipeline.plan import ModelJob
+    from core.pipeline.tasks import state_to_bytes, train_model_task
 
     config = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0, input_size=28)
     from core.models import model_from_config

@@ -24,10 +24,16 @@ def con(tmp_path):
     con.close()
 
 
+def _evaluation(**columns):
+    """The ``evaluations`` row of model ``m`` on the clean benchmark."""
+    return pd.DataFrame([dict(model_id="m", benchmark_id="clean", **columns)])
+
+
 def test_metrics_round_trip_with_angles_array(con):
     geo, y, x = make_result()
     table = store.metrics_table("m", "clean", np.arange(20), y, geo)
-    store.write_result(con, "m", "clean", table, {"n": 20, "accuracy": 0.5}, features=x)
+    store.write_model_results(con, "m", table, _evaluation(n=20, accuracy=0.5),
+                              {"clean": x}, sample_ids=np.arange(20))
     frame = con.execute("SELECT * FROM sample_metrics ORDER BY sample_id").df()
     np.testing.assert_allclose(np.stack(frame.angles), geo["angles"].numpy(), rtol=1e-6)
     np.testing.assert_allclose(frame.margin, geo["margin"].numpy(), rtol=1e-6)
@@ -42,8 +48,8 @@ def test_metrics_round_trip_with_angles_array(con):
 def test_rewriting_a_result_replaces_it(con):
     geo, y, x = make_result()
     for _ in range(2):
-        store.write_result(con, "m", "clean", store.metrics_table("m", "clean", np.arange(20), y, geo),
-                           {"n": 20, "accuracy": 0.5})
+        table = store.metrics_table("m", "clean", np.arange(20), y, geo)
+        store.write_model_results(con, "m", table, _evaluation(n=20, accuracy=0.5))
     assert con.execute("SELECT count(*) FROM sample_metrics").fetchone()[0] == 20
     assert store.done_pairs(con) == {("m", "clean")}
 
@@ -52,7 +58,7 @@ def test_a_failing_write_leaves_nothing_behind(con):
     geo, y, _ = make_result()
     table = store.metrics_table("m", "clean", np.arange(20), y, geo)
     with pytest.raises(Exception):
-        store.write_result(con, "m", "clean", table, {"n": 20, "no_such_column": 1.0})
+        store.write_model_results(con, "m", table, _evaluation(n=20, no_such_column=1.0))
     assert con.execute("SELECT count(*) FROM sample_metrics").fetchone()[0] == 0
     assert store.done_pairs(con) == set()
 

@@ -7,13 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from core.experiment import ArchSpec
 from core.features import head_of
 from core.models import (MODELS, arch_config, build_model, load_state_dict_file,
                          model_from_config, shrink_to_state_dict)
+from core.pipeline.experiment import ArchSpec
+from core.pipeline.plan import ModelJob
+from core.pipeline.tasks import ModelWeights, state_to_bytes, train_model_task
 from core.pruning import (METHODS, STRUCTURED_METHODS, latency_ratio, make_pruned_model,
                           sparsity, structured_prune)
-from core.tasks import ModelJob, ModelWeights, state_to_bytes, train_model_task
 
 RESIDUAL = sorted(name for name in MODELS if "resnet" in name)
 

@@ -150,7 +150,7 @@ def _similarity_view(db: DbRef) -> None:
     options = q.embedding_benchmarks(db)
     if not options:
         st.info("No geometric embeddings in this database yet: the analysis step "
-                "(`python -m core build`, or `core.analysis_tables.update_analysis`) places "
+                "(`python -m core build`, or `core.pipeline.analysis_tables.update_analysis`) places "
                 "every (model, benchmark) by its true geometry distances.")
         return
     chosen = [b for b in state.get_list("selected_benchmarks") if b in set(options)]

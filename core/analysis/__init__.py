@@ -1,7 +1,7 @@
 """Per-sample aggregates over a model population and model-level comparisons (see
 docs/definitions.md).
 
-Pure functions of pandas frames and numpy arrays; ``core.analysis_tables`` reads the store
+Pure functions of pandas frames and numpy arrays; ``core.pipeline.analysis_tables`` reads the store
 (through ``core.store.analysis``), calls them and writes the analysis tables. Shapes and units are
 stated per function. Population conventions used throughout:
 

@@ -45,7 +45,7 @@ def trained_dimension_angles(clean_angles: pd.DataFrame, models: pd.DataFrame, *
         clean_angles: (model_id, angle) per clean sample, degrees (NULL angles are ignored).
         models: (model_id, feature_dim).
         kind: the ``kind`` of the rows: 'trained', or 'untrained' for freshly initialised
-            networks (``core.study``).
+            networks (``core.pipeline.study``).
 
     Returns (kind, dim=feature_dim, mean, std (ddof 1), model_id), degrees, one row per model.
     """

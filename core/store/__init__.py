@@ -5,7 +5,7 @@ Modules:
 
 - ``schema``: table definitions, schema version, opening a database, creating the tables, and
   the allow-list of table and column names (``schema_columns``).
-- ``writes``: transactions and bulk writes (``replace_rows``, ``write_result`` …).
+- ``writes``: transactions and bulk writes (``replace_rows``, ``write_model_results`` …).
 - ``reads``: queries of the build tables shared by several modules.
 - ``analysis``: the inputs of the analysis tables, robustness, and their fingerprints.
 
@@ -15,7 +15,7 @@ Every public name below is importable from ``core.store`` directly.
 from __future__ import annotations
 
 from . import analysis
-from .reads import done_pairs, num_classes
+from .reads import done_pairs
 from .schema import (
     SCHEMA_VERSION,
     SchemaVersionError,
@@ -29,14 +29,12 @@ from .schema import (
     table_exists,
 )
 from .writes import (
-    _insert_frame,  # noqa: F401  (core.synth appends inside its own transaction)
+    _insert_frame,  # noqa: F401  (core.pipeline.synth appends inside its own transaction)
     insert_rows,
     metrics_table,
     replace_rows,
     transaction,
-    upsert_model,
     write_model_results,
-    write_result,
 )
 
 # The build's and the checks' queries (modules ``builds`` and ``checks``) are re-exported here
@@ -52,14 +50,11 @@ __all__ = [
     "create_analysis_state",
     "schema_columns",
     "check_columns",
-    "num_classes",
     "table_exists",
     "done_pairs",
     "transaction",
     "insert_rows",
     "replace_rows",
-    "upsert_model",
-    "write_result",
     "write_model_results",
     "metrics_table",
     "analysis",

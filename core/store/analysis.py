@@ -1,5 +1,5 @@
 """The queries behind the analysis tables: their inputs, the robustness aggregation, and the
-fingerprints that let ``core.analysis_tables`` skip a table whose inputs did not change.
+fingerprints that let ``core.pipeline.analysis_tables`` skip a table whose inputs did not change.
 
 Every statement is fixed text with bound parameters. The definitions the queries implement are
 in docs/definitions.md (Robustness, Pruning vulnerability).
@@ -34,7 +34,6 @@ __all__ = [
     "defined_cka",
     "accuracy_by_corruption",
     "benchmark_corruptions",
-    "geometry_distance_rows",
     "clean_and_corrupted_accuracy",
     "dimension_study_rows",
     "clean_label_geometry",
@@ -42,7 +41,7 @@ __all__ = [
 
 # What each input contributes to a fingerprint: md5 of the rows that identify its content (in
 # sorted order, so the fingerprint does not depend on row order). A (model, benchmark) result is
-# rewritten atomically with its evaluations row (``write_result``), so that row — counts,
+# rewritten atomically with its evaluations row (``write_model_results``), so that row — counts,
 # accuracy, mean geometry — stands for its sample metrics.
 _FINGERPRINT_QUERIES = {
     "models": """
@@ -160,13 +159,6 @@ def benchmark_corruptions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("SELECT benchmark_id, corruption, severity FROM benchmarks").df()
 
 
-def geometry_distance_rows(con: duckdb.DuckDBPyConnection, benchmark_id: str) -> pd.DataFrame:
-    """(model_a, model_b, distance) of one benchmark from ``geometry_distances``: the input of
-    ``core.analysis.geometry_mst`` and ``distance_matrix``."""
-    return con.execute("SELECT model_a, model_b, distance FROM geometry_distances "
-                       "WHERE benchmark_id = ? ORDER BY model_a, model_b", [benchmark_id]).df()
-
-
 # --------------------------------------------------------------------------- robustness, PV
 
 def store_robustness(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -261,7 +253,7 @@ def clean_and_corrupted_accuracy(con: duckdb.DuckDBPyConnection) -> pd.DataFrame
 
 def dimension_study_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(kind, dim, mean, std, model_id) of the ``dimension_study`` table (written by the build's
-    dimension-study stage, ``core.study``), by (kind, dim)."""
+    dimension-study stage, ``core.pipeline.study``), by (kind, dim)."""
     return con.execute("SELECT kind, dim, mean, std, model_id FROM dimension_study "
                        "ORDER BY kind, dim, model_id").df()
 

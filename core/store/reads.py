@@ -6,13 +6,7 @@ import duckdb
 
 from .schema import table_exists
 
-__all__ = ["num_classes", "table_exists", "done_pairs"]
-
-
-def num_classes(con: duckdb.DuckDBPyConnection) -> int:
-    """Number of classes of the store's dataset; 0 before ``dataset_info`` has a row."""
-    row = con.execute("SELECT max(num_classes) FROM dataset_info").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+__all__ = ["table_exists", "done_pairs"]
 
 
 def done_pairs(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:

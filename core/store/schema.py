@@ -38,8 +38,8 @@ class SchemaVersionError(RuntimeError):
 
 
 # Tables whose shape does not depend on the number of classes. The analysis tables (robustness …
-# vulnerability_auc) are filled by ``core.analysis_tables``; ``dimension_study`` by the build's
-# dimension-study stage (``core.study``).
+# vulnerability_auc) are filled by ``core.pipeline.analysis_tables``; ``dimension_study`` by the
+# build's dimension-study stage (``core.pipeline.study``).
 FIXED_DDL = """
 CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dataset_info(
@@ -96,7 +96,7 @@ CREATE TABLE IF NOT EXISTS attributions(model_id VARCHAR, benchmark_id VARCHAR, 
 """
 
 # Effective robustness (see docs/analysis.md): one row per model against the population's
-# logit-linear fit of mean corrupted on clean accuracy; filled by ``core.analysis_tables``.
+# logit-linear fit of mean corrupted on clean accuracy; filled by ``core.pipeline.analysis_tables``.
 FIXED_DDL += """
 CREATE TABLE IF NOT EXISTS effective_robustness(model_id VARCHAR, clean_accuracy DOUBLE,
     corrupted_accuracy DOUBLE, predicted_accuracy DOUBLE, effective_robustness DOUBLE,

@@ -1,5 +1,5 @@
-"""Transactional bulk writes: one unit of work (a model row, one (model, benchmark) result, one
-analysis table) is written in a single transaction, so an interrupted build never leaves half a
+"""Transactional bulk writes: one unit of work (a model row, one model's results on its
+benchmarks, one analysis table) is written in a single transaction, so an interrupted build never leaves half a
 result behind. Bulk data goes in through pandas/Arrow, never row by row.
 """
 
@@ -17,8 +17,6 @@ __all__ = [
     "transaction",
     "insert_rows",
     "replace_rows",
-    "upsert_model",
-    "write_result",
     "write_model_results",
     "metrics_table",
 ]
@@ -65,26 +63,6 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
         _delete_where(con, table, where)
         if len(frame):
             _insert_frame(con, table, frame)
-
-
-def upsert_model(con: duckdb.DuckDBPyConnection, row: dict) -> None:
-    """Insert or replace the ``models`` row of ``row['model_id']``."""
-    replace_rows(con, "models", pd.DataFrame([row]), where={"model_id": row["model_id"]})
-
-
-def write_result(con: duckdb.DuckDBPyConnection, model_id: str, benchmark_id: str,
-                 metrics: pa.Table, evaluation: dict,
-                 features: np.ndarray | None = None) -> None:
-    """Write one (model, benchmark) result — sample metrics, evaluation and optional features
-    (n, m) — atomically: after a crash either all of it is there or none of it."""
-    key = {"model_id": model_id, "benchmark_id": benchmark_id}
-    with transaction(con):
-        for table in ("sample_metrics", "evaluations", "features"):
-            _delete_where(con, table, key)
-        _insert_frame(con, "sample_metrics", metrics)
-        _insert_frame(con, "evaluations", pd.DataFrame([{**key, **evaluation}]))
-        if features is not None:
-            _insert_features(con, model_id, benchmark_id, metrics["sample_id"], features)
 
 
 def _insert_features(con: duckdb.DuckDBPyConnection, model_id: str, benchmark_id: str,

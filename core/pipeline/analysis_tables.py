@@ -22,7 +22,7 @@ from scipy.spatial.distance import pdist, squareform
 from threadpoolctl import threadpool_limits
 
 from core import analysis
-from core.executors import Executor, LocalExecutor, Task, collect
+from core.pipeline.executors import Executor, LocalExecutor, Task, collect
 from core.store import analysis as queries
 from core.store import replace_rows
 

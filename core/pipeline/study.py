@@ -28,15 +28,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .analysis import trained_dimension_angles
-from .data import Dataset, evaluation_subset
+from ..analysis import trained_dimension_angles
+from ..data import Dataset, evaluation_subset
+from ..features import evaluate_geometry
+from ..models import LeNet5
+from ..store import analysis as queries
+from ..store import replace_rows
+from ..train import fit, seed_everything, to_input
 from .executors import Executor, LocalExecutor, Task, collect
 from .experiment import ArchSpec, Experiment
-from .features import evaluate_geometry
-from .models import LeNet5
-from .store import analysis as queries
-from .store import replace_rows
-from .train import fit, seed_everything, to_input
 
 __all__ = ["StudySettings", "STUDY_COLUMNS", "study_settings", "study_fingerprint",
            "study_width_task", "run_dimension_study", "update_dimension_study"]

@@ -1,18 +1,18 @@
 """The build: data → dense and pruned models → benchmarks → (model × benchmark) geometry → analysis.
 
 Resumable and crash-safe. A build holds the database's writer lock from start to end (a second
-writer fails at once); all writes go to the work file (``core.publish``); each unit of work (a
+writer fails at once); all writes go to the work file (``core.pipeline.publish``); each unit of work (a
 model row, one model's results on all its benchmarks, one analysis table) is one transaction,
 and checkpoints and corrupted sets are written to temporary files and renamed. After each
 stage — and every ``publish_every`` seconds during long stages — the work file is published
 atomically, so the app (read-only) always sees a complete database while the build runs. A rerun continues from the
 work file (or the published DB) and skips finished work: a model counts as built when its stored
-fingerprint equals the plan's (``core.plan``); a changed setting rebuilds exactly the models it
+fingerprint equals the plan's (``core.pipeline.plan``); a changed setting rebuilds exactly the models it
 affects, and their results. Whatever can be checked before the work starts (the evaluation
 subset, a pre-made benchmark directory, ids taken by ``add-model``) is checked first.
 
-:class:`Builder` only sequences the stages; what to build comes from ``core.plan``, the work
-itself runs as tasks (``core.tasks``) on an executor (``core.executors``): in this process by
+:class:`Builder` only sequences the stages; what to build comes from ``core.pipeline.plan``, the work
+itself runs as tasks (``core.pipeline.tasks``) on an executor (``core.pipeline.executors``): in this process by
 default, or on a Ray cluster. Results come back to this process, the single database writer, as
 tasks finish. Dense models are built first (the pruned ones start from them), then the rest.
 """
@@ -33,21 +33,20 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import store
+from .. import store
+from ..models import forward_macs, model_from_config
+from ..store import builds as store_builds
+from ..train import config_hash
 from .build_inputs import BuildData, benchmark_images, check_database_fits, load_build_data
 from .executors import Executor, LocalExecutor, Task
 from .experiment import Experiment
-from .models import (forward_macs, load_state_dict_file, model_from_config,
-                     shrink_to_state_dict)
 from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, checkpoint_key,
                    dense_parent, describe_change, evaluation_pairs, plan_build,
                    subset_fingerprint)
 from .publish import WorkFile
-from .store import builds as store_builds
 from .study import update_dimension_study
 from .tasks import (ModelEvaluation, ModelJob, ModelWeights, TrainedModel,
                     evaluate_model_task, model_summary, train_model_task)
-from .train import config_hash
 
 __all__ = ["Builder", "build", "BuildFailed", "BuildReport", "BuildData"]
 
@@ -129,7 +128,7 @@ class Builder:
     # --- stages --------------------------------------------------------------------------
     def run(self) -> BuildReport:
         """Run every stage; raises :class:`BuildFailed` (after publishing) when tasks failed,
-        :class:`core.publish.DatabaseBusy` when another process writes the database, and
+        :class:`core.pipeline.publish.DatabaseBusy` when another process writes the database, and
         ValueError when the database does not fit the experiment (nothing written then)."""
         with self.db:       # the writer lock, held for the whole build
             return self._run_locked()
@@ -295,11 +294,8 @@ class Builder:
         for job in cached:
             ckpt = self._checkpoint_of(job)
             t0 = time.perf_counter()
-            model = model_from_config(job.config)
-            state = load_state_dict_file(ckpt, arch=job.spec.arch)
-            shrink_to_state_dict(model, state)   # structured models are smaller than the config
-            model.load_state_dict(state)
-            self._register(job, model_summary(model.eval()), ckpt, time.perf_counter() - t0)
+            model = model_from_config(job.config, ckpt).eval()
+            self._register(job, model_summary(model), ckpt, time.perf_counter() - t0)
             self._model_done(job, tally)
         if building:
             self._run_model_tasks(data, independent, pruned, parent_of, tally)
@@ -465,7 +461,7 @@ def build(experiment: Experiment, db_path: str | Path, *, executor: Executor | N
     """Run (or resume) an experiment into ``db_path``. Returns seconds per stage and whether
     there was nothing to do.
 
-    ``executor`` runs the tasks (default: this process, see ``core.executors``); the caller
+    ``executor`` runs the tasks (default: this process, see ``core.pipeline.executors``); the caller
     closes it. Raises :class:`BuildFailed` when tasks failed for good (the rest is published).
     """
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))

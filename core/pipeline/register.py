@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
-from . import store
-from .features import head_parameters
-from .models import arch_config, load_state_dict_file, model_from_config, shrink_to_state_dict
+from .. import store
+from ..features import head_parameters
+from ..models import arch_config, model_from_config
+from ..pruning import sparsity
+from ..store import builds as store_builds
 from .plan import model_id_for
-from .pruning import sparsity
 from .publish import WorkFile
-from .store import builds as store_builds
 
 __all__ = ["add_model"]
 
@@ -29,8 +29,8 @@ def add_model(db_path: str | Path, checkpoint: str | Path, *, arch: str, method:
     results (evaluations, sample metrics, features), in one transaction with the new row.
 
     Holds the database's writer lock (a running build makes it fail at once with
-    :class:`core.publish.DatabaseBusy`); the database is edited through its work file and
-    published atomically (``core.publish``), so an app reading it never sees a half-written
+    :class:`core.pipeline.publish.DatabaseBusy`); the database is edited through its work file and
+    published atomically (``core.pipeline.publish``), so an app reading it never sees a half-written
     file. Returns the model id.
     """
     db_path, checkpoint = Path(db_path), Path(checkpoint).resolve()
@@ -48,13 +48,9 @@ def add_model(db_path: str | Path, checkpoint: str | Path, *, arch: str, method:
         channels, num_classes, height = info["channels"], info["num_classes"], info["height"]
         config = arch_config(arch, in_channels=channels, num_classes=num_classes, width=width,
                              input_size=height)
-        model = model_from_config(config)
-        state = load_state_dict_file(checkpoint, arch=arch)
-        if method.startswith("structured"):
-            # Only a structurally pruned model may be smaller than its architecture's config.
-            shrink_to_state_dict(model, state)
         try:
-            model.load_state_dict(state)
+            # Only a structurally pruned model may be smaller than its architecture's config.
+            model = model_from_config(config, checkpoint, shrink=method.startswith("structured"))
         except RuntimeError as exc:
             raise ValueError(f"Checkpoint {checkpoint} does not fit architecture {arch!r} "
                              f"(width {width}, {channels} channels, {num_classes} classes): "

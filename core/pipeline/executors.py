@@ -1,9 +1,8 @@
 """Executors: where the build's tasks run.
 
 A task is a pure function call — ``fn(*args, **kwargs)`` with arrays, configs and checkpoint bytes
-in, results out (see ``core.tasks.train_model_task`` and ``core.tasks.evaluate_task``). The builder
-hands an executor an iterable of tasks and receives their outcomes as they finish; it stays the
-single writer of the database.
+in, results out (see ``core.pipeline.tasks``). The builder hands an executor an iterable of tasks
+and receives their outcomes as they finish; it stays the single writer of the database.
 
 Every executor runs a task with :data:`TASK_THREADS` torch threads. Float reductions split their
 work by thread count, so trained weights depend on it in their low bits; one count everywhere
@@ -11,8 +10,8 @@ makes a build give the same tables on any executor, any number of workers, any m
 Every executor also makes the process that runs a task keep freed memory for reuse
 (:func:`retain_freed_memory`), which changes speed, not results.
 
-- :class:`LocalExecutor` (the default of :func:`core.build.build`) runs each task in this process,
-  in order; an exception in a task propagates, as a plain function call would.
+- :class:`LocalExecutor` (the default of :func:`core.pipeline.build.build`) runs each task in this
+  process, in order; an exception in a task propagates, as a plain function call would.
 - :class:`PoolExecutor` (the default of ``python -m core build``) runs tasks in worker processes of
   this machine, one torch thread each: small networks use a core far better alone than split over
   several threads, so two workers on two cores finish nearly twice the work of one process. Large
@@ -21,8 +20,8 @@ Every executor also makes the process that runs a task keep freed memory for reu
 - :class:`RayExecutor` runs tasks on a Ray cluster. Large inputs go to the object store once
   (:meth:`RayExecutor.put`); a task that raises is retried ``max_retries`` times, a task on a
   killed worker or node is rescheduled, and a task that still fails comes back as an
-  :class:`Outcome` with ``error`` set instead of stopping the build. ``import ray`` happens only here,
-  so Ray stays an optional dependency (``pip install .[ray]``).
+  :class:`Outcome` with ``error`` set instead of stopping the build. ``import ray`` happens only
+  here, so Ray stays an optional dependency (``pip install .[ray]``).
 """
 
 from __future__ import annotations
@@ -377,7 +376,8 @@ class RayExecutor:
         self._ray = ray
         if address and "://" not in address and address != "auto":
             _check_reachable(address)
-        runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
+        core_package = Path(__file__).resolve().parents[1]
+        runtime_env = {"py_modules": [str(core_package)]}
         options = {} if address else {"include_dashboard": False, "num_cpus": num_cpus}
         try:
             ray.init(address=address, runtime_env=runtime_env, **options)

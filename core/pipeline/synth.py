@@ -18,9 +18,9 @@ import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
 
-from . import store
-from .corruption_names import CORRUPTIONS, category_of
-from .geometry import compute_geometry
+from .. import store
+from ..corruption_names import CORRUPTIONS, category_of
+from ..geometry import compute_geometry
 
 __all__ = ["write_synthetic_db"]
 

@@ -1,7 +1,7 @@
 """The build's tasks: picklable jobs and results, and the pure functions an executor runs.
 
 A task is a function of arrays, configs and checkpoint bytes (no database, no files), so that it
-runs the same in this process or on a Ray worker (see ``core.executors``):
+runs the same in this process or on a Ray worker (see ``core.pipeline.executors``):
 
 - :func:`train_model_task` trains a dense model, prunes (and retrains) a dense parent, or
   searches an MPT mask, for one :class:`ModelJob`; it returns a :class:`TrainedModel`.
@@ -10,8 +10,6 @@ runs the same in this process or on a Ray worker (see ``core.executors``):
   benchmark boundaries, the geometry runs once over every feature, and the ``sample_metrics``
   rows of every benchmark come back as one table; it returns a :class:`ModelEvaluation`, which
   the builder writes in one transaction. The build's evaluate stage runs one per model.
-- :func:`evaluate_task` evaluates one model on one benchmark (the same results, one pair at a
-  time); it returns an :class:`EvaluationResult`.
 """
 
 from __future__ import annotations
@@ -28,15 +26,15 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from . import store
-from .experiment import ArchSpec
-from .features import evaluate_geometry, features_and_logits, head_parameters
-from .geometry import compute_geometry
-from .models import load_state_dict_file, model_from_config, shrink_to_state_dict
-from .train import fit, seed_everything, to_input
+from .. import store
+from ..features import features_and_logits, head_parameters
+from ..geometry import compute_geometry
+from ..models import model_from_config
+from ..train import fit, seed_everything, to_input
+from .plan import ModelJob
 
-__all__ = ["ModelJob", "TrainedModel", "ModelWeights", "EvaluationResult", "train_model_task",
-           "evaluate_task", "ModelEvaluation", "evaluate_model_task",
+__all__ = ["TrainedModel", "ModelWeights", "train_model_task", "ModelEvaluation",
+           "evaluate_model_task",
            "EVALUATE_BATCH_SIZE", "state_to_bytes", "state_from_bytes", "model_summary"]
 
 
@@ -58,7 +56,7 @@ def model_summary(model: torch.nn.Module, *, latency_of: tuple[torch.nn.Module, 
     weights that are zero), params_total, params_nonzero, feature_dim (m); with ``latency_of``
     = (reference model, inputs (N, C, H, W)) also latency_ratio, the CPU inference time per
     image relative to the reference (see :func:`core.pruning.latency_ratio`)."""
-    from .pruning import latency_ratio, sparsity
+    from ..pruning import latency_ratio, sparsity
 
     measured, total, nonzero = sparsity(model)
     summary = dict(sparsity=measured, params_total=total, params_nonzero=nonzero,
@@ -66,35 +64,6 @@ def model_summary(model: torch.nn.Module, *, latency_of: tuple[torch.nn.Module, 
     if latency_of is not None:
         summary["latency_ratio"] = latency_ratio(model, *latency_of)
     return summary
-
-
-def _model_with_state(config: str, state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """The model of ``config`` with ``state`` loaded, its layers first resized to the stored
-    shapes (structurally pruned checkpoints have fewer channels)."""
-    model = shrink_to_state_dict(model_from_config(config), state)
-    model.load_state_dict(state)
-    return model
-
-
-@dataclass(frozen=True)
-class ModelJob:
-    """One model to build: everything its task needs besides the training data."""
-
-    model_id: str
-    spec: ArchSpec
-    width: float
-    method: str                 # "dense", "mpt" or a pruning score method
-    ratio: float
-    retrained: bool
-    config: str                 # ``arch_config`` JSON
-    seed: int
-    retrain_epochs: float
-    retrain_lr: float
-    mpt_epochs: float
-    mpt_lr: float
-    registered: bool = True     # False: a dense parent rebuilt only for its pruned children
-    fingerprint: str = ""       # everything that produced the model, see core.plan
-    taylor2_probes: int = 4     # Hutchinson probes per scoring batch (method taylor2 only)
 
 
 # The models of one dense parent and one score method differ only in ratio and retraining: the
@@ -106,7 +75,7 @@ _SCORES_KEPT = 8
 
 def _parent_scores(job: ModelJob, dense_state: bytes, base: torch.nn.Module, x: torch.Tensor,
                    y: torch.Tensor) -> list[torch.Tensor]:
-    from .pruning import pruning_scores
+    from ..pruning import pruning_scores
 
     key = (hashlib.sha256(dense_state).hexdigest(), job.config, job.method, job.seed,
            job.taylor2_probes)
@@ -133,7 +102,7 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
     ``images``: uint8 training images (N, H, W) or (N, H, W, C); ``labels``: (N,) class ids;
     ``dense_state``: the dense parent's state dict bytes (pruning methods only).
     """
-    from .pruning import PRUNERS, STRUCTURED_METHODS, make_pruned_model
+    from ..pruning import PRUNERS, STRUCTURED_METHODS, make_pruned_model
 
     t0 = time.perf_counter()
     x = to_input(images).to(device)
@@ -154,9 +123,7 @@ def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
         if dense_state is None:
             raise ValueError(f"{job.model_id}: method {job.method!r} needs `dense_state`, the "
                              "dense parent's weights.")
-        base = model_from_config(job.config)
-        base.load_state_dict(state_from_bytes(dense_state))
-        base = base.to(device).eval()
+        base = model_from_config(job.config, state_from_bytes(dense_state)).to(device).eval()
         scores = (_parent_scores(job, dense_state, base, x, y) if job.method in PRUNERS
                   else None)
         model = make_pruned_model(
@@ -187,51 +154,8 @@ class ModelWeights:
     @classmethod
     def from_checkpoint(cls, model_id: str, config: str, checkpoint: str | Path) -> "ModelWeights":
         # Validated load (plain state dict, weights_only), then canonical bytes for the tasks.
-        model = _model_with_state(config, load_state_dict_file(checkpoint))
+        model = model_from_config(config, checkpoint)
         return cls.of(model_id, config, model)
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
-    metrics: pa.Table           # `sample_metrics` rows, see `store.metrics_table`
-    evaluation: dict            # the `evaluations` row without its key
-    features: np.ndarray | None  # (N, m) float32 head inputs, when asked for
-
-
-# One model is evaluated on many benchmarks in a row; rebuilding it for each would cost more than
-# the evaluation for large networks. One entry: the model of the previous task in this process.
-_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
-
-
-def _loaded_model(weights: ModelWeights, device: str) -> torch.nn.Module:
-    key = (weights.digest, device)
-    if key not in _LOADED:
-        _LOADED.clear()
-        model = _model_with_state(weights.config, state_from_bytes(weights.state))
-        _LOADED[key] = model.to(device).eval()
-    return _LOADED[key]
-
-
-def evaluate_task(weights: ModelWeights, benchmark_id: str, images: np.ndarray,
-                  labels: np.ndarray, sample_ids: np.ndarray, *, keep_features: bool = False,
-                  device: str = "cpu", bias_in_margin: bool = True) -> EvaluationResult:
-    """Evaluate one model on one benchmark: features → geometry → metrics.
-
-    ``images``: uint8 (N, H, W) or (N, H, W, C); ``labels`` and ``sample_ids``: (N,).
-    ``bias_in_margin``: the margin's form (``False``: the paper's bias-free form, see
-    docs/geometry.md, Margin).
-    """
-    model = _loaded_model(weights, device)
-    geo, features = evaluate_geometry(model, to_input(images).to(device), labels,
-                                      bias_in_margin=bias_in_margin)
-    metrics = store.metrics_table(weights.model_id, benchmark_id, sample_ids, labels, geo)
-    correct = np.asarray(metrics["correct"])
-    evaluation = dict(n=len(correct), accuracy=float(correct.mean()),
-                      mean_angle=float(np.nanmean(geo["angle"].numpy())),
-                      mean_l2=float(geo["l2"].mean()),
-                      mean_margin=float(np.nanmean(geo["margin"].numpy())),
-                      mean_prob=float(geo["prob"].mean()))
-    return EvaluationResult(metrics, evaluation, features if keep_features else None)
 
 
 # Images per forward pass of `evaluate_model_task`. Large batches amortise the per-call overhead
@@ -283,7 +207,7 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
                         batch_size: int = EVALUATE_BATCH_SIZE,
                         bias_in_margin: bool = True) -> ModelEvaluation:
     """Evaluate one model on every benchmark of ``benchmark_ids``: features → geometry →
-    ``sample_metrics`` and ``evaluations`` rows, as :func:`evaluate_task` gives pair by pair.
+    ``sample_metrics`` and ``evaluations`` rows, the same as evaluating each benchmark alone.
 
     ``images``: one uint8 array (N, H, W) or (N, H, W, C) per benchmark, in the order of
     ``benchmark_ids`` (separate arguments, so that an executor resolves each shared handle);
@@ -301,11 +225,7 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
     if any(len(block) != n for block in images):
         raise ValueError(f"Every benchmark must hold {n} images, one per label. Got "
                          f"{sorted({len(block) for block in images})} instead.")
-    model = model_from_config(weights.config)
-    state = state_from_bytes(weights.state)
-    shrink_to_state_dict(model, state)   # structurally pruned models are smaller than the config
-    model.load_state_dict(state)
-    model = model.to(device).eval()
+    model = model_from_config(weights.config, state_from_bytes(weights.state)).to(device).eval()
     # Channels-last lets the convolutions skip a layout conversion on every call (CPU oneDNN),
     # for the models that gain by it.
     layout = (torch.channels_last if getattr(model, "channels_last_inference", True)

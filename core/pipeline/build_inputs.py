@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .corruption_names import benchmark_id
-from .data import Dataset, evaluation_subset, load_dataset
+from .. import store
+from ..corruption_names import benchmark_id
+from ..data import Dataset, evaluation_subset, load_dataset
+from ..store import builds as store_builds
+from ..train import config_hash
 from .experiment import Experiment
 from .plan import BuildPlan, DataShape, subset_fingerprint
-from .store import builds as store_builds
-from .train import config_hash
 
 __all__ = ["BuildData", "load_build_data", "benchmark_images", "subset_key",
            "check_database_fits"]
@@ -74,7 +74,7 @@ def subset_key(e: Experiment) -> str:
 def benchmark_images(e: Experiment, data: BuildData, *, cache: Path,
                      progress: bool = True) -> dict[str, np.ndarray]:
     """Images (n, H, W[, C]) uint8 of every benchmark, by benchmark id (``clean`` first)."""
-    from . import corruptions
+    from .. import corruptions
 
     n = len(data.sample_ids)
     if e.benchmark_source == "generated":

@@ -18,16 +18,36 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from .corruption_names import benchmark_id, category_of
+from ..corruption_names import benchmark_id, category_of
+from ..model_configs import arch_config
 from .experiment import GRID_FIELDS, MPT_FIELDS, ArchSpec, Experiment
-from .models import arch_config
-from .tasks import ModelJob
 
-__all__ = ["DataShape", "BenchmarkRow", "BuildPlan", "plan_build", "guide_jobs", "model_id_for",
-           "dense_parent", "checkpoint_key", "evaluation_pairs", "model_fingerprint",
-           "subset_fingerprint", "describe_change"]
+__all__ = ["ModelJob", "DataShape", "BenchmarkRow", "BuildPlan", "plan_build", "guide_jobs",
+           "model_id_for", "dense_parent", "checkpoint_key", "evaluation_pairs",
+           "model_fingerprint", "subset_fingerprint", "describe_change"]
 
 PARENTLESS_METHODS = ("dense", "mpt")   # dense trains from scratch, MPT from a fresh network
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """One model to build: everything its task needs besides the training data."""
+
+    model_id: str
+    spec: ArchSpec
+    width: float
+    method: str                 # "dense", "mpt" or a pruning score method
+    ratio: float
+    retrained: bool
+    config: str                 # ``arch_config`` JSON
+    seed: int
+    retrain_epochs: float
+    retrain_lr: float
+    mpt_epochs: float
+    mpt_lr: float
+    registered: bool = True     # False: a dense parent rebuilt only for its pruned children
+    fingerprint: str = ""       # everything that produced the model, see core.pipeline.plan
+    taylor2_probes: int = 4     # Hutchinson probes per scoring batch (method taylor2 only)
 
 
 def model_id_for(arch: str, width: float, method: str, ratio: float, retrained: bool,
@@ -52,7 +72,7 @@ def _digest(fingerprint: str) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
 
 
-def model_fingerprint(experiment: Experiment, job: "ModelJob", parent: "ModelJob | None" = None
+def model_fingerprint(experiment: Experiment, job: ModelJob, parent: ModelJob | None = None
                       ) -> str:
     """Canonical JSON of everything that produces ``job``'s weights (see the module docstring).
     ``parent``: the dense model a pruned ``job`` starts from (its fingerprint set)."""

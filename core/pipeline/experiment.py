@@ -16,15 +16,15 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .corruption_names import CORRUPTIONS
+from ..corruption_names import CORRUPTIONS
 
 __all__ = ["Experiment", "ArchSpec", "GuideSpec", "Rule", "load_experiment", "PRESETS_DIR",
            "preset_path"]
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,13 @@ class Experiment:
     analysis: bool = True
     features_for: tuple[str, ...] = ("clean",)   # benchmarks whose raw features are stored (CKA)
     bias_in_margin: bool = True            # False: the paper's bias-free margin (docs/geometry.md)
-    # The curse-of-dimensionality study (core.study): LeNet-5 at each penultimate width, briefly
-    # trained on a stratified training subset; off unless the experiment asks for it.
+    # The curse-of-dimensionality study (core.pipeline.study): LeNet-5 at each penultimate
+    # width, briefly trained on a stratified training subset; off unless the experiment asks.
     dimension_study: bool = False
     dimension_study_widths: tuple[int, ...] = (8, 16, 32, 84, 256, 512)
     dimension_study_epochs: float = 1.0
     dimension_study_train_limit: int = 10000     # 0 = the build's whole training data
     guide: GuideSpec = GuideSpec()         # the Guide's networks ([guide]); off unless enabled
-    extra: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- rules
@@ -188,25 +187,25 @@ def _list_of(item: Rule) -> Rule:
 
 def _known_methods() -> tuple[str, ...]:
     # Methods that prune a trained dense parent; MPT has its own [mpt] section.
-    from .pruning import METHODS
+    from ..pruning import METHODS
 
     return tuple(m for m in METHODS if m != "mpt")
 
 
 def _known_archs() -> tuple[str, ...]:
-    from .models import MODELS
+    from ..models import MODELS
 
     return tuple(sorted(MODELS))
 
 
 def _known_losses() -> tuple[str, ...]:
-    from .losses import LOSSES
+    from ..losses import LOSSES
 
     return tuple(LOSSES)
 
 
 def _known_datasets() -> tuple[str, ...]:
-    from .data import DATASETS
+    from ..data import DATASETS
 
     return DATASETS
 

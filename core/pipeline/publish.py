@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import filelock
 
-from . import store
-from .store import builds as store_builds
+from .. import store
+from ..store import builds as store_builds
 
 __all__ = ["WorkFile", "DatabaseBusy", "work_path_of", "lock_path_of"]
 
