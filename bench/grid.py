@@ -30,7 +30,8 @@ import torch
 
 from core import store
 from core.models import arch_config, model_from_config
-from core.pipeline.executors import Executor, LocalExecutor, RayExecutor, Task
+from core.pipeline.executors import Executor, LocalExecutor, Task
+from core.pipeline.ray_executor import RayExecutor
 from core.pipeline.tasks import ModelWeights, evaluate_model_task
 
 

@@ -6,8 +6,10 @@ configured: ``--quiet`` shows warnings only, the default shows progress messages
 progress bar.
 
 Expected errors — a bad experiment or input, a missing or unreadable file, a dataset error, a
-database error, another writer holding the database — end the command with one line
-``error: …`` on stderr and exit status 2; ``--debug`` shows the traceback instead.
+database error, another writer holding the database (:class:`core.errors.UserError` and the
+``ValueError`` / ``OSError`` of bad inputs) — end the command with one line ``error: …`` on
+stderr and exit status 2; ``--debug`` shows the traceback instead. Anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import UserError
 from .pipeline.executors import EXECUTORS
 
 
@@ -34,11 +37,13 @@ class _TqdmHandler(logging.Handler):
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    """The errors that are the user's input, not a bug: shown as one line, exit status 2."""
+    """The errors that are the user's input, not a bug: shown as one line, exit status 2. Any
+    other exception (a ``RuntimeError`` of torch, a bug) keeps its traceback."""
     import duckdb
 
-    # DatasetError, SchemaVersionError and DatabaseBusy derive from ValueError / RuntimeError.
-    return (ValueError, OSError, RuntimeError, duckdb.Error)
+    # UserError: a busy or foreign database, an unreachable Ray cluster (core.errors);
+    # ValueError: a bad experiment or argument (DatasetError too); OSError: a file.
+    return (UserError, ValueError, OSError, duckdb.Error)
 
 
 def _one_line(exc: BaseException) -> str:

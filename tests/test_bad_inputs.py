@@ -22,6 +22,7 @@ from cli import run_cli
 from conftest import TINY, run_build
 from core import store
 from core.data import DatasetError, load_dataset
+from core.errors import UserError
 from core.geometry import compute_geometry
 from core.models import build_model
 
@@ -370,3 +371,21 @@ def test_add_model_under_an_id_already_taken(tiny_copy, tmp_path):
     assert_one_line_error(result, "Model id 'lenet5-dense-r0.0-s0' is already in "
                                   f"{tiny_copy}. Pass --replace to replace it")
     assert unchanged(tiny_copy) == before
+
+
+@pytest.mark.parametrize("error, one_line", [(RuntimeError, False), (UserError, True)])
+def test_only_user_errors_lose_their_traceback(tmp_path, monkeypatch, error, one_line):
+    """A user error (and the ValueError / OSError of bad inputs) is one line; any other exception
+    — a torch RuntimeError, a bug — keeps its traceback."""
+    import core.pipeline.experiment as experiment
+
+    def failing(path):
+        raise error("what went wrong")
+
+    monkeypatch.setattr(experiment, "load_experiment", failing)
+    result = run_cli("build", "--experiment", TINY, "--db", tmp_path / "x.duckdb")
+    if one_line:
+        assert_one_line_error(result, "error: what went wrong")
+    else:
+        assert result.returncode == 1 and "Traceback" in result.stderr
+        assert "RuntimeError: what went wrong" in result.stderr

@@ -160,7 +160,8 @@ def test_ray_build_on_two_nodes_gives_the_local_tables(tiny_db, cluster, tmp_pat
 
 
 def test_failing_task_is_retried_then_reported_and_others_finish(cluster, tmp_path, monkeypatch):
-    from core.pipeline.executors import RayExecutor, Task
+    from core.pipeline.executors import Task
+    from core.pipeline.ray_executor import RayExecutor
 
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)

@@ -93,7 +93,12 @@ def test_smallest_stride_that_fits():
 
 def test_second_computation_waits_for_the_first_slot():
     slots = ComputeSlots(1)
-    held, release, waited, events = threading.Event(), threading.Event(), [], []
+    held, release, told = threading.Event(), threading.Event(), threading.Event()
+    waited, events = [], []
+
+    def on_wait(running):
+        waited.append(running)
+        told.set()
 
     def first():
         with slots.slot(timeout=5) as got:
@@ -103,7 +108,7 @@ def test_second_computation_waits_for_the_first_slot():
         events.append(("first done", None))
 
     def second():
-        with slots.slot(timeout=5, on_wait=waited.append) as got:
+        with slots.slot(timeout=5, on_wait=on_wait) as got:
             events.append(("second", got))
 
     a = threading.Thread(target=first)
@@ -111,7 +116,7 @@ def test_second_computation_waits_for_the_first_slot():
     assert held.wait(5)
     b = threading.Thread(target=second)
     b.start()
-    time.sleep(0.3)
+    assert told.wait(5)
     assert waited == [1]                          # told that one computation is running
     assert ("second", True) not in events         # and still waiting
     release.set()
@@ -127,7 +132,7 @@ def test_waiting_past_the_timeout_reports_instead_of_raising():
         t0 = time.monotonic()
         with slots.slot(timeout=0.2) as second:
             assert second is False
-        assert 0.15 < time.monotonic() - t0 < 2
+        assert time.monotonic() - t0 >= 0.15       # it did wait (no upper bound: load varies)
         assert slots.running == 1                 # the timed-out request took no slot
     assert slots.running == 0
     with slots.slot(timeout=0.1) as again:        # and released nothing it did not hold

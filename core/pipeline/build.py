@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,19 +33,18 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import store
-from ..models import forward_macs, model_from_config
 from ..store import builds as store_builds
-from ..train import config_hash
 from .build_inputs import BuildData, benchmark_images, check_database_fits, load_build_data
+from .checkpoints import Checkpoints
 from .executors import Executor, LocalExecutor, Task
 from .experiment import Experiment
-from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, checkpoint_key,
-                   dense_parent, describe_change, evaluation_pairs, plan_build,
-                   subset_fingerprint)
+from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, ModelJob, dense_parent,
+                   describe_change, evaluation_pairs, plan_build, subset_fingerprint)
 from .publish import WorkFile
+from .schedule import ModelOrder, ModelTasks, costliest_first, order_models
 from .study import update_dimension_study
-from .tasks import (ModelEvaluation, ModelJob, ModelWeights, TrainedModel,
-                    evaluate_model_task, model_summary, train_model_task)
+from .tasks import (ModelEvaluation, ModelWeights, TrainedModel, evaluate_model_task,
+                    model_summary, train_model_task)
 
 __all__ = ["Builder", "build", "BuildFailed", "BuildReport", "BuildData"]
 
@@ -95,6 +93,7 @@ class Builder:
         self.executor = executor or LocalExecutor()
         self.db = WorkFile(db_path, publish_every=publish_every)
         self.cache = Path(cache_dir)
+        self.checkpoints = Checkpoints(experiment, cache_dir)
         self.progress = progress
         self.failures: list[str] = []
         self.bar: tqdm | None = None      # created by the first stage that has tasks
@@ -206,24 +205,6 @@ class Builder:
             store_builds.record_build_fingerprint(self.con, "evaluation_subset", wanted)
 
     # models -------------------------------------------------------------------------------
-    def _checkpoint_of(self, job: ModelJob) -> Path:
-        return self.cache / "checkpoints" / f"{config_hash(checkpoint_key(self.e, job))}.pt"
-
-    @staticmethod
-    def _write_checkpoint(state: bytes, path: Path) -> None:
-        # A unique temporary name: builds of other databases may share the cache.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(state)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-
     def _register(self, job: ModelJob, summary: dict, ckpt: Path, seconds: float) -> None:
         # The row and the deletion of any results of an earlier version: one transaction.
         store_builds.replace_model(self.con, dict(
@@ -245,7 +226,7 @@ class Builder:
                 continue
             has_checkpoint = bool(row.checkpoint) and Path(row.checkpoint).is_file()
             if row.fingerprint is None and has_checkpoint and \
-                    Path(row.checkpoint).name == self._checkpoint_of(job).name:
+                    Path(row.checkpoint).name == self.checkpoints.path_of(job).name:
                 # Built before fingerprints were recorded, from a checkpoint whose name hashes
                 # every setting of the fingerprint: the same model; record its fingerprint.
                 store_builds.set_model_fingerprint(self.con, job.model_id, job.fingerprint)
@@ -269,100 +250,55 @@ class Builder:
                         "fingerprints existed", adopted)
         if not todo:
             return bool(adopted)
-        cached = [j for j in todo if self._checkpoint_of(j).is_file()]
-        building = [j for j in todo if j not in cached]
-        pruned = [j for j in building if j.method not in PARENTLESS_METHODS]
-        parent_of = {j: dense_parent(self.e, data.shape, j) for j in pruned}
-        # Jobs that start from nothing: the dense parents first (their children wait for them),
-        # with any parent missing from the cache, then MPT and the other dense models, longest
-        # first; the short pruning tasks follow as their parents finish and fill the workers'
-        # last gaps.
-        parent_paths = {self._checkpoint_of(p) for p in parent_of.values()}
-        independent = [j for j in building if j.method == "dense"
-                       and self._checkpoint_of(j) in parent_paths]
-        planned = {self._checkpoint_of(j) for j in independent}
-        for parent in parent_of.values():
-            path = self._checkpoint_of(parent)
-            if path not in planned and not path.is_file():
-                independent.append(parent)
-                planned.add(path)
-        independent += sorted((j for j in building if j.method in PARENTLESS_METHODS
-                               and j not in independent),
-                              key=lambda j: ("mpt", "dense").index(j.method))
-        tally = _Tally("models", len(cached) + len(independent) + len(pruned))
+        order = order_models(todo, lambda job: dense_parent(self.e, data.shape, job),
+                             self.checkpoints)
+        tally = _Tally("models", order.n_tasks)
         self._add_to_bar(tally.total)
-        for job in cached:
-            ckpt = self._checkpoint_of(job)
+        for job in order.cached:
             t0 = time.perf_counter()
-            model = model_from_config(job.config, ckpt).eval()
-            self._register(job, model_summary(model), ckpt, time.perf_counter() - t0)
+            model = self.checkpoints.load(job)
+            self._register(job, model_summary(model), self.checkpoints.path_of(job),
+                           time.perf_counter() - t0)
             self._model_done(job, tally)
-        if building:
-            self._run_model_tasks(data, independent, pruned, parent_of, tally)
+        if order.independent or order.pruned:
+            self._run_model_tasks(data, order, tally)
         store_builds.record_progress(self.con, "models", tally.done, tally.total, "done")
         return True
 
-    def _run_model_tasks(self, data: BuildData, independent: list[ModelJob],
-                         pruned: list[ModelJob], parent_of: dict[ModelJob, ModelJob],
-                         tally: _Tally) -> None:
-        """Run the model tasks as one stream: ``independent`` in order, then each pruned job
-        once its dense parent's weights exist (a parent that failed fails its children).
-        Writes and registers each result as it arrives."""
+    def _run_model_tasks(self, data: BuildData, order: ModelOrder, tally: _Tally) -> None:
+        """Run the model tasks in ``order``'s stream, writing and registering each result as it
+        arrives."""
         ex = self.executor
         progress = self.progress and not ex.remote
         images, labels = ex.put(data.train.images), ex.put(data.train.labels)
-        states: dict[Path, object] = {}     # parent checkpoint → handle of its state bytes
-        building = {self._checkpoint_of(j) for j in independent}
-        for parent in parent_of.values():
-            path = self._checkpoint_of(parent)
-            if path not in states and path not in building:     # in the cache: read it
-                states[path] = ex.put(ModelWeights.from_checkpoint(
-                    parent.model_id, parent.config, path).state)
-        failed: set[Path] = set()
-        queue, waiting = list(independent), list(pruned)
-        parent_path = {j: self._checkpoint_of(p) for j, p in parent_of.items()}
 
-        def task(job: ModelJob, parent_state=None) -> Task:
+        def task(job: ModelJob, parent_state) -> Task:
             return Task(job, _label(job), train_model_task, (job, images, labels, parent_state),
                         dict(device=ex.device, progress=progress))
 
-        def tasks() -> Iterator[Task]:
-            # Consumed lazily: each pull sees the parents finished so far.
-            while queue or waiting:
-                if queue:
-                    yield task(queue.pop(0))
-                    continue
-                ready = [j for j in waiting if parent_path[j] in states
-                         or parent_path[j] in failed]
-                if not ready:
-                    return      # the rest wait for parents still running: the next round
-                for job in ready:
-                    waiting.remove(job)
-                    path = parent_path[job]
-                    if path in failed:
-                        self._model_done(job, tally, f"not run: its dense parent "
-                                                     f"{parent_of[job].model_id} failed")
-                    else:
-                        yield task(job, states[path])
+        def cached_state(parent: ModelJob):
+            return ex.put(ModelWeights.from_checkpoint(
+                parent.model_id, parent.config, self.checkpoints.path_of(parent)).state)
 
-        while queue or waiting:
-            before = len(queue) + len(waiting)
-            for outcome in ex.run(tasks()):
+        stream = ModelTasks(order, self.checkpoints, task, cached_state,
+                            skip=lambda job, reason: self._model_done(job, tally, reason))
+        while stream.pending:
+            before = stream.pending
+            for outcome in ex.run(stream.tasks()):
                 job: ModelJob = outcome.task.key
-                ckpt = self._checkpoint_of(job)
                 if outcome.error is None:
                     result: TrainedModel = outcome.value
-                    self._write_checkpoint(result.state, ckpt)
+                    ckpt = self.checkpoints.write(job, result.state)
                     if job.method == "dense":
-                        states[ckpt] = ex.put(result.state)
+                        stream.parent_built(ckpt, ex.put(result.state))
                     if job.registered:
                         self._register(job, result.summary, ckpt, result.seconds)
                 elif job.method == "dense":
-                    failed.add(ckpt)
+                    stream.parent_failed(self.checkpoints.path_of(job))
                 self._model_done(job, tally, outcome.error)
-            if len(queue) + len(waiting) == before:   # cannot happen: every parent was queued
-                raise RuntimeError(f"{len(waiting)} pruned model(s) wait for dense parents that "
-                                   "are neither built nor planned.")
+            if stream.pending == before:   # cannot happen: every parent was queued
+                raise RuntimeError(f"{stream.pending} pruned model(s) wait for dense parents "
+                                   "that are neither built nor planned.")
 
     def _model_done(self, job: ModelJob, tally: _Tally, error: str | None = None) -> None:
         self._finished(_label(job), error)
@@ -409,12 +345,8 @@ class Builder:
         by_model = {model_id: tuple(bench for _, bench in pairs)
                     for model_id, pairs in itertools.groupby(todo, key=lambda pair: pair[0])}
         configs = {m: (cfg, ck) for m, cfg, ck in models}
-        # The costliest models first (by their architecture's forward cost), so the cheap ones
-        # fill the workers' last gaps instead of one large model running alone at the end.
-        shape = (data.channels, data.height, data.width)
-        macs = {cfg: forward_macs(model_from_config(cfg).eval(), shape)
-                for cfg in {configs[m][0] for m in by_model}}
-        by_model = dict(sorted(by_model.items(), key=lambda item: -macs[configs[item[0]][0]]))
+        by_model = costliest_first(by_model, {m: cfg for m, (cfg, _) in configs.items()},
+                                   (data.channels, data.height, data.width))
         self._add_to_bar(len(by_model))
         ex = self.executor
         # Large inputs go to the executor once; each model's weights when its task is submitted

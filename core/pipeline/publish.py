@@ -27,6 +27,7 @@ import duckdb
 import filelock
 
 from .. import store
+from ..errors import UserError
 from ..store import builds as store_builds
 
 __all__ = ["WorkFile", "DatabaseBusy", "work_path_of", "lock_path_of"]
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 _TEMP_SUFFIX = ".tmp"
 
 
-class DatabaseBusy(RuntimeError):
+class DatabaseBusy(UserError):
     """Another process (a build or ``add-model``) is writing the database."""
 
 

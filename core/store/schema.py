@@ -15,6 +15,7 @@ from typing import Iterable, Mapping
 
 import duckdb
 
+from ..errors import UserError
 from ._transaction import transaction
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-class SchemaVersionError(RuntimeError):
+class SchemaVersionError(UserError):
     """The database was written by another schema version of this tool."""
 
 
@@ -145,7 +146,7 @@ def connect(path: str | os.PathLike, *, read_only: bool = False) -> duckdb.DuckD
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
-        raise RuntimeError(
+        raise UserError(
             f"Cannot open database {path}: {exc}. Another process may hold it for writing, or the "
             "file is not a DuckDB database.") from exc
     check_schema_version(con, path)
