@@ -2,6 +2,7 @@
 (no torch, no database), and no module of ``core`` outgrows 450 lines."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,23 @@ def test_no_module_of_core_is_over_450_lines():
     long = {str(p.relative_to(CORE)): n for p in CORE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 450}
     assert long == {}
+
+
+def test_docs_pointers_in_core_name_existing_headings():
+    """A comment "docs/<file>.md, <Heading>" (or "docs/<file>.md (<Heading>)") names a heading
+    of that file; headings are stable, so the pointers stay valid."""
+    docs = CORE.parent / "docs"
+    headings = {p.name: [line.lstrip("#").strip() for line in p.read_text().splitlines()
+                         if line.startswith("#")] for p in docs.glob("*.md")}
+    stale = []
+    for path in CORE.rglob("*.py"):
+        text = re.sub(r"[\s#]+", " ", path.read_text())
+        for match in re.finditer(r"docs/(\w+\.md)(?:, | \()([A-Z][^.;:)]*)", text):
+            name, pointed = match.group(1), match.group(2).strip()
+            found = headings.get(name, [])
+            # One heading, or several joined by "and" ("Robustness and Pruning vulnerability").
+            if not any(h.startswith(pointed) for h in found) and not all(
+                    any(h.startswith(part.strip()) for h in found)
+                    for part in pointed.split(" and ")):
+                stale.append(f"{path.relative_to(CORE)}: {name}, {pointed}")
+    assert stale == []

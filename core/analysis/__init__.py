@@ -1,5 +1,5 @@
 """Per-sample aggregates over a model population and model-level comparisons (see
-docs/definitions.md).
+docs/analysis.md).
 
 Pure functions of pandas frames and numpy arrays; ``core.pipeline.analysis_tables`` reads the store
 (through ``core.store.analysis``), calls them and writes the analysis tables. Shapes and units are

@@ -1,4 +1,4 @@
-"""Similarity of corruption benchmarks across the model population (see docs/definitions.md,
+"""Similarity of corruption benchmarks across the model population (see docs/analysis.md,
 Benchmark similarity)."""
 
 from __future__ import annotations

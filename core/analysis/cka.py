@@ -1,5 +1,5 @@
 """Linear centred kernel alignment (CKA) between representations of the same samples (see
-docs/definitions.md, CKA)."""
+docs/analysis.md, Linear CKA)."""
 
 from __future__ import annotations
 

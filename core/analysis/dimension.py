@@ -1,5 +1,5 @@
 """Angles versus dimension: random Gaussian vectors and the last-layer features of networks
-(see docs/definitions.md, Dimension angles)."""
+(see docs/analysis.md, Dimension angles)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Placing (model, benchmark) results in the plane: standardised geometry vectors, their pairwise
 distances per benchmark, coincident models, faithful placements (classical MDS = PCA, stress
-majorisation, UMAP), and minimum spanning trees (see docs/definitions.md, Embeddings)."""
+majorisation, UMAP), and minimum spanning trees (see docs/analysis.md, Similarity placement)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""How faithfully a 2-D placement keeps the true distances (see docs/definitions.md,
-Embeddings)."""
+"""How faithfully a 2-D placement keeps the true distances (see docs/analysis.md,
+Similarity placement)."""
 
 from __future__ import annotations
 

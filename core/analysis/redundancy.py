@@ -1,4 +1,4 @@
-"""Redundancy of corruptions measured on the models' geometry (see docs/definitions.md,
+"""Redundancy of corruptions measured on the models' geometry (see docs/analysis.md,
 Benchmark similarity)."""
 
 from __future__ import annotations

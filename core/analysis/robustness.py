@@ -1,6 +1,6 @@
 """Per-sample counts over a model population — robustness and pruning vulnerability — and their
-correlation with clean-data geometry (see docs/definitions.md, Robustness and Pruning
-vulnerability)."""
+correlation with clean-data geometry (see docs/analysis.md, Robustness and Pruning
+vulnerability (PV))."""
 
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def pruning_vulnerability(clean_correct: pd.DataFrame, models: pd.DataFrame) -> 
     Returns:
         (arch, method, retrained, sample_id, pv, n_models): pv = number of the family's models
         (the dense model plus ratios 0.1 … 0.9, so 0..10 normally) on which the sample is correct;
-        n_models = how many of them were evaluated on it. The PV of docs/definitions.md (Pruning
-        vulnerability) is the family (magnitude, retrained=False).
+        n_models = how many of them were evaluated on it. The PV of docs/analysis.md (Pruning
+        vulnerability (PV)) is the family (magnitude, retrained=False).
     """
     require_columns(clean_correct, "clean_correct", ("model_id", "sample_id", "correct"))
     require_columns(models, "models", ("model_id", "arch", "method", "retrained"))
@@ -74,7 +74,7 @@ def model_pv(pv: pd.DataFrame, models: pd.DataFrame, *,
              reference: tuple[str, bool] = ("magnitude", False)) -> pd.DataFrame:
     """Attach a PV to every model: a pruned model gets its family's PV, a dense model the PV of
     the ``reference`` (method, retrained) family of its arch (magnitude, no retraining: see
-    docs/definitions.md, Pruning vulnerability).
+    docs/analysis.md, Pruning vulnerability (PV)).
 
     Returns (model_id, sample_id, pv); models whose family has no PV are absent.
     """

@@ -1,5 +1,5 @@
 """ROC curves of the vulnerable-sample finder: how well the geometric score ranks the samples
-flagged as PIE or low PV (see docs/definitions.md, Vulnerable samples).
+flagged as PIE or low PV (see docs/analysis.md, Vulnerable samples).
 
 The stored AUCs (table ``vulnerability_auc``) come from the analysis step; this module draws the
 curves behind them from the per-sample flags and scores of one architecture.

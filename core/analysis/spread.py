@@ -1,4 +1,4 @@
-"""The spread hypothesis (see docs/definitions.md, Spread hypothesis): does a thin spread of a
+"""The spread hypothesis (see docs/analysis.md, Spread hypothesis): does a thin spread of a
 model's clean geometry — and the scale of its angles — go with its robustness to corruptions,
 across the population, and does that hold within pruning methods or only between them?"""
 

@@ -1,5 +1,5 @@
-"""Which pixel regions move a sample's last-layer geometry (see docs/definitions.md,
-Attribution, and docs/geometry.md).
+"""Which pixel regions move a sample's last-layer geometry (see
+docs/geometry.md, Occlusion attribution and Gradient attributions).
 
 - :func:`occlusion`: maps of the change of angle, L2, margin and probability when a sliding
   patch of the image is hidden (``OCCLUSION_METRICS``).

@@ -1,4 +1,5 @@
-"""Occlusion maps of angle, L2, margin and probability (see docs/definitions.md, Attribution).
+"""Occlusion maps of angle, L2, margin and probability (see docs/geometry.md,
+Occlusion attribution).
 
 Occlusion slides a ``window × window`` patch (all channels) over the image in steps of ``stride``,
 replaces the patch by ``baseline`` and records how the geometry of the occluded image differs from

@@ -1,5 +1,5 @@
 """Fill the analysis tables of the store from its models, benchmarks, evaluations, sample metrics
-and features (see docs/definitions.md), incrementally.
+and features (see docs/analysis.md), incrementally.
 
 Each table is written in one transaction (``core.store.replace_rows``). The fingerprint of the
 inputs it was computed from is kept in ``analysis_state``; a table whose inputs did not change is
@@ -38,7 +38,7 @@ ANALYSIS_VERSION = "2"
 _GEOMETRY_SPACES = {"geometry": analysis.DEFAULT_PLACEMENT, "geometry_umap": "umap"}
 _RANDOM_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 # The pruning-vulnerability family that vulnerable samples are flagged by (see
-# docs/definitions.md, Vulnerable samples): magnitude pruning without retraining.
+# docs/analysis.md, Vulnerable samples): magnitude pruning without retraining.
 _REFERENCE_FAMILY = {"method": "magnitude", "retrained": False}
 
 
@@ -204,7 +204,7 @@ _STEPS: list[tuple[Callable[[_Inputs], Iterator], tuple[str, ...], tuple[str, ..
 
 
 def _effective_robustness(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
-    # The fit is made on every model of the population (see docs/definitions.md).
+    # The fit is made on every model of the population (see docs/analysis.md, Effective robustness).
     from core.analysis.effective import EFFECTIVE_COLUMNS, effective_robustness
 
     accuracy = queries.clean_and_corrupted_accuracy(inputs.con)

@@ -1,4 +1,4 @@
-"""The curse-of-dimensionality study (see docs/definitions.md, Dimension angles): LeNet-5 with
+"""The curse-of-dimensionality study (see docs/analysis.md, Dimension angles): LeNet-5 with
 its penultimate width m swept, each measured freshly initialised and after a short training.
 
 For every width m the study seeds the generator, builds a LeNet-5 with ``feature_dim = m`` —

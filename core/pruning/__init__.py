@@ -1,6 +1,6 @@
 """Pruning: score-based masks for trained models, MPT / biprop, and structured (channel) pruning.
 
-Definitions: docs/definitions.md, Pruning. Conventions used throughout:
+Definitions: docs/pruning.md. Conventions used throughout:
 
 - **Prunable weights** are the ``.weight`` of every ``nn.Conv2d`` and ``nn.Linear`` (biases and
   normalisation layers are never pruned), in ``model.named_modules()`` order.

@@ -1,7 +1,7 @@
 """Multi-Prize Tickets (Diffenderfer & Kailkhura, ICLR 2021): biprop layers with frozen random
 weights and a learned top-k mask, their score search, and the export to plain layers.
 
-See docs/definitions.md, Pruning.
+See docs/pruning.md, MPT (biprop).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Dense pruning of trained models: apply score masks, fine-tune with them fixed, store zeros;
 and :func:`make_pruned_model`, the one call the build makes for every pruned model.
 
-See docs/definitions.md, Pruning.
+See docs/pruning.md, Retraining.
 """
 
 from __future__ import annotations

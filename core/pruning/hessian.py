@@ -1,7 +1,7 @@
 """Second-order information of a loss w.r.t. the prunable weights: Hutchinson's estimate of the
 Hessian diagonal, and the second-order Taylor saliency of removing one weight (method taylor2).
 
-See docs/definitions.md, Pruning. Notation: ``w`` is the vector of all prunable weights (the
+See docs/pruning.md, taylor2. Notation: ``w`` is the vector of all prunable weights (the
 ``.weight`` of every Conv2d / Linear, see :func:`core.pruning.prunable_parameters`), ``L(w)`` a
 scalar loss, ``g = ∇L`` and ``H = ∇²L``. Hessians are taken w.r.t. ``w`` only: biases and
 normalisation parameters are held fixed, which leaves ``diag H`` unchanged (a diagonal entry of

@@ -1,8 +1,8 @@
 """Score functions of the dense pruning methods: lowest scores are pruned.
 
 Every function maps ``(model, *, x, y, n_batches, batch_size, seed)`` to one score tensor per
-prunable weight, aligned with :func:`core.pruning.prunable_parameters`. See docs/definitions.md,
-Pruning.
+prunable weight, aligned with :func:`core.pruning.prunable_parameters`. See docs/pruning.md,
+Score methods.
 """
 
 from __future__ import annotations

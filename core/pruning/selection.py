@@ -1,6 +1,7 @@
 """Which weights are prunable, and the deterministic top-k that turns scores into keep-masks.
 
-See the conventions in :mod:`core.pruning` and docs/definitions.md, Pruning.
+See the conventions in :mod:`core.pruning` and docs/pruning.md, Prunable weights, ratio
+and ties.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DuckDB store: the schema (see docs/definitions.md, Store), transactional bulk writes, and the
+"""DuckDB store: the schema (see docs/data.md, Database tables), transactional bulk writes, and the
 queries of the analysis tables. The one owner of the project's SQL.
 
 Modules:

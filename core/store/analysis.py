@@ -2,7 +2,7 @@
 fingerprints that let ``core.pipeline.analysis_tables`` skip a table whose inputs did not change.
 
 Every statement is fixed text with bound parameters. The definitions the queries implement are
-in docs/definitions.md (Robustness, Pruning vulnerability).
+in docs/analysis.md, Robustness and Pruning vulnerability (PV).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ _FINGERPRINT_QUERIES = {
 ANALYSIS_INPUTS = tuple(_FINGERPRINT_QUERIES)
 
 # Robustness of each (model, sample): on how many corrupted benchmarks it is correct (see
-# docs/definitions.md, Robustness). One definition over two relations, ``robustness_input``
+# docs/analysis.md, Robustness). One definition over two relations, ``robustness_input``
 # (model_id, benchmark_id, sample_id, correct) and ``corrupted_benchmarks`` (benchmark_id); the
 # store and in-memory frames bind them differently (``store_robustness``, ``frame_robustness``).
 _ROBUSTNESS_QUERY = """

@@ -1,6 +1,6 @@
 """The store's schema: table definitions, schema version, opening a database, creating the tables.
 
-The tables and their columns are described in docs/definitions.md (Store). Every table name and
+The tables and their columns are described in docs/data.md (Database tables). Every table name and
 column name that a write puts in a dynamic SQL position is checked against
 :func:`schema_columns`, the allow-list derived from the DDL below.
 """
