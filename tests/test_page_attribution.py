@@ -2,7 +2,6 @@ import base64
 import io
 import json
 import re
-import time
 from pathlib import Path
 
 import duckdb
@@ -342,19 +341,24 @@ def test_gradient_columns_show_negated_captum_maps_and_are_cached(app, attributi
     assert len([t for t in _figure(at)["data"] if t["type"] == "heatmap"]) == 2 * (per_row + 1)
 
 
-def test_rerun_on_cached_maps_takes_under_a_second(app, attribution_db):
+def test_rerun_on_cached_maps_computes_no_map(app, attribution_db, monkeypatch):
+    """A rerun whose maps are all cached draws them without computing any: what keeps it within
+    the page budget (timed by bench/pages.py, not here)."""
+    from app.services import attribution as maps
+
     state = dict(selected_sample=1, selected_models=[DENSE, *PRUNED],
                  attribution_gradients=["ig:angle", "ig:margin", "gradcam:margin"])
     app(**state)  # computes and caches everything
     at = app(**state)  # a new session: maps from the cache file
     assert not at.exception
-    elapsed = []
-    for _ in range(3):  # the best of three reruns: the page's cost, not the machine's load
-        start = time.perf_counter()
-        at.run()  # a rerun, as any widget change makes
-        elapsed.append(time.perf_counter() - start)
+
+    def computed(*args, **kwargs):
+        raise AssertionError("a cached map was computed again")
+
+    for name in ("compute_row", "compute_gradients", "load_model"):
+        monkeypatch.setattr(maps, name, computed)
+    at.run()  # a rerun, as any widget change makes
     assert not at.exception and len(_figure(at)["data"]) == 4 * (1 + 4 + 3 + 1)
-    assert min(elapsed) < 1.0, f"reruns took {', '.join(f'{t:.2f}' for t in elapsed)} s"
 
 
 def test_bias_free_database_uses_the_bias_free_margin(app, attribution_db):
