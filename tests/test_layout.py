@@ -72,3 +72,10 @@ def test_docs_pointers_in_core_name_existing_headings():
                     for part in pointed.split(" and ")):
                 stale.append(f"{path.relative_to(CORE)}: {name}, {pointed}")
     assert stale == []
+
+
+def test_every_name_of_the_flat_core_api_resolves():
+    import core
+
+    assert {name for name in core.__all__ if getattr(core, name, None) is None} == set()
+    assert core.build.__module__ == "core.pipeline.build"

@@ -1,20 +1,23 @@
-"""The build: data → dense and pruned models → benchmarks → (model × benchmark) geometry → analysis.
+"""The build: data → dense and pruned models → benchmarks → (model × benchmark) geometry →
+analysis.
 
 Resumable and crash-safe. A build holds the database's writer lock from start to end (a second
-writer fails at once); all writes go to the work file (``core.pipeline.publish``); each unit of work (a
-model row, one model's results on all its benchmarks, one analysis table) is one transaction,
-and checkpoints and corrupted sets are written to temporary files and renamed. After each
-stage — and every ``publish_every`` seconds during long stages — the work file is published
-atomically, so the app (read-only) always sees a complete database while the build runs. A rerun continues from the
-work file (or the published DB) and skips finished work: a model counts as built when its stored
-fingerprint equals the plan's (``core.pipeline.plan``); a changed setting rebuilds exactly the models it
-affects, and their results. Whatever can be checked before the work starts (the evaluation
-subset, a pre-made benchmark directory, ids taken by ``add-model``) is checked first.
+writer fails at once); all writes go to the work file (``core.pipeline.publish``); each unit of
+work (a model row, one model's results on all its benchmarks, one analysis table) is one
+transaction, and checkpoints and corrupted sets are written to temporary files and renamed.
+After each stage — and every ``publish_every`` seconds during long stages — the work file is
+published atomically, so the app (read-only) always sees a complete database while the build
+runs. A rerun continues from the work file (or the published DB) and skips finished work: a
+model counts as built when its stored fingerprint equals the plan's (``core.pipeline.plan``); a
+changed setting rebuilds exactly the models it affects, and their results. Whatever can be
+checked before the work starts (the evaluation subset, a pre-made benchmark directory, ids
+taken by ``add-model``) is checked first.
 
-:class:`Builder` only sequences the stages; what to build comes from ``core.pipeline.plan``, the work
-itself runs as tasks (``core.pipeline.tasks``) on an executor (``core.pipeline.executors``): in this process by
-default, or on a Ray cluster. Results come back to this process, the single database writer, as
-tasks finish. Dense models are built first (the pruned ones start from them), then the rest.
+:class:`Builder` only sequences the stages and writes their results: what to build comes from
+``core.pipeline.plan``, in which order from ``core.pipeline.schedule``, checkpoints from
+``core.pipeline.checkpoints``; the work itself runs as tasks (``core.pipeline.tasks``) on an
+executor (``core.pipeline.executors``): in this process by default, worker processes, or a Ray
+cluster. Results come back to this process, the single database writer, as tasks finish.
 """
 
 from __future__ import annotations

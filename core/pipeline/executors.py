@@ -17,11 +17,7 @@ Every executor also makes the process that runs a task keep freed memory for reu
   several threads, so two workers on two cores finish nearly twice the work of one process. Large
   inputs go to memory-mapped files once (:meth:`PoolExecutor.put`); a task that raises comes back
   as an :class:`Outcome` with ``error`` set.
-- :class:`core.pipeline.ray_executor.RayExecutor` runs tasks on a Ray cluster. Large inputs go to the object store once
-  (:meth:`RayExecutor.put`); a task that raises is retried ``max_retries`` times, a task on a
-  killed worker or node is rescheduled, and a task that still fails comes back as an
-  :class:`Outcome` with ``error`` set instead of stopping the build. ``import ray`` happens only
-  here, so Ray stays an optional dependency (``pip install .[ray]``).
+- :class:`core.pipeline.ray_executor.RayExecutor` runs tasks on a Ray cluster (see that module).
 """
 
 from __future__ import annotations
@@ -35,7 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "PoolExecutor", "make_executor", "collect", "retain_freed_memory", "EXECUTORS", "TASK_THREADS"]
+__all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "PoolExecutor", "make_executor",
+           "collect", "retain_freed_memory", "EXECUTORS", "TASK_THREADS"]
 
 EXECUTORS = ("local", "pool", "ray")
 

@@ -213,8 +213,8 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
     ``benchmark_ids`` (separate arguments, so that an executor resolves each shared handle);
     ``labels`` and ``sample_ids``: (N,), the same for every benchmark. ``keep_features_for``:
     the benchmarks whose raw features (N, m) are returned. The network runs in batches of
-    ``batch_size`` images, channels-last where the model gains by it, where the model is (``device``); the geometry on the
-    CPU, once over all N × len(benchmark_ids) features. ``bias_in_margin``: the margin's form
+    ``batch_size`` images, channels-last where the model gains by it, on ``device``; the
+    geometry on the CPU, once over all N × len(benchmark_ids) features. ``bias_in_margin``: the margin's form
     (``False``: the paper's bias-free form, see docs/geometry.md, Margin).
     """
     t0 = time.perf_counter()
