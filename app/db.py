@@ -6,15 +6,18 @@ replacement is a new identity, whatever its modification time (a backup restored
 ``cp -p``, a builder on a skewed clock), and is picked up on the next rerun.
 
 Connections are reference-counted per version of the file (``bench/db_swap.py`` measured this
-against a connection per session): a query keeps the version it started on until it ends, a
-replaced version is closed when its last query ends, and a query that still fails while the file
-is being swapped is retried once on the new file.
+against a connection per session): a query keeps the version it started on until it ends; a
+replaced version stays open a while, so a page run that began on it reads one version
+throughout, and closes once no query uses it; a query that still fails while the file is being
+swapped is retried once on the new file. Each version is opened in a DuckDB instance of its own
+(``core.store.open_read_only_instance``), so versions of one path can be open side by side.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,12 @@ import pandas as pd
 import streamlit as st
 
 from app.settings import settings
-from core.store import check_project_connection, check_schema_version, open_read_only_instance
+from core.store import (
+    check_project_connection,
+    check_schema_version,
+    instance_cursor,
+    open_read_only_instance,
+)
 
 DEFAULT_DB = "cache/demo.duckdb"
 
@@ -94,17 +102,22 @@ class _Version:
     def __init__(self, ref: DbRef, con: duckdb.DuckDBPyConnection):
         self.ref, self.con = ref, con
         self.users = 0
-        self.retired = False
+        self.retired_at: float | None = None     # monotonic time a newer version replaced it
 
+
+# A replaced version stays open (while unused) this long, and while fewer than this many newer
+# versions exist: a page run that began on it answers all its queries from the same version.
+RETIRED_SECONDS = 30.0
+RETIRED_KEPT = 4
 
 _LOCK = threading.Lock()
-_SERVED: dict[str, _Version] = {}     # path → the newest opened version of that path
+_OPEN: dict[str, list[_Version]] = {}     # path → its opened versions, the newest last
 
 
 def _run(db: DbRef, query: str, params) -> pd.DataFrame:
     version = _acquire(db)
     try:
-        cursor = version.con.cursor()
+        cursor = instance_cursor(version.con)
         try:
             return cursor.execute(query, list(params)).df()
         finally:
@@ -113,51 +126,69 @@ def _run(db: DbRef, query: str, params) -> pd.DataFrame:
         _release(version)
 
 
-def _acquire(db: DbRef) -> _Version:
-    """The opened version for a query on ``db`` (one more user of it): ``db``'s own version
-    while it is the newest opened one, else the version of the file in place now."""
-    with _LOCK:
-        served = _SERVED.get(db.path)
-        if served is not None and served.ref == db:
-            served.users += 1
-            return served
-    for _ in range(5):
-        on_disk = _identity(db.path)
-        with _LOCK:
-            served = _SERVED.get(db.path)
-            if served is not None and served.ref == on_disk:
-                served.users += 1
-                return served
-        con = open_version(on_disk)
-        with _LOCK:
-            if _identity(db.path) != on_disk:    # replaced while it opened: open that one
-                con.close()
-                continue
-            served = _SERVED.get(db.path)
-            if served is not None and served.ref == on_disk:   # another thread opened it first
-                con.close()
-                served.users += 1
-                return served
-            if served is not None:
-                served.retired = True
-                _close_if_unused(served)
-            version = _SERVED[db.path] = _Version(on_disk, con)
+def _use(ref: DbRef) -> _Version | None:
+    """The open version of ``ref`` with one more user, or None. Call under _LOCK."""
+    for version in _OPEN.get(ref.path, ()):
+        if version.ref == ref:
             version.users += 1
             return version
-    raise RuntimeError(f"The database {db.name} kept changing while it was being opened; "
-                       "try again.")
+    return None
+
+
+def _acquire(db: DbRef) -> _Version:
+    """The opened version for a query on ``db`` (one more user of it): ``db``'s own version
+    while it is open, else the version of the file in place now (opened if need be)."""
+    with _LOCK:
+        version = _use(db)
+    if version is not None:
+        return version
+    # The identity is taken before opening: a file published meanwhile makes the connection
+    # newer than its label, never older (a publication is a rename), and the next query, which
+    # sees the newer identity, opens that version.
+    on_disk = _identity(db.path)
+    with _LOCK:
+        version = _use(on_disk)
+    if version is not None:
+        return version
+    con = open_version(on_disk)
+    with _LOCK:
+        version = _use(on_disk)
+        if version is not None:          # another thread opened it meanwhile
+            con.close()
+            return version
+        versions = _OPEN.setdefault(db.path, [])
+        now = time.monotonic()
+        for older in versions:
+            if older.retired_at is None:
+                older.retired_at = now
+        version = _Version(on_disk, con)
+        version.users += 1
+        versions.append(version)
+        _close_unused(db.path)
+        return version
 
 
 def _release(version: _Version) -> None:
     with _LOCK:
         version.users -= 1
-        _close_if_unused(version)
+        _close_unused(version.ref.path)
 
 
-def _close_if_unused(version: _Version) -> None:
-    # Called under _LOCK: a replaced version closes when its last query has ended.
-    if version.retired and version.users == 0:
-        version.con.close()
+def _close_unused(path: str) -> None:
+    """Close the replaced versions of ``path`` that no query uses and that are past their
+    keeping (RETIRED_SECONDS, RETIRED_KEPT). Call under _LOCK."""
+    versions = _OPEN.get(path, [])
+    now = time.monotonic()
+    kept = []
+    for i, version in enumerate(versions):
+        newer = len(versions) - 1 - i
+        expired = version.retired_at is not None and (
+            now - version.retired_at > RETIRED_SECONDS or newer > RETIRED_KEPT)
+        if expired and version.users == 0:
+            version.con.close()
+        else:
+            kept.append(version)
+    versions[:] = kept
 
 
 def open_version(db: DbRef) -> duckdb.DuckDBPyConnection:

@@ -24,6 +24,7 @@ from .files import (
     check_project_file,
     duckdb_file_problem,
     open_duckdb,
+    instance_cursor,
     open_read_only_instance,
 )
 from .reads import done_pairs, num_classes
@@ -60,6 +61,7 @@ __all__ = [
     "ForeignDatabase",
     "open_duckdb",
     "open_read_only_instance",
+    "instance_cursor",
     "duckdb_file_problem",
     "check_project_file",
     "check_project_connection",

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 __all__ = ["NotADuckDBFile", "ForeignDatabase", "open_duckdb", "open_read_only_instance",
-           "duckdb_file_problem", "check_project_file", "check_project_connection"]
+           "instance_cursor", "duckdb_file_problem", "check_project_file", "check_project_connection"]
 
 # No download and no loading of extensions a file or a query asks for (see the module docstring).
 SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -96,6 +96,9 @@ def check_project_file(path: str | os.PathLike) -> None:
         con.close()
 
 
+_ATTACHED = "results"    # the catalog name of the file in its private instance
+
+
 def open_read_only_instance(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """``path`` attached read-only (as the default catalog) to a private in-memory DuckDB
     instance of its own.
@@ -103,16 +106,29 @@ def open_read_only_instance(path: str | os.PathLike) -> duckdb.DuckDBPyConnectio
     DuckDB shares one instance per file path within a process, so a plain ``connect`` to a file
     that was replaced while a connection to it is open returns the old file. A private instance
     per opening lets a reader hold several versions of one path at once: queries running on the
-    old version finish on it while new ones read the new file.
+    old version finish on it while new ones read the new file. Take each thread's cursor with
+    :func:`instance_cursor` (a plain ``cursor()`` starts in the empty in-memory catalog).
     """
     problem = duckdb_file_problem(path)
     if problem is not None:
         raise NotADuckDBFile(f"{path} is not a DuckDB database ({problem}).")
     con = open_duckdb()
     try:
-        con.execute("ATTACH ? AS results (READ_ONLY)", [str(path)])
-        con.execute("USE results")
+        con.execute(f"ATTACH ? AS {_ATTACHED} (READ_ONLY)", [str(path)])
+        con.execute(f"USE {_ATTACHED}")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def instance_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of a connection from :func:`open_read_only_instance` that reads the attached
+    file (``USE`` is per cursor in DuckDB)."""
+    cursor = con.cursor()
+    try:
+        cursor.execute(f"USE {_ATTACHED}")
+    except BaseException:
+        cursor.close()
+        raise
+    return cursor
