@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import glossary, state, widgets
+from app import escape, glossary, state, widgets
 from app.charts import attribution as charts
 from app.db import current_db
 from app.queries import attribution as qa
@@ -73,7 +73,7 @@ def run() -> None:
     gradients = (_gradients(db, rows, maps.gradient_key(key), image, label, gradient_columns,
                             problems) if gradient_columns else None)
     for problem in problems:
-        st.warning(problem)
+        st.warning(escape.plain(problem, max_chars=400))   # error texts name ids and files
     if not rows:
         return
 
@@ -109,7 +109,7 @@ def _pick_sample(sample_ids: list[int]) -> int | None:
     how = ("click a sample in a scatter on the **Geometry** page, or pick a sample id (its index "
            "in the test split) below")
     if current is not None and int(current) not in set(sample_ids):
-        st.info(f"Sample {current} has no stored image in this database (images are kept for "
+        st.info(f"Sample {escape.code(current)} has no stored image in this database (images are kept for "
                 f"{len(sample_ids)} samples): {how}.")
         current = None
     elif current is None:
@@ -250,7 +250,7 @@ def _compute_rows(db, missing: list[str], key: OcclusionKey, image: np.ndarray, 
     """Compute the ``missing`` models' rows into ``found``, with a progress bar."""
     bar = st.progress(0.0)
     for i, model_id in enumerate(missing):
-        bar.progress(i / len(missing), text=f"Computing occlusion maps of {model_id} "
+        bar.progress(i / len(missing), text=f"Computing occlusion maps of {escape.code(model_id)} "
                                             f"({i + 1} of {len(missing)})")
         try:
             found[model_id] = maps.compute_row(db, model_id, key, image, label)
@@ -259,7 +259,7 @@ def _compute_rows(db, missing: list[str], key: OcclusionKey, image: np.ndarray, 
     bar.empty()
     note = maps.cache_note(db) if any(m in found for m in missing) else ""
     if note:
-        st.caption(note)
+        st.caption(escape.plain(note, max_chars=400))
 
 
 @contextmanager
