@@ -73,7 +73,7 @@ def run() -> None:
     gradients = (_gradients(db, rows, maps.gradient_key(key), image, label, gradient_columns,
                             problems) if gradient_columns else None)
     for problem in problems:
-        st.warning(escape.plain(problem, max_chars=400))   # error texts name ids and files
+        st.warning(problem)
     if not rows:
         return
 
@@ -109,7 +109,7 @@ def _pick_sample(sample_ids: list[int]) -> int | None:
     how = ("click a sample in a scatter on the **Geometry** page, or pick a sample id (its index "
            "in the test split) below")
     if current is not None and int(current) not in set(sample_ids):
-        st.info(f"Sample {escape.code(current)} has no stored image in this database (images are kept for "
+        st.info(f"Sample {escape.plain(current)} has no stored image in this database (images are kept for "
                 f"{len(sample_ids)} samples): {how}.")
         current = None
     elif current is None:
@@ -290,7 +290,7 @@ def _saliency(db, rows, key: OcclusionKey, size: tuple[int, int], problems: list
             saliency[row.model_id] = maps.saliency_map(db, row.model_id, key.benchmark_id,
                                                        key.sample_id)
         except maps.CheckpointError as exc:
-            problems.append(f"No saliency map: {exc}")
+            problems.append(f"No saliency map: {escape.plain(exc, max_chars=300)}")
             saliency[row.model_id] = np.full(size, np.nan, dtype=np.float32)
     return saliency
 
@@ -323,5 +323,5 @@ def _compute_gradients(db, missing: dict[str, list[str]], key, image: np.ndarray
             found.setdefault(model_id, {}).update(
                 maps.compute_gradients(db, model_id, key, image, label, todo))
         except maps.CheckpointError as exc:
-            problems.append(f"No gradient maps: {exc}")
+            problems.append(f"No gradient maps: {escape.plain(exc, max_chars=300)}")
     bar.empty()

@@ -23,7 +23,11 @@ __all__ = ["NotADuckDBFile", "ForeignDatabase", "open_duckdb", "open_read_only_i
            "instance_cursor", "duckdb_file_problem", "check_project_file", "check_project_connection"]
 
 # No download and no loading of extensions a file or a query asks for (see the module docstring).
-SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# Set on the instance right after it opens rather than passed as its configuration: DuckDB
+# refuses a second connection to one file with another configuration, and the header check
+# below keeps every file that would need an extension from being opened at all.
+_SAFE_SETTINGS = ("SET autoinstall_known_extensions = false",
+                  "SET autoload_known_extensions = false")
 
 # A DuckDB file starts with an 8-byte checksum, then the magic bytes "DUCK".
 _DUCKDB_MAGIC = (8, b"DUCK")
@@ -68,7 +72,14 @@ def open_duckdb(path: str | os.PathLike = ":memory:", *,
         problem = duckdb_file_problem(target)
         if problem is not None:
             raise NotADuckDBFile(f"{target} is not a DuckDB database ({problem}).")
-    return duckdb.connect(target, read_only=read_only, config=dict(SAFE_CONFIG))
+    con = duckdb.connect(target, read_only=read_only)
+    try:
+        for statement in _SAFE_SETTINGS:
+            con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def check_project_connection(con: duckdb.DuckDBPyConnection, path: str | os.PathLike) -> None:
