@@ -26,8 +26,8 @@ def render() -> None:
         progress = q.build_progress(db)
         for row in progress.itertuples():
             if row.total and row.done < row.total:
-                st.progress(row.done / row.total,
-                            text=f"Building — {escape.plain(row.stage)}: {escape.plain(row.message)}")
+                stage, message = escape.plain(row.stage), escape.plain(row.message)
+                st.progress(row.done / row.total, text=f"Building — {stage}: {message}")
         st.subheader("Selection")
         for key in state.KEYS:
             value = state.get(key)

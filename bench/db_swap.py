@@ -6,9 +6,9 @@ opens its own DuckDB instance for each version it sees).
 
 Each session (a thread) does ``--runs`` page runs of four queries of the Overview's kind; the
 served file is replaced (as a build publishes) between rounds, so every round starts on a new
-version. Printed per model: the wall time of all rounds (the copies excluded), the time of a round's first query after a
-swap, and the process's resident memory growth; then each ratio against the reference-counted
-model, measured in the same process.
+version. Printed per model: the wall time of all rounds (the copies excluded), the time of a
+round's first query after a swap, and the process's resident memory growth, with each ratio
+against the reference-counted model measured in the same process.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ architectures are validated against their registries (``core.pruning.METHODS``,
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -367,9 +366,8 @@ def load_experiment(path: str | Path) -> Experiment:
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"Experiment file {path} is not valid TOML: {exc}") from exc
     if not raw:
-        raise ValueError(f"Experiment file {path} is empty: it must describe the experiment "
-                         "(at least its [dataset] and [[arch]]); start from a preset in "
-                         "experiments/.")
+        raise ValueError(f"Experiment file {path} is empty: it must describe the experiment (at "
+                         "least its [dataset] and [[arch]]); start from a preset in experiments/.")
     _check_finite(str(path), raw)
     kwargs: dict = {"name": path.stem}
     sections = set(_SECTIONS) | {"arch", "guide"}
@@ -394,10 +392,9 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def _check_finite(where: str, value, key: str = "") -> None:
-    """Refuse ``inf`` and ``nan`` anywhere in the file, in any key (TOML allows them).
-    ``where`` names the section as the other messages do (``FILE [pruning]``,
-    ``FILE [[arch]] #1``)."""
-    if isinstance(value, float) and not math.isfinite(value):
+    """Refuse ``inf`` and ``nan`` (TOML allows them) in any key; ``where`` names the section as
+    the other messages do (``FILE [pruning]``, ``FILE [[arch]] #1``)."""
+    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         raise ValueError(f"{where}: `{key}` must be a finite number. Got {value!r} instead.")
     if isinstance(value, dict):
         for name, item in value.items():
@@ -408,32 +405,25 @@ def _check_finite(where: str, value, key: str = "") -> None:
                     _check_finite(f"{where} [[{name}]] #{i}", table)
             else:
                 _check_finite(where, item, f"{key}.{name}" if key else name)
-    elif isinstance(value, list):
-        for item in value:
-            _check_finite(where, item, key)
-
-
-# Images in the train split, and in the largest class of the test split, of each dataset of fixed
-# size (an image folder's sizes are only known once it is read).
-DATASET_SIZES = {"fashion_mnist": (60_000, 1_000), "mnist": (60_000, 1_135),
-                 "cifar10": (50_000, 1_000), "cifar100": (50_000, 100)}
+    for item in value if isinstance(value, list) else ():
+        _check_finite(where, item, key)
 
 
 def _check_sizes(e: Experiment, path: Path) -> None:
-    """Refuse sizes beyond what the dataset holds, before any work."""
-    if e.dataset not in DATASET_SIZES:
+    """Refuse sizes beyond what the dataset holds (``core.data.SPLIT_SIZES``), before any work."""
+    from .data import SPLIT_SIZES
+
+    if e.dataset not in SPLIT_SIZES:
         return
-    train, per_class = DATASET_SIZES[e.dataset]
+    train, per_class = SPLIT_SIZES[e.dataset]
     for section, key, value in (("dataset", "train_limit", e.train_limit),
-                                ("dimension_study", "train_limit",
-                                 e.dimension_study_train_limit)):
+                                ("dimension_study", "train_limit", e.dimension_study_train_limit)):
         if value > train:
             raise ValueError(f"{path} [{section}]: `{key}` must be at most {train:,} (the "
                              f"{e.dataset} train split), or 0 for all of it. Got {value} instead.")
     if e.n_per_class > per_class:
         raise ValueError(f"{path} [dataset]: `n_per_class` must be at most {per_class:,} (the "
-                         f"largest class of the {e.dataset} test split). Got {e.n_per_class} "
-                         "instead.")
+                         f"largest {e.dataset} test class). Got {e.n_per_class} instead.")
 
 
 def _validate(e: Experiment, path: Path) -> None:

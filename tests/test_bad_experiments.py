@@ -6,7 +6,8 @@ import pytest
 
 from conftest import TINY
 from core.__main__ import main
-from core.experiment import DATASET_SIZES, load_experiment
+from core.data import SPLIT_SIZES
+from core.experiment import load_experiment
 
 REFUSED = {
     "empty file": (None, "is empty: it must describe the experiment"),
@@ -23,8 +24,8 @@ REFUSED = {
         "for all of it. Got 1000000 instead."),
     "n_per_class beyond the test split": (
         ("n_per_class = 10 ", "n_per_class = 5000 "),
-        "[dataset]: `n_per_class` must be at most 1,000 (the largest class of the fashion_mnist "
-        "test split). Got 5000 instead."),
+        "[dataset]: `n_per_class` must be at most 1,000 (the largest fashion_mnist test "
+        "class). Got 5000 instead."),
     "dimension-study train_limit beyond the train split": (
         ("train_limit = 1000\n", "train_limit = 70000\n"),
         "[dimension_study]: `train_limit` must be at most 60,000"),
@@ -65,7 +66,7 @@ def test_the_size_limits_are_the_datasets_own():
 
     train = load_dataset("fashion_mnist", split="train")
     test = load_dataset("fashion_mnist", split="test")
-    assert DATASET_SIZES["fashion_mnist"] == (len(train.labels),
+    assert SPLIT_SIZES["fashion_mnist"] == (len(train.labels),
                                               int(np.bincount(test.labels).max()))
 
 

@@ -109,8 +109,8 @@ def _pick_sample(sample_ids: list[int]) -> int | None:
     how = ("click a sample in a scatter on the **Geometry** page, or pick a sample id (its index "
            "in the test split) below")
     if current is not None and int(current) not in set(sample_ids):
-        st.info(f"Sample {escape.plain(current)} has no stored image in this database (images are kept for "
-                f"{len(sample_ids)} samples): {how}.")
+        st.info(f"Sample {escape.plain(current)} has no stored image in this database (images "
+                f"are kept for {len(sample_ids)} samples): {how}.")
         current = None
     elif current is None:
         st.info(f"No sample selected: {how}.")

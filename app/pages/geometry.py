@@ -223,8 +223,8 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
             key="geometry_compare_scatter", data=table,
             label="Download the per-sample changes",
             name=f"geometry_comparison_class_{class_index}")
-    st.caption(f"The {len(paired):,} samples of {escape.plain(name)}. Left: where they lie under A and under B "
-               "(the distribution shift); right: the change B − A per sample, coloured by what "
+    st.caption(f"The {len(paired):,} samples of {escape.plain(name)}. Left: where they lie "
+               "under A and under B (the distribution shift); right: the change B − A per sample, coloured by what "
                "happens to its prediction. Lasso either to select samples.")
 
 
@@ -298,8 +298,8 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
         _write_brushed_samples, frame["sample_id"].to_numpy(), columns))
     if brushed:
         ids = brushed_sample_ids(frame["sample_id"].to_numpy(), columns, brushed)
-        st.caption(f"**{len(ids):,} samples** of {escape.plain(name)} lie inside the ranges brushed on "
-                   f"{len(brushed)} axis(es): they are the selected samples (see the Samples tab; "
+        st.caption(f"**{len(ids):,} samples** of {escape.plain(name)} lie inside the ranges "
+                   f"brushed on {len(brushed)} axis(es): they are the selected samples (see the Samples tab; "
                    "the Overview's table shows accuracy on them).")
     else:
         st.caption("Drag along an axis to brush a range (drag again on the same axis to add "

@@ -50,8 +50,8 @@ def run() -> None:
                               f"{q.LOSS_NAMES[planar.set_index('model_id').loc[m, 'loss']]}")
     points = q.clean_points(db, model_id)
     if points.empty:
-        st.info(f"{escape.code(model_id)} has no stored clean features yet (the build stores them with its "
-                "clean evaluation).")
+        st.info(f"{escape.code(model_id)} has no stored clean features yet (the build stores "
+                "them with its clean evaluation).")
         return
     weight, bias = q.head(db, model_id)
     _plane(db, model_id, points, weight, bias, class_names)

@@ -20,7 +20,8 @@ from pathlib import Path
 import duckdb
 
 __all__ = ["NotADuckDBFile", "ForeignDatabase", "open_duckdb", "open_read_only_instance",
-           "instance_cursor", "duckdb_file_problem", "check_project_file", "check_project_connection"]
+           "instance_cursor", "duckdb_file_problem", "check_project_file",
+           "check_project_connection"]
 
 # No download and no loading of extensions a file or a query asks for (see the module docstring).
 # Set on the instance right after it opens rather than passed as its configuration: DuckDB

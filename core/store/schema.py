@@ -148,8 +148,8 @@ def connect(path: str | os.PathLike, *, read_only: bool = False) -> duckdb.DuckD
     try:
         con = open_duckdb(path, read_only=read_only)
     except duckdb.IOException as exc:
-        raise RuntimeError(
-            f"Cannot open database {path}: {exc}. Another process may hold it for writing.") from exc
+        raise RuntimeError(f"Cannot open database {path}: {exc}. Another process may hold it "
+                           "for writing.") from exc
     try:
         check_project_connection(con, path)
         check_schema_version(con, path)
