@@ -22,7 +22,8 @@ Ids are escaped only where they would break the format (``%`` → ``%25``, ``,``
 Values from a URL are untrusted: each parameter is bounded (`MAX_PARAM_CHARS` characters,
 `MAX_IDS` ids), parsed without evaluating anything, and checked against the database by
 membership in the known ids (never formatted into SQL or paths). What is dropped is said in a
-note; the rest of the link still applies.
+note (an offending value quoted with ``app.escape.code``, so it cannot format the note); the
+rest of the link still applies.
 
 ``restore`` (query string → session state) runs before the page, once per session or when the
 URL carries parameters this session did not write; ``publish`` (session state → query string,
@@ -37,7 +38,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from app import state
+from app import escape, state
 
 __all__ = [
     "MAX_IDS",
@@ -104,9 +105,8 @@ class LinkValueError(ValueError):
 
 
 def _shown(value: Any) -> str:
-    """``value`` safe to quote in a note: letters, digits and ``._:-`` only, shortened."""
-    text = re.sub(r"[^A-Za-z0-9._:\-]", "?", str(value))
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
+    """``value`` quoted in a note: a code span nothing in it can close, shortened."""
+    return escape.code(value, max_chars=_SHOWN_CHARS)
 
 
 def _check_length(name: str, text: str) -> None:
@@ -294,7 +294,7 @@ def decode_view(params: Mapping[str, str], *, page: str) -> LinkedView:
                and n not in _STREAMLIT_PARAMS]
     if unknown:
         view.notes.append(f"Ignored {len(unknown)} unknown link parameter(s): "
-                          + ", ".join(f"`{_shown(n)}`" for n in unknown[:5])
+                          + ", ".join(_shown(n) for n in unknown[:5])
                           + (" …" if len(unknown) > 5 else "") + ".")
     for name, key in SELECTION_PARAMS.items():
         if name not in params:
@@ -320,7 +320,7 @@ def decode_view(params: Mapping[str, str], *, page: str) -> LinkedView:
         except LinkValueError as exc:
             view.notes.append(f"Ignored {exc}.")
         except ValueError:
-            view.notes.append(f"Ignored `{name}` = `{_shown(text)}`: not a valid value.")
+            view.notes.append(f"Ignored `{name}` = {_shown(text)}: not a valid value.")
     for name, control in controls.items():
         if name not in params:
             continue
@@ -331,7 +331,7 @@ def decode_view(params: Mapping[str, str], *, page: str) -> LinkedView:
         except LinkValueError as exc:
             view.notes.append(f"Ignored {exc}.")
         except ValueError:
-            view.notes.append(f"Ignored `{name}` = `{_shown(text)}`: not a valid value.")
+            view.notes.append(f"Ignored `{name}` = {_shown(text)}: not a valid value.")
     return view
 
 
@@ -347,7 +347,7 @@ class Catalog:
 
 
 def _dropped(count: int, noun: str, examples: list, *, of: int) -> str:
-    shown = ", ".join(f"`{_shown(e)}`" for e in examples[:3])
+    shown = ", ".join(_shown(e) for e in examples[:3])
     more = " …" if len(examples) > 3 else ""
     return f"Dropped {count} of the link's {of} {noun} not in this database ({shown}{more})."
 
@@ -380,7 +380,7 @@ def validate_view(view: LinkedView, catalog: Catalog) -> tuple[dict[str, Any], l
             if view.selections[key] in catalog.benchmark_ids:
                 values[key] = view.selections[key]
             else:
-                notes.append(f"Ignored `{name}` = `{_shown(view.selections[key])}`: no such "
+                notes.append(f"Ignored `{name}` = {_shown(view.selections[key])}: no such "
                              "benchmark in this database.")
     if "selected_class" in view.selections:
         index = view.selections["selected_class"]

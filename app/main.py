@@ -3,13 +3,16 @@ page, then the view mirrored into the URL with the sidebar's link and report dow
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import streamlit as st
 
-from app import report, share, sidebar
+from app import escape, report, share, sidebar
+from app.db import current_db
 from app.pages import ALIASES, alias, page as app_page
 from app.state import init_state
-from core.store import SchemaVersionError
+from core.store import ForeignDatabase, NotADuckDBFile, SchemaVersionError
 
 st.set_page_config(page_title="Robustness Lottery Explorer", layout="wide")
 init_state()
@@ -24,7 +27,12 @@ try:
     sidebar.render()
     page.run()
     share.publish(name, url_path=page.url_path, title=page.title)
-except (SchemaVersionError, FileNotFoundError, duckdb.IOException) as exc:
-    # A database that is missing, locked or from another version is an operator's problem to
-    # fix; say which and how instead of showing a traceback.
-    st.error(f"The results database cannot be read: {exc}")
+except (SchemaVersionError, FileNotFoundError, duckdb.IOException, NotADuckDBFile,
+        ForeignDatabase) as exc:
+    # A database that is missing, locked, not ours or from another version is an operator's
+    # problem to fix; say which and how instead of showing a traceback (naming the file, not
+    # the server's directories).
+    served = current_db()
+    reason = str(exc).replace(str(Path(served.path).resolve()), served.name)
+    st.error("The results database cannot be read: "
+             + escape.plain(reason.replace(served.path, served.name), max_chars=400))

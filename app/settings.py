@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from core.store.files import open_duckdb
+
 __all__ = ["ServerSettings", "SettingsError", "settings"]
 
 
@@ -108,7 +110,7 @@ def _memory(env: Mapping[str, str], name: str, default: str) -> str:
     if raw is None:
         return default
     # DuckDB itself is the judge of its memory syntax: the value is tried on a scratch connection.
-    scratch = duckdb.connect(":memory:")
+    scratch = open_duckdb()
     try:
         scratch.execute("SET memory_limit = ?", [raw])
     except duckdb.Error:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import state
+from app import escape, state
 from app.db import current_db
 from app.queries import common as q
 
@@ -14,7 +14,7 @@ from app.queries import common as q
 def render() -> None:
     db = current_db()
     with st.sidebar:
-        st.caption(f"Database: `{db.path}`")
+        st.caption(f"Database: {escape.code(db.name)}")  # the name only, never the server's path
         if not db.exists:
             if Path(db.path + ".work").exists():
                 st.info("A build is running; its first results appear here within a minute "
@@ -26,12 +26,13 @@ def render() -> None:
         progress = q.build_progress(db)
         for row in progress.itertuples():
             if row.total and row.done < row.total:
-                st.progress(row.done / row.total, text=f"Building — {row.stage}: {row.message}")
+                stage, message = escape.plain(row.stage), escape.plain(row.message)
+                st.progress(row.done / row.total, text=f"Building — {stage}: {message}")
         st.subheader("Selection")
         for key in state.KEYS:
             value = state.get(key)
             if value not in (None, []):
-                shown = f"{len(value)} chosen" if isinstance(value, list) else str(value)
+                shown = f"{len(value)} chosen" if isinstance(value, list) else escape.plain(value)
                 st.caption(f"**{key.replace('_', ' ')}**: {shown}")
         if st.button("Clear all selections", use_container_width=True):
             for key in state.LIST_KEYS:

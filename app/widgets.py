@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import streamlit as st
 
-from app import report, state
+from app import escape, report, state
 from app.db import DbRef
 from app.selection import selected_customdata
 
@@ -40,7 +40,7 @@ __all__ = [
     "sample_selecting_chart",
 ]
 
-NO_DATABASE = "No database at `{path}` yet. Build one with `python -m core build --preset demo`."
+NO_DATABASE = "No database at {path} yet. Build one with `python -m core build --preset demo`."
 # Selection tools of the per-sample scatters: a click, a box or a lasso selects samples.
 SCATTER_SELECTION = ("points", "box", "lasso")
 
@@ -49,7 +49,7 @@ def database_ready(db: DbRef) -> bool:
     """True when ``db`` exists; otherwise says how to build one and returns False."""
     if db.exists:
         return True
-    st.info(NO_DATABASE.format(path=db.path))
+    st.info(NO_DATABASE.format(path=escape.code(db.name)))
     return False
 
 
@@ -114,7 +114,8 @@ def drop_unknown_choice(widget_key: str, options: Sequence, *, label: str) -> No
     ``options`` (e.g. restored from a link to another database), with a note; the widget then
     shows its default."""
     if widget_key in st.session_state and st.session_state[widget_key] not in options:
-        st.info(f"Ignoring {label} `{st.session_state[widget_key]}`: not an option here.")
+        st.info(f"Ignoring {label} {escape.code(st.session_state[widget_key])}: not an option "
+                "here.")
         del st.session_state[widget_key]
 
 
@@ -128,7 +129,7 @@ def bounded_number(container, label: str, *, key: str, min_value, max_value, def
     valid = (isinstance(value, (int, float)) and not isinstance(value, bool)
              and min_value <= value <= max_value)
     if key in st.session_state and not valid:
-        st.info(f"Ignoring {label} = `{value}`: it must be between {min_value} and "
+        st.info(f"Ignoring {label} = {escape.code(value)}: it must be between {min_value} and "
                 f"{max_value}.")
     st.session_state[key] = kind(value) if valid else default
     return container.number_input(label, min_value=min_value, max_value=max_value, key=key,
@@ -143,14 +144,15 @@ def note_stale(state_key: str, known: Iterable, noun: str) -> list:
     values, unknown = state.keep_known(state.get_list(state_key), known)
     if unknown:
         st.info(f"Ignoring {len(unknown)} selected {noun}(s) not in this database: "
-                f"{', '.join(map(str, unknown[:5]))}{' …' if len(unknown) > 5 else ''}.")
+                f"{', '.join(map(escape.code, unknown[:5]))}{' …' if len(unknown) > 5 else ''}.")
     return values
 
 
 def note_stale_or_empty(state_key: str, known: Iterable, noun: str, default) -> None:
     """`note_stale`, and a note that ``default`` is shown when no known value is selected."""
     if not note_stale(state_key, known, noun):
-        st.info(f"No {noun} is selected (choose on the Overview or below): showing `{default}`.")
+        st.info(f"No {noun} is selected (choose on the Overview or below): showing "
+                f"{escape.code(default)}.")
 
 
 def drop_stale_selections(known: dict[str, Iterable]) -> None:
@@ -161,7 +163,7 @@ def drop_stale_selections(known: dict[str, Iterable]) -> None:
         if unknown:
             state.set_value(key, kept)
             st.info(f"Dropped {len(unknown)} {key.replace('_', ' ')} not in this database "
-                    f"(e.g. `{unknown[0]}`).")
+                    f"(e.g. {escape.code(unknown[0])}).")
 
 
 # --- pickers synchronised with the app-owned keys ---------------------------------------------
@@ -217,7 +219,7 @@ def scalar_picker(label: str, options: list, *, state_key: str, default, key_pre
     value = state.get(state_key)
     if value not in options:
         if value is not None:
-            st.info(f"Ignoring `{state_key}` = `{value}`: not in this database.")
+            st.info(f"Ignoring `{state_key}` = {escape.code(value)}: not in this database.")
         value = default
     widget_key = f"{key_prefix}_{state_key}"
     st.session_state[widget_key] = value

@@ -65,9 +65,12 @@ def _build(args) -> int:
     from .pipeline.executors import make_executor
     from .pipeline.experiment import load_experiment, preset_path
 
+    from .store import check_project_file
+
     path = Path(args.experiment) if args.experiment else preset_path(args.preset)
     experiment = load_experiment(path)
     db = Path(args.db or f"{args.cache}/{experiment.name}.duckdb")
+    check_project_file(db)   # another application's file: refused before anything is written
     executor = make_executor(args.executor, address=args.ray_address,
                              max_retries=args.max_retries, workers=args.workers)
     print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor)", flush=True)
@@ -90,7 +93,9 @@ def _build(args) -> int:
 
 def _add_model(args) -> int:
     from .pipeline.register import add_model
+    from .store import check_project_file
 
+    check_project_file(args.db)
     model_id = add_model(args.db, args.checkpoint, arch=args.arch, method=args.method,
                          ratio=args.ratio, retrained=args.retrained, width=args.width,
                          model_id=args.model_id, seed=args.seed, replace=args.replace)
@@ -110,8 +115,9 @@ def _synth(args) -> int:
 
 def _check(args) -> int:
     from .checks import check_database
-    from .store import open_read_only
+    from .store import check_project_file, open_read_only
 
+    check_project_file(args.db)
     con = open_read_only(args.db)
     results = check_database(con)
     con.close()

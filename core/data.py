@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetError", "DATASETS", "load_dataset", "evaluation_subset",
-           "FASHION_MNIST_SYSTEM_DIR"]
+__all__ = ["Dataset", "DatasetError", "DATASETS", "SPLIT_SIZES", "load_dataset",
+           "evaluation_subset", "FASHION_MNIST_SYSTEM_DIR"]
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -204,6 +204,11 @@ def _check_same_classes(root: Path, split: str, classes: list[str]) -> None:
 
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "imagefolder")
+# Images in the train split, and in the largest class of the test split, of each dataset of fixed
+# size (an image folder's are only known once it is read): the most an experiment's
+# `train_limit` and `n_per_class` can take.
+SPLIT_SIZES = {"fashion_mnist": (60_000, 1_000), "mnist": (60_000, 1_135),
+               "cifar10": (50_000, 1_000), "cifar100": (50_000, 100)}
 
 
 def load_dataset(name: str, *, split: str = "test", root: str | os.PathLike | None = None

@@ -77,15 +77,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(db: Path, *, root: Path, timeout: float = 90) -> Iterator[str]:
-    """Run `streamlit run app/main.py` on a free port against ``db`` (cwd ``root`` so
-    .streamlit/config.toml applies); yield its base URL once /_stcore/health answers; always
-    stop it."""
+def streamlit_server(db: Path, *, root: Path, timeout: float = 90, script: str = "app/serve.py",
+                     env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `streamlit run <script>` (the served app, app/serve.py, by default) on a free port
+    against ``db`` (cwd ``root`` so .streamlit/config.toml applies), with ``env`` added to the
+    environment; yield its base URL once /_stcore/health answers; always stop it."""
     port = free_port()
-    env = {**os.environ, "ROBUSTNESS_DB": str(db)}
+    env = {**os.environ, "ROBUSTNESS_DB": str(db), **(env or {})}
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false"],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import glossary, state, widgets
+from app import escape, glossary, state, widgets
 from app.charts import attribution as charts
 from app.db import current_db
 from app.queries import attribution as qa
@@ -109,8 +109,8 @@ def _pick_sample(sample_ids: list[int]) -> int | None:
     how = ("click a sample in a scatter on the **Geometry** page, or pick a sample id (its index "
            "in the test split) below")
     if current is not None and int(current) not in set(sample_ids):
-        st.info(f"Sample {current} has no stored image in this database (images are kept for "
-                f"{len(sample_ids)} samples): {how}.")
+        st.info(f"Sample {escape.plain(current)} has no stored image in this database (images "
+                f"are kept for {len(sample_ids)} samples): {how}.")
         current = None
     elif current is None:
         st.info(f"No sample selected: {how}.")
@@ -250,7 +250,7 @@ def _compute_rows(db, missing: list[str], key: OcclusionKey, image: np.ndarray, 
     """Compute the ``missing`` models' rows into ``found``, with a progress bar."""
     bar = st.progress(0.0)
     for i, model_id in enumerate(missing):
-        bar.progress(i / len(missing), text=f"Computing occlusion maps of {model_id} "
+        bar.progress(i / len(missing), text=f"Computing occlusion maps of {escape.code(model_id)} "
                                             f"({i + 1} of {len(missing)})")
         try:
             found[model_id] = maps.compute_row(db, model_id, key, image, label)
@@ -259,7 +259,7 @@ def _compute_rows(db, missing: list[str], key: OcclusionKey, image: np.ndarray, 
     bar.empty()
     note = maps.cache_note(db) if any(m in found for m in missing) else ""
     if note:
-        st.caption(note)
+        st.caption(escape.plain(note, max_chars=400))
 
 
 @contextmanager
@@ -290,7 +290,7 @@ def _saliency(db, rows, key: OcclusionKey, size: tuple[int, int], problems: list
             saliency[row.model_id] = maps.saliency_map(db, row.model_id, key.benchmark_id,
                                                        key.sample_id)
         except maps.CheckpointError as exc:
-            problems.append(f"No saliency map: {exc}")
+            problems.append(f"No saliency map: {escape.plain(exc, max_chars=300)}")
             saliency[row.model_id] = np.full(size, np.nan, dtype=np.float32)
     return saliency
 
@@ -323,5 +323,5 @@ def _compute_gradients(db, missing: dict[str, list[str]], key, image: np.ndarray
             found.setdefault(model_id, {}).update(
                 maps.compute_gradients(db, model_id, key, image, label, todo))
         except maps.CheckpointError as exc:
-            problems.append(f"No gradient maps: {exc}")
+            problems.append(f"No gradient maps: {escape.plain(exc, max_chars=300)}")
     bar.empty()

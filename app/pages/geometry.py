@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import glossary, report, state, widgets
+from app import escape, glossary, report, state, widgets
 from app.charts import geometry as charts
 from app.components import brushable_parcoords
 from app.compare import (
@@ -138,7 +138,7 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
                 class_index: int, class_names: list[str], reference: str, compared: str) -> None:
     frame = q.local_metrics(db, model_id, benchmark_id)
     if frame.empty:
-        st.info(f"No results for `{model_id}` on `{benchmark_id}` yet.")
+        st.info(f"No results for {escape.code(model_id)} on {escape.code(benchmark_id)} yet.")
     else:
         st.subheader("Angle vs L2, per class")
         classes = _panel_classes(frame, len(class_names), class_index)
@@ -152,9 +152,10 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
         st.caption("Box- or lasso-select points (or click one) to make them the selected samples "
                    "— see the Samples tab; the Overview uses them too.")
         members = frame[frame["label"] == class_index]
-        st.subheader(f"Margin and probability: {class_names[class_index]}")
+        st.subheader(f"Margin and probability: {escape.plain(class_names[class_index])}")
         if members.empty:
-            st.info(f"No samples of class {class_names[class_index]} in this benchmark.")
+            st.info(f"No samples of class {escape.plain(class_names[class_index])} in this "
+                    "benchmark.")
         else:
             widgets.figure(charts.class_distributions(members,
                                                       class_name=class_names[class_index]),
@@ -199,8 +200,9 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
     name = class_names[class_index]
     paired = q.paired_metrics(db, *a, *b, class_index)
     if paired.empty:
-        st.info(f"No sample of {name} has results for both A = {a[0]} on {a[1]} and "
-                f"B = {b[0]} on {b[1]}.")
+        st.info(f"No sample of {escape.plain(name)} has results for both A = "
+                f"{escape.code(a[0])} on {escape.code(a[1])} and B = {escape.code(b[0])} on "
+                f"{escape.code(b[1])}.")
         return
     codes = transition_codes(paired["correct_a"], paired["correct_b"])
     counts = count_transitions(paired["correct_a"], paired["correct_b"])
@@ -221,8 +223,8 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
             key="geometry_compare_scatter", data=table,
             label="Download the per-sample changes",
             name=f"geometry_comparison_class_{class_index}")
-    st.caption(f"The {len(paired):,} samples of {name}. Left: where they lie under A and under B "
-               "(the distribution shift); right: the change B − A per sample, coloured by what "
+    st.caption(f"The {len(paired):,} samples of {escape.plain(name)}. Left: where they lie "
+               "under A and under B (the distribution shift); right: the change B − A per sample, coloured by what "
                "happens to its prediction. Lasso either to select samples.")
 
 
@@ -261,7 +263,8 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
     present = set(frame["group"])
     missing = [g for g in groups if g not in present]
     if missing:
-        st.info(f"No results for class {name} under {' and '.join(map(str, missing))}.")
+        st.info(f"No results for class {escape.plain(name)} under "
+                f"{' and '.join(map(escape.code, missing))}.")
         return
     first = (frame["group"] == groups[0]).to_numpy()
     axes = _choose_axes(frame, angles, class_index, len(class_names), first)
@@ -274,7 +277,7 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
     else:
         st.caption(f"Showing all {len(frame):,} lines.")
     accuracy = frame.groupby("group")["correct"].mean()
-    st.caption("Class accuracy: " + ", ".join(f"{accuracy[g]:.1%} {label}"
+    st.caption("Class accuracy: " + ", ".join(f"{accuracy[g]:.1%} {escape.plain(label)}"
                                               for g, label in zip(groups, labels)) + ".")
     columns = charts.parcoords_columns(frame, angles, axes, class_names)
     brushed = _current_brush(columns)
@@ -295,8 +298,8 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
         _write_brushed_samples, frame["sample_id"].to_numpy(), columns))
     if brushed:
         ids = brushed_sample_ids(frame["sample_id"].to_numpy(), columns, brushed)
-        st.caption(f"**{len(ids):,} samples** of {name} lie inside the ranges brushed on "
-                   f"{len(brushed)} axis(es): they are the selected samples (see the Samples tab; "
+        st.caption(f"**{len(ids):,} samples** of {escape.plain(name)} lie inside the ranges "
+                   f"brushed on {len(brushed)} axis(es): they are the selected samples (see the Samples tab; "
                    "the Overview's table shows accuracy on them).")
     else:
         st.caption("Drag along an axis to brush a range (drag again on the same axis to add "
@@ -378,18 +381,20 @@ def _samples(db: DbRef, model_id: str, benchmark_id: str, class_names: list[str]
     details = q.sample_details(db, model_id, benchmark_id, ids)
     if len(details) < len(selected):
         st.info(f"{len(selected) - len(details)} of the {len(selected)} selected samples have no "
-                f"result for `{model_id}` on `{benchmark_id}` and are left out.")
+                f"result for {escape.code(model_id)} on {escape.code(benchmark_id)} and are left "
+                "out.")
     if details.empty:
         return
     shown = details.iloc[:MAX_THUMBNAILS]
-    st.caption(f"Showing {len(shown)} of {len(details)} selected samples — `{model_id}` on "
-               f"`{benchmark_id}`.")
+    st.caption(f"Showing {len(shown)} of {len(details)} selected samples — "
+               f"{escape.code(model_id)} on {escape.code(benchmark_id)}.")
     images = q.sample_images(db, benchmark_id, tuple(shown["sample_id"].tolist()))
     sources = set(images["benchmark_id"])
     if len(images) < len(shown):
         st.caption("Samples without a stored image show their metrics only.")
     if sources - {benchmark_id}:
-        st.caption(f"Images of `{benchmark_id}` are not stored: showing the clean images.")
+        st.caption(f"Images of {escape.code(benchmark_id)} are not stored: showing the clean "
+                   "images.")
     _thumbnail_grid(shown, images.set_index("sample_id"), class_names)
     widgets.download_buttons(details, label="Download the selected samples",
                              file_stem="geometry_selected_samples", key="geometry_samples")
@@ -406,8 +411,9 @@ def _thumbnail_grid(shown: pd.DataFrame, images: pd.DataFrame, class_names: list
                     st.image(_enlarged(q.decode_pixels(image.pixels, image.height, image.width,
                                                        image.channels)))
                 mark = "✓" if sample.correct else "✗"
-                st.caption(f"**#{sample.sample_id}** {mark} {class_names[sample.label]} → "
-                           f"{class_names[sample.pred]}  \n∠ {sample.angle:.1f}°, "
+                st.caption(f"**#{sample.sample_id}** {mark} "
+                           f"{escape.plain(class_names[sample.label])} → "
+                           f"{escape.plain(class_names[sample.pred])}  \n∠ {sample.angle:.1f}°, "
                            f"L2 {sample.l2:.2f}  \nmargin {sample.margin:.2f}, "
                            f"p {sample.prob:.2f}")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import state, widgets
+from app import escape, state, widgets
 from app.charts import guide as charts
 from app.db import DbRef, current_db
 from app.queries import common
@@ -50,8 +50,8 @@ def run() -> None:
                               f"{q.LOSS_NAMES[planar.set_index('model_id').loc[m, 'loss']]}")
     points = q.clean_points(db, model_id)
     if points.empty:
-        st.info(f"{model_id} has no stored clean features yet (the build stores them with its "
-                "clean evaluation).")
+        st.info(f"{escape.code(model_id)} has no stored clean features yet (the build stores "
+                "them with its clean evaluation).")
         return
     weight, bias = q.head(db, model_id)
     _plane(db, model_id, points, weight, bias, class_names)
@@ -91,7 +91,8 @@ def _plane(db: DbRef, model_id: str, points: pd.DataFrame, weight, bias,
                     "angle, length and margin.")
             return
         st.subheader(f"Sample {sample_id}")
-        truth, pred = class_names[int(row["label"])], class_names[int(row["pred"])]
+        truth = escape.plain(class_names[int(row["label"])])
+        pred = escape.plain(class_names[int(row["pred"])])
         verdict = "correct" if row["correct"] else f"wrong — predicted **{pred}**"
         st.markdown(f"True class **{truth}**: {verdict}.")
         st.metric("Angle to the class direction", f"{row['angle']:.2f}°")
@@ -100,7 +101,8 @@ def _plane(db: DbRef, model_id: str, points: pd.DataFrame, weight, bias,
         st.caption("Black line: from the origin to the sample.")
         st.metric("Signed margin", f"{row['margin']:.3f}")
         st.caption(f"Purple line: the shortest way to the nearest decision boundary of the "
-                   f"predicted class (dashed, against {class_names[chosen.rival]}); negative "
+                   f"predicted class (dashed, against {escape.plain(class_names[chosen.rival])}); "
+                   "negative "
                    "when the prediction is wrong.")
 
 

@@ -10,7 +10,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from app import glossary, state, widgets
+from app import escape, glossary, state, widgets
 from app.charts import overview as charts
 from app.charts.overview.insights import (effective_robustness_figure,
                                           effective_robustness_per_arch,
@@ -80,8 +80,8 @@ def _evaluation_table(db: DbRef) -> None:
         class_index = state.get("selected_class")
         name = common.dataset_info(db)["class_names"][class_index]
         bars = charts.with_subset(bars, q.class_accuracy_bars(db, severity, class_index))
-        st.caption(f"Bars show accuracy on **class {name}**; the narrow green (gain) or red "
-                   "(loss) bar spans the difference from the whole test set.")
+        st.caption(f"Bars show accuracy on **class {escape.plain(name)}**; the narrow green "
+                   "(gain) or red (loss) bar spans the difference from the whole test set.")
     elif samples:
         subset = q.subset_accuracy_bars(db, severity, tuple(sorted(set(samples))))
         if subset.empty:
@@ -169,11 +169,11 @@ def _similarity_view(db: DbRef) -> None:
                              "of the models' features instead of their geometry.")
     shown = chosen or options[:1]
     if not chosen:
-        st.caption(f"No benchmark selected — showing `{shown[0]}`.")
+        st.caption(f"No benchmark selected — showing {escape.code(shown[0])}.")
     points = q.embedding_points(db, space, tuple(shown))
     if points.empty:
-        st.info(f"No {_PLACEMENT_NAMES.get(space, space)} placement for these benchmarks (CKA "
-                "needs stored features); showing the stress placement.")
+        st.info(f"No {escape.plain(_PLACEMENT_NAMES.get(space, space))} placement for these "
+                "benchmarks (CKA needs stored features); showing the stress placement.")
         space = "geometry"
         points = q.embedding_points(db, space, tuple(shown))
     selected = state.get_list("selected_models")
@@ -302,8 +302,8 @@ def _vulnerable(db: DbRef) -> None:
     auc = q.vulnerability_auc(db)
     curves = roc_curves(samples)
     if curves.empty:
-        st.info(f"No ROC curve for {arch}: the PIE and low-PV flags need both flagged and "
-                "unflagged samples.")
+        st.info(f"No ROC curve for {escape.code(arch)}: the PIE and low-PV flags need both "
+                "flagged and unflagged samples.")
     else:
         widgets.figure(charts.roc_figure(curves, auc, arch=arch), key="overview_roc",
                        name="vulnerable_samples_roc", data=curves,

@@ -20,6 +20,7 @@ import streamlit as st
 import torch
 from torch import nn
 
+from app import escape
 from app.charts.attribution import GRADIENT_COLUMNS, AttributionRow
 from app.db import DbRef
 from app.queries import attribution as qa
@@ -151,7 +152,7 @@ def _weights_key(path: Path | None) -> str | None:
 def _model_row(db: DbRef, model_id: str) -> pd.Series:
     rows = common.models(db).set_index("model_id")
     if model_id not in rows.index:
-        raise CheckpointError(f"Model {model_id} is not in this database.")
+        raise CheckpointError(f"Model {escape.code(model_id)} is not in this database.")
     return rows.loc[model_id]
 
 
@@ -170,12 +171,13 @@ def load_model(db: DbRef, model_id: str) -> nn.Module:
     row = _model_row(db, model_id)
     path = checkpoint_file(db, row.get("checkpoint"))
     if path is None or not row.get("arch_config"):
-        raise CheckpointError(f"{model_id} has no checkpoint in this database (synthetic "
-                              "databases carry none), so its maps cannot be computed.")
+        raise CheckpointError(f"{escape.code(model_id)} has no checkpoint in this database "
+                              "(synthetic databases carry none), so its maps cannot be computed.")
     try:
         return model_from_config(row["arch_config"], weights=path).eval()
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{model_id}: cannot load its checkpoint — {exc}") from exc
+        raise CheckpointError(f"{escape.code(model_id)}: cannot load its checkpoint — "
+                              f"{escape.plain(exc, max_chars=300)}") from exc
 
 
 # --- occlusion maps --------------------------------------------------------------------------
@@ -229,7 +231,8 @@ def compute_row(db: DbRef, model_id: str, key: OcclusionKey, image: np.ndarray, 
                                baseline=key.baseline, bias_in_margin=margin_has_bias(db),
                                return_base=True)
     except (RuntimeError, ValueError) as exc:  # e.g. the image does not fit the architecture
-        raise CheckpointError(f"{model_id}: occlusion failed — {exc}") from exc
+        raise CheckpointError(f"{escape.code(model_id)}: occlusion failed — "
+                              f"{escape.plain(exc, max_chars=300)}") from exc
     path = checkpoint_file(db, _model_row(db, model_id).get("checkpoint"))
     attribution_cache(db.path).replace(key, model_id, cache_table(model_id, key, maps, base,
                                                                   _weights_key(path)))
@@ -298,7 +301,8 @@ def compute_gradients(db: DbRef, model_id: str, key: GradientKey, image: np.ndar
                 raw[column] = grad_cam(model, x, label, metric=metric,
                                        bias_in_margin=bias_in_margin)
     except (RuntimeError, ValueError) as exc:  # e.g. no convolution, or an unfit image
-        raise CheckpointError(f"{model_id}: gradient maps failed — {exc}") from exc
+        raise CheckpointError(f"{escape.code(model_id)}: gradient maps failed — "
+                              f"{escape.plain(exc, max_chars=300)}") from exc
     path = checkpoint_file(db, _model_row(db, model_id).get("checkpoint"))
     attribution_cache(db.path).add_gradients(key, model_id,
                                              gradient_table(model_id, key, raw, _weights_key(path)))
@@ -312,6 +316,7 @@ def saliency_map(db: DbRef, model_id: str, benchmark_id: str, sample_id: int) ->
     """|∂ prob(label) / ∂ pixel| (H, W), max over channels, of one model on one stored image."""
     stored = qa.sample_image(db, benchmark_id, sample_id)
     if stored is None:
-        raise CheckpointError(f"No image of sample {sample_id} in {benchmark_id}.")
+        raise CheckpointError(f"No image of sample {escape.plain(sample_id)} in "
+                              f"{escape.code(benchmark_id)}.")
     image, label = stored
     return gradient_saliency(load_model(db, model_id), to_input(image[None])[0], label)

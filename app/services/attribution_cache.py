@@ -65,7 +65,7 @@ class GradientKey:
 
 def _create_table_sql() -> str:
     """The cache table's DDL: the columns core.store gives ``attributions``, then the extras."""
-    template = duckdb.connect(":memory:")
+    template = store.open_duckdb()
     try:
         store.create_schema(template, num_classes=1)
         columns = template.execute(
@@ -94,7 +94,7 @@ def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 @functools.cache
 def _expected_layout() -> list[tuple]:
-    template = duckdb.connect(":memory:")
+    template = store.open_duckdb()
     try:
         _create_tables(template)
         return _layout(template)
@@ -117,9 +117,9 @@ class AttributionCache:
         self.lock = threading.Lock()
         self.note = ""
         try:
-            self.con = duckdb.connect(path)
-        except (duckdb.Error, OSError) as exc:
-            self.con = duckdb.connect(":memory:")
+            self.con = store.open_duckdb(path)
+        except (duckdb.Error, OSError, store.NotADuckDBFile) as exc:
+            self.con = store.open_duckdb()
             self.note = f"Computed maps are not saved to {path} ({exc}); they last until restart."
         limit_connection(self.con)
         layout = _layout(self.con)

@@ -364,6 +364,10 @@ def load_experiment(path: str | Path) -> Experiment:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"Experiment file {path} is not valid TOML: {exc}") from exc
+    if not raw:
+        raise ValueError(f"Experiment file {path} is empty: it must describe the experiment (at "
+                         "least its [dataset] and [[arch]]); start from a preset in experiments/.")
+    _check_finite(str(path), raw)
     kwargs: dict = {"name": path.stem}
     sections = set(_SECTIONS) | {"arch", "guide"}
     top = {k: v for k, v in raw.items() if k not in sections}
@@ -386,8 +390,44 @@ def load_experiment(path: str | Path) -> Experiment:
     return experiment
 
 
+def _check_finite(where: str, value, key: str = "") -> None:
+    """Refuse ``inf`` and ``nan`` (TOML allows them) in any key; ``where`` names the section as
+    the other messages do (``FILE [pruning]``, ``FILE [[arch]] #1``)."""
+    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+        raise ValueError(f"{where}: `{key}` must be a finite number. Got {value!r} instead.")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if isinstance(item, dict) and not key:
+                _check_finite(f"{where} [{name}]", item)
+            elif isinstance(item, list) and item and all(isinstance(t, dict) for t in item):
+                for i, table in enumerate(item, 1):
+                    _check_finite(f"{where} [[{name}]] #{i}", table)
+            else:
+                _check_finite(where, item, f"{key}.{name}" if key else name)
+    for item in value if isinstance(value, list) else ():
+        _check_finite(where, item, key)
+
+
+def _check_sizes(e: Experiment, path: Path) -> None:
+    """Refuse sizes beyond what the dataset holds (``core.data.SPLIT_SIZES``), before any work."""
+    from .data import SPLIT_SIZES
+
+    if e.dataset not in SPLIT_SIZES:
+        return
+    train, per_class = SPLIT_SIZES[e.dataset]
+    for section, key, value in (("dataset", "train_limit", e.train_limit),
+                                ("dimension_study", "train_limit", e.dimension_study_train_limit)):
+        if value > train:
+            raise ValueError(f"{path} [{section}]: `{key}` must be at most {train:,} (the "
+                             f"{e.dataset} train split), or 0 for all of it. Got {value} instead.")
+    if e.n_per_class > per_class:
+        raise ValueError(f"{path} [dataset]: `n_per_class` must be at most {per_class:,} (the "
+                         f"largest {e.dataset} test class). Got {e.n_per_class} instead.")
+
+
 def _validate(e: Experiment, path: Path) -> None:
     """Checks across keys (each key's own rule has passed)."""
+    _check_sizes(e, path)
     if e.benchmark_source == "directory" and not e.benchmark_path:
         raise ValueError(f"{path} [benchmarks]: source = 'directory' needs a `path` (the "
                          "pre-made corruption directory).")

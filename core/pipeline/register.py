@@ -36,6 +36,7 @@ def add_model(db_path: str | Path, checkpoint: str | Path, *, arch: str, method:
     db_path, checkpoint = Path(db_path), Path(checkpoint).resolve()
     if not 0 <= ratio < 1:
         raise ValueError(f"`ratio` must be in [0, 1). Got {ratio} instead.")
+    store.check_project_file(db_path)   # before the writer lock creates files next to it
     with WorkFile(db_path) as work:
         con = store.connect(work.source() or db_path, read_only=True)
         try:

@@ -3,6 +3,8 @@ queries of the analysis tables. The one owner of the project's SQL.
 
 Modules:
 
+- ``files``: the one function that opens DuckDB files (no extension auto-install or auto-load),
+  and the refusal of files that are not this tool's databases.
 - ``schema``: table definitions, schema version, opening a database, creating the tables, and
   the allow-list of table and column names (``schema_columns``).
 - ``writes``: transactions and bulk writes (``replace_rows``, ``write_model_results`` …).
@@ -15,6 +17,16 @@ Every public name below is importable from ``core.store`` directly.
 from __future__ import annotations
 
 from . import analysis
+from .files import (
+    ForeignDatabase,
+    NotADuckDBFile,
+    check_project_connection,
+    check_project_file,
+    duckdb_file_problem,
+    open_duckdb,
+    instance_cursor,
+    open_read_only_instance,
+)
 from .reads import done_pairs
 from .schema import (
     SCHEMA_VERSION,
@@ -43,6 +55,14 @@ from .writes import (
 __all__ = [
     "SCHEMA_VERSION",
     "SchemaVersionError",
+    "NotADuckDBFile",
+    "ForeignDatabase",
+    "open_duckdb",
+    "open_read_only_instance",
+    "instance_cursor",
+    "duckdb_file_problem",
+    "check_project_file",
+    "check_project_connection",
     "connect",
     "open_read_only",
     "check_schema_version",

@@ -13,6 +13,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from .files import open_duckdb
+
 from .schema import create_analysis_state
 
 __all__ = [
@@ -171,7 +173,7 @@ def frame_robustness(correct: pd.DataFrame, corrupted_benchmarks: Iterable[str])
     """The same aggregation as ``store_robustness`` over a frame (model_id, benchmark_id,
     sample_id, correct) and the ids of the corrupted benchmarks, in a private in-memory DuckDB."""
     corrupted = pd.DataFrame({"benchmark_id": pd.Series(list(corrupted_benchmarks), dtype=object)})
-    con = duckdb.connect()
+    con = open_duckdb()
     try:
         con.register("robustness_input",
                      correct[["model_id", "benchmark_id", "sample_id", "correct"]])

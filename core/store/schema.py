@@ -17,6 +17,7 @@ import duckdb
 
 from ..errors import UserError
 from ._transaction import transaction
+from .files import check_project_connection, open_duckdb
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -135,7 +136,9 @@ def class_ddl(num_classes: int) -> str:
 
 
 def connect(path: str | os.PathLike, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a database file (created when writing), checking its schema version."""
+    """Open a database file (created when writing), checking that it is one of this tool's
+    databases (or empty) and its schema version. Raises :class:`~core.store.files.NotADuckDBFile`
+    or :class:`~core.store.files.ForeignDatabase` for a file that is not."""
     path = Path(path)
     if read_only and not path.exists():
         raise FileNotFoundError(
@@ -144,12 +147,16 @@ def connect(path: str | os.PathLike, *, read_only: bool = False) -> duckdb.DuckD
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = open_duckdb(path, read_only=read_only)
     except duckdb.IOException as exc:
-        raise UserError(
-            f"Cannot open database {path}: {exc}. Another process may hold it for writing, or the "
-            "file is not a DuckDB database.") from exc
-    check_schema_version(con, path)
+        raise UserError(f"Cannot open database {path}: {exc}. Another process may hold it "
+                        "for writing.") from exc
+    try:
+        check_project_connection(con, path)
+        check_schema_version(con, path)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -202,7 +209,7 @@ def schema_columns() -> Mapping[str, tuple[str, ...]]:
     Derived from the DDL itself (run once in a private in-memory database), so the allow-list can
     never drift from the tables that ``create_schema`` makes.
     """
-    scratch = duckdb.connect()
+    scratch = open_duckdb()
     try:
         scratch.execute(FIXED_DDL)
         scratch.execute(class_ddl(1))
