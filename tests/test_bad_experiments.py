@@ -7,7 +7,7 @@ import pytest
 from conftest import TINY
 from core.__main__ import main
 from core.data import SPLIT_SIZES
-from core.experiment import load_experiment
+from core.pipeline.experiment import load_experiment
 
 REFUSED = {
     "empty file": (None, "is empty: it must describe the experiment"),

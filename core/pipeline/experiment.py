@@ -410,7 +410,7 @@ def _check_finite(where: str, value, key: str = "") -> None:
 
 def _check_sizes(e: Experiment, path: Path) -> None:
     """Refuse sizes beyond what the dataset holds (``core.data.SPLIT_SIZES``), before any work."""
-    from .data import SPLIT_SIZES
+    from ..data import SPLIT_SIZES
 
     if e.dataset not in SPLIT_SIZES:
         return
