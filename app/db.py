@@ -11,15 +11,16 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import duckdb
-import pandas as pd
 import streamlit as st
 
 from app.settings import settings
-from core.store import SchemaVersionError, check_schema_version
+from core.store import catalog, check_schema_version
 
 DEFAULT_DB = "cache/demo.duckdb"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,14 @@ class DbRef:
     def exists(self) -> bool:
         return self.mtime_ns > 0
 
-    def sql(self, query: str, params: list | tuple = ()) -> pd.DataFrame:
-        """Run a parameterised query (values are bound, never formatted into the SQL)."""
+    def read(self, query: Callable[..., T], *args) -> T:
+        """``query(con, *args)`` — a read of `core.store` — on this file's connection."""
         try:
-            return _run(_connection(self), query, params)
+            return _run(_connection(self), query, args)
         except duckdb.ConnectionException:
             # Another session saw a newer file and closed this connection mid-query: the newer
             # file holds everything the old one did, so answer from it.
-            return _run(_connection(current_db()), query, params)
+            return _run(_connection(current_db()), query, args)
 
     def has_table(self, name: str) -> bool:
         return name in self.tables()
@@ -50,10 +51,10 @@ class DbRef:
         return _tables(self)
 
 
-def _run(con: duckdb.DuckDBPyConnection, query: str, params) -> pd.DataFrame:
+def _run(con: duckdb.DuckDBPyConnection, query: Callable[..., T], args: tuple) -> T:
     cursor = con.cursor()
     try:
-        return cursor.execute(query, list(params)).df()
+        return query(cursor, *args)
     finally:
         cursor.close()
 
@@ -111,13 +112,12 @@ def limit_connection(con: duckdb.DuckDBPyConnection) -> None:
     """Apply the server's DuckDB ``threads`` and ``memory_limit`` (app.settings) to ``con``:
     one user's query cannot take every core or all memory of a shared server."""
     limits = settings()
-    con.execute("SET threads = ?", [limits.duckdb_threads])
-    con.execute("SET memory_limit = ?", [limits.duckdb_memory_limit])
+    catalog.limit_resources(con, threads=limits.duckdb_threads,
+                            memory_limit=limits.duckdb_memory_limit)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _tables(db: DbRef) -> frozenset[str]:
     if not db.exists:
         return frozenset()
-    frame = db.sql("SELECT table_name FROM information_schema.tables")
-    return frozenset(frame["table_name"])
+    return db.read(catalog.table_names)

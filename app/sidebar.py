@@ -28,8 +28,8 @@ def render() -> None:
             if row.total and row.done < row.total:
                 st.progress(row.done / row.total, text=f"Building — {row.stage}: {row.message}")
         st.subheader("Selection")
-        for key in state.KEYS:
-            value = state.get(key)
+        # After the frame's reconciliation: every id counted here is one this database holds.
+        for key, value in state.selection().values().items():
             if value not in (None, []):
                 shown = f"{len(value)} chosen" if isinstance(value, list) else str(value)
                 st.caption(f"**{key.replace('_', ' ')}**: {shown}")

@@ -12,4 +12,4 @@ echo "[demo] building $ROBUSTNESS_DB in the background (log: cache/build.log); t
 .venv/bin/python -m core build --preset demo --db "$ROBUSTNESS_DB" > cache/build.log 2>&1 &
 build_pid=$!
 trap 'kill $build_pid 2>/dev/null || true' EXIT
-.venv/bin/streamlit run app/main.py "$@"
+.venv/bin/streamlit run streamlit_app.py "$@"

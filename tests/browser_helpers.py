@@ -78,14 +78,14 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(db: Path, *, root: Path, timeout: float = 90) -> Iterator[str]:
-    """Run `streamlit run app/main.py` on a free port against ``db`` (cwd ``root`` so
+    """Run `streamlit run streamlit_app.py` on a free port against ``db`` (cwd ``root`` so
     .streamlit/config.toml applies); yield its base URL once /_stcore/health answers; always
     stop it."""
     port = free_port()
     env = {**os.environ, "ROBUSTNESS_DB": str(db)}
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false"],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -32,6 +32,7 @@ from app.compare import (
     transition_codes,
 )
 from app.db import DbRef, current_db
+from app.links import Control
 from app.pages import page as app_page
 from app.queries import common
 from app.queries import geometry as q
@@ -48,6 +49,10 @@ _COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
 _GLOBAL_MODELS = "models on one benchmark"
 _BRUSH_KEY = "geometry_parcoords_brush"
 _GLOBAL_MODELS_KEY = "geometry_global_models"
+# The controls a link to this page carries: parameter name → widget key and value kind.
+LINKED_CONTROLS = {"compare": Control("geometry_compare_mode", "choice"),
+                   "global": Control("geometry_global_mode", "choice"),
+                   "axes": Control("geometry_axis_rule", "choice")}
 # Pickers of the page's selectboxes: their widget keys start with "geometry_".
 _list_picker = functools.partial(widgets.list_picker, key_prefix="geometry")
 _scalar_picker = functools.partial(widgets.scalar_picker, key_prefix="geometry")
@@ -100,9 +105,8 @@ def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: l
     dense = models.loc[models["method"] == "dense", "model_id"]
     default_model = dense.iloc[0] if not dense.empty else model_ids[0]
     default_benchmark = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
-    widgets.note_stale_or_empty("selected_models", model_ids, "model", default_model)
-    widgets.note_stale_or_empty("selected_benchmarks", benchmark_ids, "benchmark",
-                                default_benchmark)
+    widgets.note_empty("selected_models", "model", default_model)
+    widgets.note_empty("selected_benchmarks", "benchmark", default_benchmark)
     model_col, benchmark_col, class_col = st.columns(3)
     with model_col:
         model_id = _list_picker("Model", model_ids, state_key="selected_models", position=0,
@@ -118,7 +122,7 @@ def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: l
 
 
 def _choose_reference_compared(benchmark_ids: list[str]) -> tuple[str, str]:
-    selected, _ = state.keep_known(state.get_list("selected_benchmarks"), benchmark_ids)
+    selected = list(state.selection().selected_benchmarks)
     corruptions = [b for b in selected + benchmark_ids if b != "clean"]
     default_reference = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
     default_compared = corruptions[0] if corruptions else default_reference
@@ -318,8 +322,7 @@ def _choose_global_models(models: pd.DataFrame, model_id: str) -> list[str]:
     model above and its default partner when fewer than two are selected); choosing makes the
     chosen models the selected models."""
     model_ids = models["model_id"].tolist()
-    selected, _ = state.keep_known(state.get_list("selected_models"), model_ids)
-    shown = selected[:MAX_GLOBAL_MODELS]
+    shown = list(state.selection().selected_models[:MAX_GLOBAL_MODELS])
     if len(shown) < 2:
         partner = default_partner(models, model_id)
         shown = [model_id] + ([partner] if partner else [])
@@ -366,7 +369,7 @@ def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_
 # --- Samples ----------------------------------------------------------------------------------
 
 def _samples(db: DbRef, model_id: str, benchmark_id: str, class_names: list[str]) -> None:
-    selected = state.get_list("selected_samples")
+    selected = list(state.selection().selected_samples)
     if not selected:
         st.info("No samples are selected. Box- or lasso-select points on the scatters of the "
                 "Local view, brush ranges on the axes of the Global view (or select on the "
@@ -421,7 +424,7 @@ def _enlarged(image: np.ndarray) -> np.ndarray:
 def _choose_sample(shown: pd.DataFrame, class_names: list[str]) -> None:
     options = shown["sample_id"].astype(int).tolist()
     labels = dict(zip(options, shown["label"].astype(int)))
-    current = state.get("selected_sample")
+    current = state.selection().selected_sample
     st.session_state["geometry_selected_sample"] = current if current in options else None
     chooser, link = st.columns([1, 2], vertical_alignment="bottom")
     chooser.selectbox("Sample to explain", options, key="geometry_selected_sample",

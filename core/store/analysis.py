@@ -34,7 +34,6 @@ __all__ = [
     "defined_cka",
     "accuracy_by_corruption",
     "benchmark_corruptions",
-    "geometry_distance_rows",
     "clean_and_corrupted_accuracy",
     "dimension_study_rows",
     "clean_label_geometry",
@@ -158,13 +157,6 @@ def accuracy_by_corruption(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def benchmark_corruptions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(benchmark_id, corruption, severity) of every benchmark."""
     return con.execute("SELECT benchmark_id, corruption, severity FROM benchmarks").df()
-
-
-def geometry_distance_rows(con: duckdb.DuckDBPyConnection, benchmark_id: str) -> pd.DataFrame:
-    """(model_a, model_b, distance) of one benchmark from ``geometry_distances``: the input of
-    ``core.analysis.geometry_mst`` and ``distance_matrix``."""
-    return con.execute("SELECT model_a, model_b, distance FROM geometry_distances "
-                       "WHERE benchmark_id = ? ORDER BY model_a, model_b", [benchmark_id]).df()
 
 
 # --------------------------------------------------------------------------- robustness, PV
