@@ -113,6 +113,9 @@ def known_selection(selection: Selection, catalog: Catalog) -> tuple[Selection, 
 
 def _present_samples(values: tuple, samples: np.ndarray) -> np.ndarray:
     """Whether each of ``values`` is an integer id in ``samples`` (sorted int64)."""
+    as_array = np.asarray(values)
+    if as_array.dtype.kind in "iu":  # the usual case: ids only, checked at once
+        return np.isin(as_array, samples)
     numeric = np.array([_is_index(v) for v in values], dtype=bool)
     present = numeric.copy()
     if numeric.any():

@@ -20,6 +20,7 @@ from app.services.compute import cached_else_computed
 from app.services.limits import occlusion_count, smallest_stride
 from app.services.models import CheckpointError, has_checkpoint
 from app.settings import settings
+from core.store import CLEAN
 
 MAX_MODELS = 8
 DEFAULT_RATIOS = (0.5, 0.7, 0.9)
@@ -139,7 +140,7 @@ def _pick_benchmark(db, sample_id: int) -> str | None:
     widgets.drop_unknown_choice(_BENCHMARK_KEY, options, label="benchmark")
     if _BENCHMARK_KEY not in st.session_state:
         chosen = state.selection()
-        preferred = [chosen.reference_benchmark, chosen.compared_benchmark, "clean"]
+        preferred = [chosen.reference_benchmark, chosen.compared_benchmark, CLEAN]
         st.session_state[_BENCHMARK_KEY] = next((b for b in preferred if b in options),
                                                 options[0])
     return st.selectbox("Benchmark (the clean or corrupted image of this sample)", options,

@@ -36,6 +36,7 @@ from app.links import Control
 from app.pages import page as app_page
 from app.queries import common
 from app.queries import geometry as q
+from core.store import CLEAN
 
 MAX_PANELS = 20  # per-class scatter panels shown at most
 MAX_ALL_AXES = 10  # up to this many classes every class direction gets an axis
@@ -104,7 +105,7 @@ def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: l
     model_ids = models["model_id"].tolist()
     dense = models.loc[models["method"] == "dense", "model_id"]
     default_model = dense.iloc[0] if not dense.empty else model_ids[0]
-    default_benchmark = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
+    default_benchmark = CLEAN if CLEAN in benchmark_ids else benchmark_ids[0]
     widgets.note_empty("selected_models", "model", default_model)
     widgets.note_empty("selected_benchmarks", "benchmark", default_benchmark)
     model_col, benchmark_col, class_col = st.columns(3)
@@ -123,8 +124,8 @@ def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: l
 
 def _choose_reference_compared(benchmark_ids: list[str]) -> tuple[str, str]:
     selected = list(state.selection().selected_benchmarks)
-    corruptions = [b for b in selected + benchmark_ids if b != "clean"]
-    default_reference = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
+    corruptions = [b for b in selected + benchmark_ids if b != CLEAN]
+    default_reference = CLEAN if CLEAN in benchmark_ids else benchmark_ids[0]
     default_compared = corruptions[0] if corruptions else default_reference
     reference_col, compared_col, _ = st.columns(3)
     with reference_col:
