@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Allowed outside core/store: the attribution cache's own database.
 OWN_DATABASES = {Path("app/services/attribution_cache.py")}
 STATEMENT = re.compile(
-    r"\b(SELECT\b.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(OR\s+REPLACE\s+)?"
-    r"(TABLE|VIEW|INDEX|SEQUENCE|MACRO)|DROP\s+TABLE|ALTER\s+TABLE|PRAGMA\s|BEGIN\s+TRANSACTION|"
+    r"\b(SELECT\b.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
+    r"CREATE\s+(OR\s+REPLACE\s+)?(TABLE|VIEW|INDEX|SEQUENCE|MACRO)|DROP\s+TABLE|ALTER\s+TABLE|"
+    r"PRAGMA\s|BEGIN\s+TRANSACTION|"
     r"ROLLBACK|COMMIT\b|SET\s+\w+\s*=|COPY\s+\w+\s+(TO|FROM)|ATTACH\s)", re.DOTALL)
 
 

@@ -28,12 +28,16 @@ _BENCHMARK_KEY = "attribution_benchmark"
 _MODELS_KEY = "attribution_models"
 _SYNCED_KEY = "_attribution_models_synced"  # selected_models when the rows last followed them
 _GRADIENTS_KEY = "attribution_gradients"
+_WINDOW_KEY = "attribution_window"
+_STRIDE_KEY = "attribution_stride"
+_BASELINE_KEY = "attribution_baseline"
+_SALIENCY_KEY = "attribution_saliency"
 # The controls a link to this page carries: parameter name → widget key and value kind.
 LINKED_CONTROLS = {"benchmark": Control(_BENCHMARK_KEY, "choice"),
-                   "window": Control("attribution_window", "int"),
-                   "stride": Control("attribution_stride", "int"),
-                   "baseline": Control("attribution_baseline", "float"),
-                   "saliency": Control("attribution_saliency", "flag")}
+                   "window": Control(_WINDOW_KEY, "int"),
+                   "stride": Control(_STRIDE_KEY, "int"),
+                   "baseline": Control(_BASELINE_KEY, "float"),
+                   "saliency": Control(_SALIENCY_KEY, "flag")}
 
 
 def run() -> None:
@@ -151,18 +155,18 @@ def _controls(shape: tuple[int, ...]) -> tuple[int, int, float, bool]:
     side = min(shape[0], shape[1])
     c1, c2, c3, c4 = st.columns(4)
     # Values live under widget keys (a link restores them); out-of-range ones get a note.
-    window = int(widgets.bounded_number(c1, "Window (px)", key="attribution_window",
+    window = int(widgets.bounded_number(c1, "Window (px)", key=_WINDOW_KEY,
                                         min_value=1, max_value=side, default=min(4, side),
                                         step=1, help="Side of the square patch that is hidden."))
-    stride = int(widgets.bounded_number(c2, "Stride (px)", key="attribution_stride",
+    stride = int(widgets.bounded_number(c2, "Stride (px)", key=_STRIDE_KEY,
                                         min_value=1, max_value=window, default=min(2, window),
                                         step=1,
                                         help="Step between patch positions (at most the window)."))
     baseline = float(widgets.bounded_number(
-        c3, "Baseline (pixel value)", key="attribution_baseline", min_value=0.0, max_value=1.0,
+        c3, "Baseline (pixel value)", key=_BASELINE_KEY, min_value=0.0, max_value=1.0,
         default=0.0, step=0.05, help="Value the hidden pixels take: 0 = black, 1 = white."))
-    st.session_state.setdefault("attribution_saliency", True)
-    with_saliency = c4.checkbox("Gradient saliency column", key="attribution_saliency",
+    st.session_state.setdefault(_SALIENCY_KEY, True)
+    with_saliency = c4.checkbox("Gradient saliency column", key=_SALIENCY_KEY,
                                 help="|∂ prob(true class) / ∂ pixel|, for contrast.")
     return window, stride, baseline, with_saliency
 

@@ -50,10 +50,13 @@ _COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
 _GLOBAL_MODELS = "models on one benchmark"
 _BRUSH_KEY = "geometry_parcoords_brush"
 _GLOBAL_MODELS_KEY = "geometry_global_models"
+_COMPARE_MODE_KEY = "geometry_compare_mode"
+_GLOBAL_MODE_KEY = "geometry_global_mode"
+_AXIS_RULE_KEY = "geometry_axis_rule"
 # The controls a link to this page carries: parameter name → widget key and value kind.
-LINKED_CONTROLS = {"compare": Control("geometry_compare_mode", "choice"),
-                   "global": Control("geometry_global_mode", "choice"),
-                   "axes": Control("geometry_axis_rule", "choice")}
+LINKED_CONTROLS = {"compare": Control(_COMPARE_MODE_KEY, "choice"),
+                   "global": Control(_GLOBAL_MODE_KEY, "choice"),
+                   "axes": Control(_AXIS_RULE_KEY, "choice")}
 # Pickers of the page's selectboxes: their widget keys start with "geometry_".
 _list_picker = functools.partial(widgets.list_picker, key_prefix="geometry")
 _scalar_picker = functools.partial(widgets.scalar_picker, key_prefix="geometry")
@@ -182,7 +185,7 @@ def _panel_classes(frame: pd.DataFrame, num_classes: int, class_index: int) -> l
 def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: str,
                 class_index: int, class_names: list[str], reference: str, compared: str) -> None:
     mode = st.radio("Compare", (_COMPARE_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
-                    key="geometry_compare_mode")
+                    key=_COMPARE_MODE_KEY)
     if mode == _COMPARE_MODELS:
         partner = default_partner(models, model_id)
         if partner is None:
@@ -238,7 +241,7 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
                  ) -> None:
     name = class_names[class_index]
     mode = st.radio("Compare", (_GLOBAL_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
-                    key="geometry_global_mode")
+                    key=_GLOBAL_MODE_KEY)
     if mode == _GLOBAL_MODELS:
         chosen = _choose_global_models(models, model_id)
         if not chosen:
@@ -353,7 +356,7 @@ def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_
         return np.arange(num_classes)
     rule_col, count_col = st.columns(2)
     rule = rule_col.radio("Class directions shown", list(RANKING_RULES), horizontal=True,
-                          key="geometry_axis_rule",
+                          key=_AXIS_RULE_KEY,
                           format_func={"confused": "most confused with this class",
                                        "changed": "most changed, first → the others"}.get)
     k = count_col.slider("Number of class directions", min_value=2,

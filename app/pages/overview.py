@@ -24,12 +24,16 @@ _TABLE_KEY = "overview_table"
 _SIMILARITY_KEY = "overview_similarity"
 _BENCHMARKS_KEY = "overview_similarity_benchmarks"
 _PLACEMENT_KEY = "overview_placement"
+_SEVERITY_KEY = "overview_severity"
+_SIMILARITY_MEASURE_KEY = "overview_similarity_measure"
+_VULNERABLE_ARCH_KEY = "overview_vulnerable_arch"
+_EFFECTIVE_FIT_KEY = "overview_effective_fit"
 # The controls a link to this page carries: parameter name → widget key and value kind.
-LINKED_CONTROLS = {"severity": Control("overview_severity", "choice"),
-                   "measure": Control("overview_similarity_measure", "choice"),
+LINKED_CONTROLS = {"severity": Control(_SEVERITY_KEY, "choice"),
+                   "measure": Control(_SIMILARITY_MEASURE_KEY, "choice"),
                    "placement": Control(_PLACEMENT_KEY, "choice"),
-                   "arch": Control("overview_vulnerable_arch", "choice"),
-                   "fit": Control("overview_effective_fit", "choice")}
+                   "arch": Control(_VULNERABLE_ARCH_KEY, "choice"),
+                   "fit": Control(_EFFECTIVE_FIT_KEY, "choice")}
 _PLACEMENT_NAMES = {"geometry": "stress (true distances)", "geometry_umap": "UMAP",
                     "cka": "CKA"}
 
@@ -62,9 +66,9 @@ def _on_table_select(bars: pd.DataFrame) -> None:
 def _evaluation_table(db: DbRef) -> None:
     st.header("Evaluation table")
     levels = q.severities(db)
-    widgets.drop_unknown_choice("overview_severity", [_AVERAGE, *levels], label="severity")
+    widgets.drop_unknown_choice(_SEVERITY_KEY, [_AVERAGE, *levels], label="severity")
     severity = st.radio("Corruption severity", [_AVERAGE, *levels], horizontal=True,
-                        key="overview_severity",
+                        key=_SEVERITY_KEY,
                         format_func=lambda s: s if s == _AVERAGE else f"severity {s}",
                         help="Clean accuracy is the same in every setting.")
     severity = None if severity == _AVERAGE else int(severity)
@@ -228,10 +232,10 @@ def _redundancy(db: DbRef) -> None:
     # The accuracy measures are chosen here; the geometry distance is drawn beside the choice.
     measures = list(dict.fromkeys(similarity["measure"]))
     accuracy = [m for m in measures if m != charts.GEOMETRY_MEASURE] or measures
-    widgets.drop_unknown_choice("overview_similarity_measure", accuracy,
+    widgets.drop_unknown_choice(_SIMILARITY_MEASURE_KEY, accuracy,
                                 label="similarity measure")
     measure = st.radio("Accuracy similarity measure", accuracy, horizontal=True,
-                       key="overview_similarity_measure",
+                       key=_SIMILARITY_MEASURE_KEY,
                        format_func=lambda m: charts.MEASURE_LABELS.get(m, m))
     shown = similarity["measure"].isin({measure, charts.GEOMETRY_MEASURE})
     widgets.figure(charts.redundancy_figure(similarity, measure=measure),
@@ -282,8 +286,8 @@ def _vulnerable(db: DbRef) -> None:
     if not archs:
         _missing("vulnerable-sample table")
         return
-    widgets.drop_unknown_choice("overview_vulnerable_arch", archs, label="architecture")
-    arch = st.selectbox("Architecture", archs, key="overview_vulnerable_arch")
+    widgets.drop_unknown_choice(_VULNERABLE_ARCH_KEY, archs, label="architecture")
+    arch = st.selectbox("Architecture", archs, key=_VULNERABLE_ARCH_KEY)
     samples = q.vulnerable_samples(db, arch)
     auc = q.vulnerability_auc(db)
     curves = q.roc_curves(db, arch)
@@ -313,11 +317,11 @@ def _effective_robustness(db: DbRef) -> None:
         _missing("effective-robustness table")
         return
     choices = list(_EFFECTIVE_FITS)
-    widgets.drop_unknown_choice("overview_effective_fit", choices, label="fit")
-    if "overview_effective_fit" not in st.session_state:
-        st.session_state["overview_effective_fit"] = choices[
+    widgets.drop_unknown_choice(_EFFECTIVE_FIT_KEY, choices, label="fit")
+    if _EFFECTIVE_FIT_KEY not in st.session_state:
+        st.session_state[_EFFECTIVE_FIT_KEY] = choices[
             0 if charts.fits_per_arch_by_default(effective) else 1]
-    fit = st.radio("Fit line", choices, key="overview_effective_fit", horizontal=True,
+    fit = st.radio("Fit line", choices, key=_EFFECTIVE_FIT_KEY, horizontal=True,
                    help="Families of different architectures can lie on different lines: a "
                         "population fit then reads an architecture's offset as robustness.")
     st.caption(_EFFECTIVE_FITS[fit])
