@@ -20,13 +20,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import duckdb
-import pandas as pd
 import streamlit as st
 
 from app.settings import settings
 from core.store import (
+    catalog,
     check_project_connection,
     check_schema_version,
     instance_cursor,
@@ -34,6 +35,7 @@ from core.store import (
 )
 
 DEFAULT_DB = "cache/demo.duckdb"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,17 +59,17 @@ class DbRef:
         """The file's name, which is what the app shows (never the server's directories)."""
         return Path(self.path).name
 
-    def sql(self, query: str, params: list | tuple = ()) -> pd.DataFrame:
-        """Run a parameterised query (values are bound, never formatted into the SQL)."""
+    def read(self, query: Callable[..., T], *args) -> T:
+        """``query(con, *args)`` — a read of `core.store` — on this file's connection."""
         try:
-            return _run(self, query, params)
+            return _run(self, query, args)
         except duckdb.Error:
             latest = current_db()
             if latest == self:
                 raise          # the file did not change: a real error of this query
             # The file was swapped while the query ran: the newer file holds everything the old
             # one did, so answer from it (once).
-            return _run(latest, query, params)
+            return _run(latest, query, args)
 
     def has_table(self, name: str) -> bool:
         return name in self.tables()
@@ -114,12 +116,12 @@ _LOCK = threading.Lock()
 _OPEN: dict[str, list[_Version]] = {}     # path → its opened versions, the newest last
 
 
-def _run(db: DbRef, query: str, params) -> pd.DataFrame:
+def _run(db: DbRef, query: Callable[..., T], args: tuple) -> T:
     version = _acquire(db)
     try:
         cursor = instance_cursor(version.con)
         try:
-            return cursor.execute(query, list(params)).df()
+            return query(cursor, *args)
         finally:
             cursor.close()
     finally:
@@ -213,13 +215,12 @@ def limit_connection(con: duckdb.DuckDBPyConnection) -> None:
     """Apply the server's DuckDB ``threads`` and ``memory_limit`` (app.settings) to ``con``:
     one user's query cannot take every core or all memory of a shared server."""
     limits = settings()
-    con.execute("SET threads = ?", [limits.duckdb_threads])
-    con.execute("SET memory_limit = ?", [limits.duckdb_memory_limit])
+    catalog.limit_resources(con, threads=limits.duckdb_threads,
+                            memory_limit=limits.duckdb_memory_limit)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _tables(db: DbRef) -> frozenset[str]:
     if not db.exists:
         return frozenset()
-    frame = db.sql("SELECT table_name FROM information_schema.tables")
-    return frozenset(frame["table_name"])
+    return db.read(catalog.table_names)

@@ -1,6 +1,7 @@
-"""Links that restore a view, the pure part: the app-owned selections (see `app.state`) and the
-current page's own controls are encoded into the URL's query string, decoded from it and checked
-against the database (`app.share` is the Streamlit side that restores and publishes them).
+"""Links that restore a view, the pure codec: the app-owned selections (see `app.state`) and the
+current page's own controls are encoded into the URL's query string and decoded from it
+(`app.share` is the Streamlit side that restores and publishes them; each page module declares
+its linked controls as ``LINKED_CONTROLS``, a mapping of parameter name → `Control`).
 
 Query-string format (every parameter optional; an absent one leaves its selection empty):
 
@@ -14,16 +15,15 @@ reference  reference_benchmark     a benchmark id
 compared   compared_benchmark      a benchmark id
 class      selected_class          a class index
 sample     selected_sample         a sample id
-(page)     the page's widget keys  see `PAGE_CONTROLS`: a choice, ``1``/``0``, a number
+(page)     the page's widget keys  its ``LINKED_CONTROLS``: a choice, ``1``/``0``, a number
 ========== ======================= ===================================================
 
 Ids are escaped only where they would break the format (``%`` → ``%25``, ``,`` → ``%2C``).
 
 Values from a URL are untrusted: each parameter is bounded (`MAX_PARAM_CHARS` characters,
-`MAX_IDS` ids), parsed without evaluating anything, and checked against the database by
-membership in the known ids (never formatted into SQL or paths). What is dropped is said in a
-note (an offending value quoted with ``app.escape.code``, so it cannot format the note); the
-rest of the link still applies.
+`MAX_IDS` ids) and parsed without evaluating anything; what cannot be parsed is said in a note
+and the rest of the link still applies. The ids are then checked against the database with every
+other selection, once per rerun (`app.state.reconcile`), never formatted into SQL or paths.
 
 ``restore`` (query string → session state) runs before the page, once per session or when the
 URL carries parameters this session did not write; ``publish`` (session state → query string,
@@ -38,15 +38,13 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from app import escape, state
+from app import escape
 
 __all__ = [
     "MAX_IDS",
     "MAX_PARAM_CHARS",
     "SELECTION_PARAMS",
-    "PAGE_CONTROLS",
     "Control",
-    "Catalog",
     "LinkedView",
     "LinkValueError",
     "encode_ranges",
@@ -55,7 +53,6 @@ __all__ = [
     "decode_ids",
     "encode_view",
     "decode_view",
-    "validate_view",
 ]
 
 MAX_PARAM_CHARS = 20_000  # characters of one parameter's value at most
@@ -70,7 +67,6 @@ SELECTION_PARAMS = {"models": "selected_models", "benchmarks": "selected_benchma
                     "compared": "compared_benchmark", "class": "selected_class",
                     "sample": "selected_sample"}
 _ID_LISTS = {"models", "benchmarks"}
-_BENCHMARK_SCALARS = {"reference", "compared"}
 
 
 @dataclass(frozen=True)
@@ -81,23 +77,6 @@ class Control:
 
     widget_key: str
     kind: str
-
-
-PAGE_CONTROLS: dict[str, dict[str, Control]] = {
-    "overview": {"severity": Control("overview_severity", "choice"),
-                 "measure": Control("overview_similarity_measure", "choice"),
-                 "placement": Control("overview_placement", "choice"),
-                 "arch": Control("overview_vulnerable_arch", "choice"),
-                 "fit": Control("overview_effective_fit", "choice")},
-    "geometry": {"compare": Control("geometry_compare_mode", "choice"),
-                 "global": Control("geometry_global_mode", "choice"),
-                 "axes": Control("geometry_axis_rule", "choice")},
-    "attribution": {"benchmark": Control("attribution_benchmark", "choice"),
-                    "window": Control("attribution_window", "int"),
-                    "stride": Control("attribution_stride", "int"),
-                    "baseline": Control("attribution_baseline", "float"),
-                    "saliency": Control("attribution_saliency", "flag")},
-}
 
 
 class LinkValueError(ValueError):
@@ -205,10 +184,12 @@ def _encode_scalar(value: Any) -> str:
     return str(value)
 
 
-def encode_view(values: Mapping[str, Any], *, page: str) -> tuple[dict[str, str], list[str]]:
+def encode_view(values: Mapping[str, Any], *, controls: Mapping[str, Control] | None = None
+                ) -> tuple[dict[str, str], list[str]]:
     """Query parameters for ``values`` (session-state and widget keys → values; absent, None
-    and empty values are left out) on ``page``, and a note per value left out because it does
-    not fit in a link (over `MAX_PARAM_CHARS` or `MAX_IDS`)."""
+    and empty values are left out) with the page's ``controls`` (parameter name → `Control`),
+    and a note per value left out because it does not fit in a link (over `MAX_PARAM_CHARS` or
+    `MAX_IDS`)."""
     params: dict[str, str] = {}
     left_out: list[str] = []
     for name, key in SELECTION_PARAMS.items():
@@ -231,7 +212,7 @@ def encode_view(values: Mapping[str, Any], *, page: str) -> tuple[dict[str, str]
                             f"most {MAX_PARAM_CHARS:,})")
             continue
         params[name] = text
-    for name, control in PAGE_CONTROLS.get(page, {}).items():
+    for name, control in (controls or {}).items():
         value = values.get(control.widget_key)
         if value is None:
             continue
@@ -284,12 +265,13 @@ def _parse_control(text: str, kind: str) -> Any:
     return int(text) if re.fullmatch(r"\d{1,12}", text) else text
 
 
-def decode_view(params: Mapping[str, str], *, page: str) -> LinkedView:
-    """Parse the query parameters of a link to ``page`` (a mapping of name → last value).
-    Never raises on hostile input: unknown names, malformed values and oversized parameters
-    are left out with a note."""
+def decode_view(params: Mapping[str, str], *, controls: Mapping[str, Control] | None = None
+                ) -> LinkedView:
+    """Parse the query parameters of a link (a mapping of name → last value) to a page whose
+    linked controls are ``controls`` (parameter name → `Control`). Never raises on hostile
+    input: unknown names, malformed values and oversized parameters are left out with a note."""
     view = LinkedView()
-    controls = PAGE_CONTROLS.get(page, {})
+    controls = controls or {}
     unknown = [n for n in params if n not in SELECTION_PARAMS and n not in controls
                and n not in _STREAMLIT_PARAMS]
     if unknown:
@@ -333,68 +315,3 @@ def decode_view(params: Mapping[str, str], *, page: str) -> LinkedView:
         except ValueError:
             view.notes.append(f"Ignored `{name}` = {_shown(text)}: not a valid value.")
     return view
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """What the database holds, to check a link against: model and benchmark ids, the number
-    of classes, and the sample ids present (sorted; only needed when a link names samples)."""
-
-    model_ids: frozenset[str]
-    benchmark_ids: frozenset[str]
-    num_classes: int
-    sample_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-
-
-def _dropped(count: int, noun: str, examples: list, *, of: int) -> str:
-    shown = ", ".join(_shown(e) for e in examples[:3])
-    more = " …" if len(examples) > 3 else ""
-    return f"Dropped {count} of the link's {of} {noun} not in this database ({shown}{more})."
-
-
-def validate_view(view: LinkedView, catalog: Catalog) -> tuple[dict[str, Any], list[str]]:
-    """The selections of ``view`` that ``catalog`` knows (session-state key → value; a list
-    key whose ids are all unknown becomes empty, a scalar key that is unknown is left out) and
-    a note per kind of id dropped."""
-    values: dict[str, Any] = {}
-    notes: list[str] = []
-    known_lists = {"selected_models": (catalog.model_ids, "model id(s)"),
-                   "selected_benchmarks": (catalog.benchmark_ids, "benchmark id(s)")}
-    for key, (known, noun) in known_lists.items():
-        if key in view.selections:
-            kept, unknown = state.keep_known(view.selections[key], known)
-            if unknown:
-                notes.append(_dropped(len(unknown), noun, unknown,
-                                      of=len(view.selections[key])))
-            values[key] = kept
-    if "selected_samples" in view.selections:
-        ids = np.asarray(view.selections["selected_samples"], dtype=np.int64)
-        present = np.isin(ids, catalog.sample_ids)
-        if not present.all():
-            notes.append(_dropped(int((~present).sum()), "sample id(s)", ids[~present].tolist(),
-                                  of=len(ids)))
-        values["selected_samples"] = ids[present].tolist()
-    for name in _BENCHMARK_SCALARS:
-        key = SELECTION_PARAMS[name]
-        if key in view.selections:
-            if view.selections[key] in catalog.benchmark_ids:
-                values[key] = view.selections[key]
-            else:
-                notes.append(f"Ignored `{name}` = {_shown(view.selections[key])}: no such "
-                             "benchmark in this database.")
-    if "selected_class" in view.selections:
-        index = view.selections["selected_class"]
-        if 0 <= index < catalog.num_classes:
-            values["selected_class"] = index
-        else:
-            notes.append(f"Ignored `class` = {_shown(index)}: this database has "
-                         f"{catalog.num_classes} classes (0 to {catalog.num_classes - 1}).")
-    if "selected_sample" in view.selections:
-        sample = view.selections["selected_sample"]
-        if np.isin(sample, catalog.sample_ids):
-            values["selected_sample"] = sample
-        else:
-            notes.append(f"Ignored `sample` = {_shown(sample)}: no such sample in this "
-                         "database.")
-    return values, notes
-

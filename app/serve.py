@@ -1,5 +1,6 @@
-"""The served app: ``streamlit run app/serve.py`` serves app/main.py with the project's hosting
-protections, which Streamlit's own settings cannot express (README, "Hosting for a team"):
+"""The served app: ``streamlit run app/serve.py`` serves the entry script streamlit_app.py with
+the project's hosting protections, which Streamlit's own settings cannot express (README,
+"Hosting for a team"):
 
 - **Origins**: a WebSocket (and so every interaction) is accepted only from the server's own
   origin (scheme, host and port of the request) or an origin listed in
@@ -81,4 +82,6 @@ class HostingProtection:
         return await self.app(scope, receive, send)
 
 
-app = st.App("main.py", middleware=[Middleware(HostingProtection)])
+# The entry script sits at the repository root, beside no `pages/` folder (see streamlit_app.py);
+# a relative path resolves against this file's folder.
+app = st.App("../streamlit_app.py", middleware=[Middleware(HostingProtection)])

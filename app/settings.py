@@ -25,9 +25,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import duckdb
+from core.store import catalog
 
-from core.store.files import open_duckdb
 
 __all__ = ["ServerSettings", "SettingsError", "settings"]
 
@@ -109,13 +108,7 @@ def _memory(env: Mapping[str, str], name: str, default: str) -> str:
     raw = _raw(env, name)
     if raw is None:
         return default
-    # DuckDB itself is the judge of its memory syntax: the value is tried on a scratch connection.
-    scratch = open_duckdb()
-    try:
-        scratch.execute("SET memory_limit = ?", [raw])
-    except duckdb.Error:
+    if not catalog.is_memory_limit(raw):
         raise SettingsError(f"`{name}` must be a DuckDB memory size such as '2GB' or '512MiB'. "
-                            f"Got {raw!r} instead.") from None
-    finally:
-        scratch.close()
+                            f"Got {raw!r} instead.")
     return raw

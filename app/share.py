@@ -1,22 +1,20 @@
 """Links that restore a view, Streamlit side: ``restore`` (query string → session state) runs
 before the page, ``publish`` (session state → query string, the sidebar's link and the report
-download) after it. The format, its bounds and its validation are in `app.links`.
+download) after it. The format and its bounds are in `app.links`; the restored ids are checked
+against the database with the rest of the selection (`app.state.reconcile`, in the frame).
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
-
-import numpy as np
 from urllib.parse import quote, urlencode
 
 import streamlit as st
 
 from app import report, state
-from app.db import DbRef, current_db
-from app.links import PAGE_CONTROLS, Catalog, decode_view, encode_view, validate_view
-from app.queries import common
-from app.queries import share as q
+from app.db import current_db
+from app.links import decode_view, encode_view
+from app.pages import linked_controls
 
 __all__ = ["restore", "publish", "view_url"]
 
@@ -39,14 +37,6 @@ def _remember(params: Mapping[str, str]) -> None:
     del written[:-_MAX_WRITTEN]
 
 
-def _catalog(db: DbRef, *, with_samples: bool) -> Catalog:
-    models = common.models(db)["model_id"] if db.has_table("models") else []
-    benchmarks = common.benchmarks(db)["benchmark_id"] if db.has_table("benchmarks") else []
-    classes = common.dataset_info(db)["num_classes"] if db.has_table("dataset_info") else 0
-    return Catalog(frozenset(models), frozenset(benchmarks), int(classes or 0),
-                   q.sample_ids(db) if with_samples else np.empty(0, dtype=np.int64))
-
-
 def restore(page: str) -> None:
     """Apply the link's parameters to the session state, when the URL carries parameters this
     session did not write (a link just opened); show the notes of the last restore while
@@ -54,18 +44,15 @@ def restore(page: str) -> None:
     params = {k: str(v) for k, v in st.query_params.to_dict().items()}
     if params and _canonical(params) not in st.session_state.get(_WRITTEN_KEY, []):
         _remember(params)
-        view = decode_view(params, page=page)
+        view = decode_view(params, controls=linked_controls(page))
         notes = list(view.notes)
-        db = current_db()
-        if not db.exists:
+        if not current_db().exists:
             notes.append("The link's selections cannot be checked without a database: they "
                          "are not applied.")
         else:
-            with_samples = bool({"selected_samples", "selected_sample"} & set(view.selections))
-            values, dropped = validate_view(view, _catalog(db, with_samples=with_samples))
-            notes += dropped
             for key in state.KEYS:  # the link's view replaces the current one
-                state.set_value(key, values.get(key, [] if key in state.LIST_KEYS else None))
+                state.set_value(key, view.selections.get(
+                    key, [] if key in state.LIST_KEYS else None))
             for key, value in view.controls.items():
                 st.session_state[key] = value
         st.session_state[_NOTES_KEY] = (page, notes)
@@ -76,7 +63,7 @@ def restore(page: str) -> None:
 
 
 def _current_values(page: str) -> dict[str, Any]:
-    keys = list(state.KEYS) + [c.widget_key for c in PAGE_CONTROLS.get(page, {}).values()]
+    keys = list(state.KEYS) + [c.widget_key for c in linked_controls(page).values()]
     return {key: st.session_state[key] for key in keys if key in st.session_state}
 
 
@@ -91,7 +78,7 @@ def view_url(params: Mapping[str, str], *, url_path: str) -> str:
 def publish(page: str, *, url_path: str, title: str) -> None:
     """Mirror the session's selections and ``page``'s controls into the query string, and
     show in the sidebar the link to this view and the page's report download."""
-    params, left_out = encode_view(_current_values(page), page=page)
+    params, left_out = encode_view(_current_values(page), controls=linked_controls(page))
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
     _remember(params)
@@ -103,4 +90,4 @@ def publish(page: str, *, url_path: str, title: str) -> None:
         for what in left_out:
             st.caption(f"The link leaves out {what}.")
         report.download_button(title=title, file_stem=f"report_{page}", link=url,
-                               selections={k: state.get(k) for k in state.KEYS})
+                               selections=state.selection().values())

@@ -29,8 +29,8 @@ def render() -> None:
                 stage, message = escape.plain(row.stage), escape.plain(row.message)
                 st.progress(row.done / row.total, text=f"Building — {stage}: {message}")
         st.subheader("Selection")
-        for key in state.KEYS:
-            value = state.get(key)
+        # After the frame's reconciliation: every id counted here is one this database holds.
+        for key, value in state.selection().values().items():
             if value not in (None, []):
                 shown = f"{len(value)} chosen" if isinstance(value, list) else escape.plain(value)
                 st.caption(f"**{key.replace('_', ' ')}**: {shown}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -30,9 +30,7 @@ __all__ = [
     "reading",
     "drop_unknown_choice",
     "bounded_number",
-    "note_stale",
-    "note_stale_or_empty",
-    "drop_stale_selections",
+    "note_empty",
     "list_picker",
     "scalar_picker",
     "placed",
@@ -136,34 +134,13 @@ def bounded_number(container, label: str, *, key: str, min_value, max_value, def
                                   **kwargs)
 
 
-# --- stale or empty selections ----------------------------------------------------------------
+# --- empty selections ------------------------------------------------------------------------
 
-def note_stale(state_key: str, known: Iterable, noun: str) -> list:
-    """The values of the list key ``state_key`` that are in ``known``; the others (left over from
-    another database) are ignored with a note, never an error."""
-    values, unknown = state.keep_known(state.get_list(state_key), known)
-    if unknown:
-        st.info(f"Ignoring {len(unknown)} selected {noun}(s) not in this database: "
-                f"{', '.join(map(escape.code, unknown[:5]))}{' …' if len(unknown) > 5 else ''}.")
-    return values
-
-
-def note_stale_or_empty(state_key: str, known: Iterable, noun: str, default) -> None:
-    """`note_stale`, and a note that ``default`` is shown when no known value is selected."""
-    if not note_stale(state_key, known, noun):
+def note_empty(state_key: str, noun: str, default) -> None:
+    """A note that ``default`` is shown while the list key ``state_key`` selects nothing."""
+    if not getattr(state.selection(), state_key):
         st.info(f"No {noun} is selected (choose on the Overview or below): showing "
                 f"{escape.code(default)}.")
-
-
-def drop_stale_selections(known: dict[str, Iterable]) -> None:
-    """Remove from each list key of ``known`` (state key → the ids this database has) the ids it
-    does not have, with a note."""
-    for key, ids in known.items():
-        kept, unknown = state.keep_known(state.get_list(key), ids)
-        if unknown:
-            state.set_value(key, kept)
-            st.info(f"Dropped {len(unknown)} {key.replace('_', ' ')} not in this database "
-                    f"(e.g. {escape.code(unknown[0])}).")
 
 
 # --- pickers synchronised with the app-owned keys ---------------------------------------------
@@ -174,7 +151,7 @@ def list_picker(label: str, options: list, *, state_key: str, position: int, def
     the list is shorter); choosing writes the value at that position (see `placed`). ``shown``
     are the values displayed for the earlier positions, written too when the list was shorter.
     The widget key is ``<key_prefix>_<state_key>_<position>``. Returns the value shown."""
-    values, _ = state.keep_known(state.get_list(state_key), options)
+    values = [v for v in getattr(state.selection(), state_key) if v in options]
     value = values[position] if len(values) > position else default
     widget_key = f"{key_prefix}_{state_key}_{position}"
     st.session_state[widget_key] = value
@@ -185,7 +162,7 @@ def list_picker(label: str, options: list, *, state_key: str, position: int, def
 
 def _write_list_choice(widget_key: str, state_key: str, position: int, options: tuple,
                        shown: tuple) -> None:
-    values, _ = state.keep_known(state.get_list(state_key), options)
+    values = [v for v in getattr(state.selection(), state_key) if v in options]
     state.set_value(state_key, placed(values, position, st.session_state[widget_key], shown))
 
 
@@ -216,7 +193,7 @@ def scalar_picker(label: str, options: list, *, state_key: str, default, key_pre
     """A selectbox showing the scalar key ``state_key`` (``default`` when it is unset or not an
     option, with a note in the latter case); choosing writes it. The widget key is
     ``<key_prefix>_<state_key>``. Returns the value shown."""
-    value = state.get(state_key)
+    value = getattr(state.selection(), state_key)
     if value not in options:
         if value is not None:
             st.info(f"Ignoring `{state_key}` = {escape.code(value)}: not in this database.")

@@ -62,24 +62,28 @@ def tiny_db(tmp_path_factory):
 PAGE_TIMEOUT = 120
 
 
-def _page_script(page: str) -> None:
-    # The body of this function is the AppTest script: it runs one page the way app/main.py does
-    # (state initialised, then the page's run()). AppTest.from_file("app/main.py") renders
-    # nothing on its second run: it mistakes the st.Page url path "overview" for the legacy
-    # multipage file app/pages/overview.py.
-    import importlib
+# The app's entry script: the real frame (navigation, link, selection, sidebar, page, link out).
+APP_ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
-    from app.state import init_state
 
-    init_state()
-    importlib.import_module(f"app.pages.{page}").run()
+def open_page(at, page: str):
+    """Point the AppTest ``at`` of `APP_ENTRY` at ``page`` before its first run. AppTest's own
+    ``switch_page`` finds file pages only; a callable ``st.Page`` is keyed by the hash of its
+    URL path, which is what a browser's address selects."""
+    from streamlit.util import calc_hash
+
+    from app.pages import url_path
+
+    at._page_hash = calc_hash(url_path(page))
+    return at
 
 
 @pytest.fixture
 def run_page(monkeypatch):
-    """Run an app page under Streamlit's AppTest: ``run_page(page, db_path, **session_state)``.
+    """Run an app page in the real frame under Streamlit's AppTest:
+    ``run_page(page, db_path, **session_state)``.
 
-    ``page`` is a module of app/pages ("overview", "geometry", "attribution"); ``db_path`` is
+    ``page`` is a module of app/pages ("guide", "overview", "geometry", "attribution"); ``db_path`` is
     the results database the app reads ($ROBUSTNESS_DB); keyword arguments preset session-state
     keys (as a click on another page or chart would). Returns the AppTest after its first run.
     """
@@ -87,7 +91,7 @@ def run_page(monkeypatch):
 
     def run(page: str, db_path, **session_state):
         monkeypatch.setenv("ROBUSTNESS_DB", str(db_path))
-        at = AppTest.from_function(_page_script, args=(page,), default_timeout=PAGE_TIMEOUT)
+        at = open_page(AppTest.from_file(str(APP_ENTRY), default_timeout=PAGE_TIMEOUT), page)
         for key, value in session_state.items():
             at.session_state[key] = value
         return at.run()
@@ -134,17 +138,10 @@ def browser():
 
 @pytest.fixture(scope="module")
 def app_url(browser, tiny_db):
-    """`streamlit run app/main.py` on the tiny database, one server per test module."""
+    """`streamlit run streamlit_app.py` on the tiny database, one server per test module."""
     from browser_helpers import streamlit_server
 
     with streamlit_server(tiny_db, root=Path(__file__).resolve().parent.parent) as url:
-        # A server's very first session runs Streamlit's legacy app/pages/ mode until main.py
-        # calls st.navigation, and shows "Page not found" over any page but the root (a known
-        # limitation, see the README). Open the root once, as the demo's first visitor does.
-        first = browser.new_page()
-        first.goto(url)
-        first.locator("h1").first.wait_for(timeout=60_000)
-        first.close()
         yield url
 
 

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import duckdb
@@ -19,7 +18,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from cli import run_cli
-from conftest import TINY, run_build
+from conftest import APP_ENTRY, TINY, open_page, run_build
 from core import store
 from core.data import DatasetError, load_dataset
 from core.errors import UserError
@@ -136,14 +135,6 @@ def test_all_zero_features_give_null_angles_not_a_crash():
     assert (g["pred"] == 1).all() and (g["margin"] < 0).all()   # the bias decides; all wrong
 
 
-PAGE_SCRIPT = textwrap.dedent("""
-    from app.state import init_state
-    init_state()
-    from app.pages import {page}
-    {page}.run()
-""")
-
-
 @pytest.mark.parametrize("page", ["overview", "geometry", "attribution"])
 def test_unknown_ids_and_empty_selections_in_session_state(tiny_db, monkeypatch, page):
     monkeypatch.setenv("ROBUSTNESS_DB", str(tiny_db))
@@ -152,7 +143,7 @@ def test_unknown_ids_and_empty_selections_in_session_state(tiny_db, monkeypatch,
                     "reference_benchmark": "nope", "compared_benchmark": "nope",
                     "selected_class": 99},
                    {}):
-        at = AppTest.from_string(PAGE_SCRIPT.format(page=page), default_timeout=120)
+        at = open_page(AppTest.from_file(str(APP_ENTRY), default_timeout=120), page)
         for key, value in preset.items():
             at.session_state[key] = value
         at.run()
@@ -163,7 +154,7 @@ def test_unknown_ids_and_empty_selections_in_session_state(tiny_db, monkeypatch,
 
 def app_with_db(path, monkeypatch):
     monkeypatch.setenv("ROBUSTNESS_DB", str(path))
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at = AppTest.from_file(str(APP_ENTRY), default_timeout=120)
     at.run()
     return at
 

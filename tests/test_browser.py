@@ -1,5 +1,5 @@
 """End to end in a real browser: Debian's Chromium, driven by Playwright, against
-`streamlit run app/main.py` on the `tiny` preset. A user's path through the app: box-select
+`streamlit run streamlit_app.py` on the `tiny` preset. A user's path through the app: box-select
 models with the mouse on the Overview, see them highlighted in the evaluation table, carry them
 to the Geometry page, box-select samples, choose one, follow the link to the Attribution page and
 get its occlusion heat maps. Expected values come from the markers' drawn positions and the
@@ -29,15 +29,14 @@ from browser_helpers import (
     selectbox_value,
     sidebar_count,
     split_box,
+    streamlit_server,
     wait_for_sidebar_count,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "cache" / "screenshots"
-PAGES = {"": "Overview", "population": "Overview", "samples-geometry": "Geometry",
-         "geometry-guide": "Guide",
+PAGES = {"": "Overview", "samples-geometry": "Geometry", "geometry-guide": "Guide",
          "pixel-attribution": "Attribution"}  # url path -> page title, as in app/pages
-ROOT_PAGES = ("", "population")  # the default page, and the alias of its old address
 
 pytestmark = BROWSER_MARKS
 
@@ -80,11 +79,26 @@ def test_deep_link_renders_its_page(page, app_url, url_path):
     page.goto(f"{app_url}/{url_path}?class=3")
     page.get_by_role("heading", name=PAGES[url_path], level=1).wait_for()
     # Streamlit shows the default page's address as the bare root; the view's query survives.
-    path = "/" if url_path in ROOT_PAGES else f"/{url_path}"
+    path = f"/{url_path}"
     eventually(lambda: _assert_address(page, path, "class=3"))
     _no_exception(page)
     page.wait_for_timeout(500)  # a dialog would come with the page's first messages
     assert page.get_by_text("Page not found").count() == 0
+
+
+@pytest.mark.parametrize("url_path", list(PAGES))
+def test_first_visitor_of_a_fresh_server_sees_no_page_not_found(browser, page, tiny_db,
+                                                                url_path):
+    # Streamlit runs its legacy folder mode, whose only page is the root, when a pages/ folder
+    # sits beside the entry script; its first session then showed this dialog over a deep link.
+    with streamlit_server(tiny_db, root=ROOT) as url:
+        page.goto(f"{url}/{url_path}")
+        page.get_by_role("heading", name=PAGES[url_path], level=1).wait_for()
+        _no_exception(page)
+        page.wait_for_timeout(1500)  # the dialog came with the page's first messages
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.locator("[data-testid=stDialog]").count() == 0
+        assert urlparse(page.url).path == f"/{url_path}"
 
 
 def _assert_address(page, path: str, query_part: str) -> None:

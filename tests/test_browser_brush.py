@@ -1,5 +1,5 @@
 """End to end in a real browser (Debian's Chromium, driven by Playwright, against
-`streamlit run app/main.py` on the `tiny` preset): brushing the Geometry page's global view.
+`streamlit run streamlit_app.py` on the `tiny` preset): brushing the Geometry page's global view.
 Choose three models, drag a range on an angle axis of the parallel coordinates with the mouse, and
 the brushed samples become the selected samples: the count, the thumbnails and the Overview's
 subset bars follow. Expected values come from the range Plotly drew and the database, not from

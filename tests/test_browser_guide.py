@@ -1,5 +1,5 @@
 """The Guide and the readable labels in a real browser (Debian's Chromium via Playwright, against
-`streamlit run app/main.py` on the `tiny` preset): a click on one point of the 2-D plane, then a
+`streamlit run streamlit_app.py` on the `tiny` preset): a click on one point of the 2-D plane, then a
 box drawn around another, shows that sample's stored angle, length and margin; at 1,024 and
 1,920 px the evaluation table's column/row labels and the parallel-coordinates axis titles (and
 its chart title) never overlap (measured on their drawn SVG text boxes). Screenshots land in
@@ -58,15 +58,6 @@ def _page(browser, width: int):
     page = context.new_page()
     page.set_default_timeout(STEP_MS)
     return context, page
-
-
-def _close_dialogs(page) -> None:
-    """Close Streamlit's "Page not found" dialog, which a deep link's first load can show while
-    the page itself renders; it would catch the mouse."""
-    dialogs = page.locator("[data-testid=stDialog]")
-    if dialogs.count():
-        page.keyboard.press("Escape")
-        eventually(lambda: _drawn(dialogs.count() == 0, "the dialog's closing"))
 
 
 def _drawn(value, what: str):
@@ -143,7 +134,6 @@ def test_click_on_the_plane_shows_the_samples_stored_metrics(browser, app_url, t
     try:
         page.goto(f"{app_url}/geometry-guide")
         plot_with_title(page, "clean test samples")
-        _close_dialogs(page)
         # A click on a marker selects it (the chart's clickmode is "event+select").
         _, clicked, _ = _isolated_marker(page)
         page.mouse.click(clicked["px"], clicked["py"])

@@ -106,7 +106,9 @@ def test_a_malformed_link_shows_a_note_and_the_defaults(browser, app_url):
     note.wait_for()
     text = note.inner_text()
     assert "could not be restored" in text
-    assert "Dropped 1 of the link's 1 model id(s) not in this database (no-such-model)" in text
+    dropped = page.locator("[data-testid=stAlertContentInfo]").filter(
+        has_text="Dropped what this database does not hold")
+    assert "1 of 1 selected model id(s) (no-such-model)" in dropped.first.inner_text()
     assert "samples names 10,000,003 ids" in text and "Ignored class = abc" in text
     assert "1 unknown link parameter(s): nonsense" in text
     plot_with_title(page, "grey correct, red misclassified")  # the default model's scatter

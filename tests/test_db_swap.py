@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from app import db as app_db
 from app.queries import common as q
 from core import store
+from conftest import APP_ENTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,25 +163,13 @@ def test_the_identity_changes_with_every_replacement_even_an_older_one(versions)
     assert in_place != after
 
 
-def _sidebar_and_overview() -> None:
-    # The AppTest script: app/main.py's sidebar and Overview page (AppTest.from_file of
-    # app/main.py renders nothing on a second run; see conftest._page_script).
-    from app import sidebar
-    from app.pages import overview
-    from app.state import init_state
-
-    init_state()
-    sidebar.render()
-    overview.run()
-
-
 def sidebar_text(at) -> str:
     return " ".join(str(p.proto.text) for p in at.get("progress"))
 
 
 def test_every_session_shows_a_replacement_with_an_older_mtime_on_its_next_run(versions):
     a, b, served = versions
-    sessions = [AppTest.from_function(_sidebar_and_overview, default_timeout=120)
+    sessions = [AppTest.from_file(str(APP_ENTRY), default_timeout=120)
                 for _ in range(3)]
     for at in sessions:
         at.run()

@@ -11,9 +11,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app.charts.attribution import AttributionRow, attribution_grid, maps_frame
+from app.charts.attribution import attribution_grid, maps_frame
 from app.pages.attribution import default_models
 from app.services.attribution import IG_STEPS
+from app.services.attribution_types import AttributionRow
 from core.attribution import OCCLUSION_METRICS, grad_cam, integrated_gradients, occlusion
 from core.models import arch_config, build_model
 from core.store import create_schema
@@ -217,10 +218,12 @@ def test_model_without_checkpoint_and_stale_ids_get_messages(app):
     assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1  # only DENSE
 
 
-def test_sample_without_image_is_explained(app):
-    at = app(selected_sample=5)
+def test_sample_the_database_does_not_hold_is_dropped_with_a_note(app):
+    at = app(selected_sample=5)  # this database holds images (and so samples) 0 and 1 only
     assert not at.exception
-    assert "Sample 5 has no stored image" in _texts(at, "info")
+    infos = _texts(at, "info")
+    assert "Dropped what this database does not hold: the sample `5`." in infos
+    assert "No sample selected" in infos and at.session_state["selected_sample"] is None
     assert at.selectbox[0].value is None and not at.get("plotly_chart")
 
 
@@ -424,7 +427,7 @@ def test_request_over_the_limit_is_refused_with_a_fitting_stride(app, attributio
 
 
 def test_busy_server_reports_instead_of_computing(app, attribution_db, monkeypatch):
-    from app.services.attribution import compute_slots
+    from app.services.limits import compute_slots
     from app.settings import settings
     monkeypatch.setenv("ROBUSTNESS_ATTRIBUTION_WAIT_S", "0.2")
     settings.cache_clear()

@@ -306,7 +306,9 @@ def test_samples_show_thumbnails_and_link_the_chosen_sample(synth_db, app):
     ids = [3, 14, 15, 92, 10_000_000, "not-an-id"]
     at = app(synth_db, selected_samples=ids)
     assert not at.exception
-    assert "2 of the 6 selected samples have no result" in " ".join(_texts(at.info))
+    # Ids the database does not hold are dropped by the frame, with its one note.
+    assert "2 of 6 selected sample id(s) (`10000000`, `not-an-id`)" in " ".join(_texts(at.info))
+    assert at.session_state["selected_samples"] == [3, 14, 15, 92]
     assert len(at.get("image")) == 4  # images are stored for clean
     chooser = at.selectbox(key="geometry_selected_sample")
     assert chooser.options == ["#3 (class 3)", "#14 (class 4)", "#15 (class 5)", "#92 (class 2)"]
@@ -322,10 +324,14 @@ def test_stale_selections_are_dropped_with_a_note(synth_db, app):
               selected_benchmarks=["no-such-benchmark"], reference_benchmark="gone",
               selected_class=99)
     infos = " ".join(_texts(at.info))
-    assert "Ignoring 1 selected model(s)" in infos
-    assert "Ignoring 1 selected benchmark(s)" in infos
-    assert "`selected_class` = `99`" in infos
+    assert "1 of 1 selected model id(s) (`no-such-model`)" in infos
+    assert "1 of 1 selected benchmark id(s) (`no-such-benchmark`)" in infos
+    assert "the reference benchmark `gone`" in infos and "the class `99`" in infos
+    assert infos.count("Dropped what this database does not hold") == 1  # one note
     assert at.selectbox(key="geometry_selected_class").value == 0
+    assert at.session_state["selected_models"] == [] and at.session_state["selected_class"] is None
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "selected models" not in sidebar and "selected class" not in sidebar
 
 
 def test_missing_or_empty_database_explains(tmp_path, app):
@@ -385,7 +391,8 @@ def test_scatter_selection_sets_selected_samples_and_changes_the_overview_subset
 def test_every_table_downloads_as_csv_and_parquet(synth_db, app, downloads):
     at = app(synth_db, selected_samples=[3, 14], reference_benchmark="clean")
     model = at.session_state["geometry_selected_models_0"]
-    stems = {name.rsplit(".", 1)[0] for name in downloads}
+    # The page's own downloads: not the frame's report download in the sidebar.
+    stems = {name.rsplit(".", 1)[0] for name in downloads} - {"report_geometry"}
     assert {f"geometry_{model}_clean", "geometry_comparison_class_0",
             "geometry_class_0_clean_2_models", "geometry_selected_samples"} <= stems
     for stem in stems:

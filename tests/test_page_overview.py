@@ -145,7 +145,7 @@ def test_renders_every_chart_with_nothing_selected(run, full_db):
     assert bars and all(w == 0 for t in bars for w in t["marker"]["line"]["width"])
     assert all(o == 1 for t in bars for o in t["marker"]["opacity"])
     assert not any(t["name"] == "selected models" for t in specs["overview_similarity"]["data"])
-    downloads = [b.proto.label for b in at.get("download_button")]
+    downloads = [b.proto.label for b in at.main.get("download_button")]
     assert len(downloads) == 24  # each of the eight views offers CSV, Parquet and HTML
     assert sum(label.endswith("(CSV)") for label in downloads) == 8
     assert sum(label.endswith("(HTML)") for label in downloads) == 8
@@ -273,9 +273,11 @@ def test_stale_and_unknown_ids_are_dropped_with_a_note(run, full_db):
               selected_benchmarks=["clean", "no-such-benchmark"], selected_samples=[10 ** 9])
     assert at.session_state["selected_models"] == []
     assert at.session_state["selected_benchmarks"] == ["clean"]
+    assert at.session_state["selected_samples"] == []
     messages = " ".join(i.value for i in at.info)
-    assert "Dropped 1 selected models" in messages and "Dropped 1 selected benchmarks" in messages
-    assert "None of the 1 selected samples" in messages
+    assert ("Dropped what this database does not hold: 1 of 1 selected model id(s) "
+            "(`not-a-model`); 1 of 2 selected benchmark id(s) (`no-such-benchmark`); 1 of 1 "
+            "selected sample id(s) (`1000000000`).") in messages
 
 
 def test_missing_database_is_explained(run, tmp_path):
@@ -286,7 +288,8 @@ def test_missing_database_is_explained(run, tmp_path):
 def test_downloads_serve_the_same_table_as_csv_and_parquet_and_the_figure_as_html(
         run, full_db, downloads):
     at = run(full_db, selected_samples=list(range(40)))
-    stems = {name.rsplit(".", 1)[0] for name in downloads}
+    # The page's own downloads: not the frame's report download in the sidebar.
+    stems = {name.rsplit(".", 1)[0] for name in downloads} - {"report_overview"}
     assert stems == {"accuracy_table", "geometric_similarity", "correlations",
                      "benchmark_redundancy", "dimension_angles", "geometry_spread",
                      "vulnerable_samples_roc", "effective_robustness"}
@@ -445,7 +448,7 @@ def _population() -> pd.DataFrame:
 
 
 def test_effective_robustness_figure_uses_logit_axes_with_percent_ticks():
-    from app.charts.overview.insights import effective_robustness_figure
+    from app.charts.overview import effective_robustness_figure
     from core.analysis.effective import logit
 
     frame = _population()
@@ -468,11 +471,10 @@ def test_effective_robustness_figure_uses_logit_axes_with_percent_ticks():
 
 
 def test_effective_robustness_per_arch_draws_one_fit_per_architecture():
-    from app.charts.overview.insights import (effective_robustness_figure,
-                                              effective_robustness_per_arch,
-                                              effective_robustness_reading,
-                                              fits_per_arch_by_default)
-    from core.analysis.effective import effective_robustness, logit
+    from app.charts.overview import (effective_robustness_figure, effective_robustness_reading,
+                                     fits_per_arch_by_default)
+    from core.analysis.effective import (effective_robustness, effective_robustness_per_arch,
+                                         logit)
 
     frame = _population()
     assert fits_per_arch_by_default(frame)
@@ -495,7 +497,7 @@ def test_effective_robustness_per_arch_draws_one_fit_per_architecture():
 
 
 def test_effective_robustness_reading_ranks_families_in_points():
-    from app.charts.overview.insights import effective_robustness_reading
+    from app.charts.overview import effective_robustness_reading
 
     frame = _population()
     lines = effective_robustness_reading(frame).splitlines()

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_queries_never_fail_while_a_build_writes(tiny_db, tmp_path, monkeypatch):
     from app.db import current_db
+    from core.store import catalog
 
     cache = tmp_path / "cache"
     # Reuse the trained checkpoints so the build spends its time writing results.
@@ -32,11 +33,11 @@ def test_queries_never_fail_while_a_build_writes(tiny_db, tmp_path, monkeypatch)
         if ref.exists:
             versions.add(ref.mtime_ns)
             if ref.has_table("evaluations"):
-                seen.append(int(ref.sql("SELECT count(*) AS n FROM evaluations").n[0]))
+                seen.append(len(ref.read(catalog.evaluations)))
         time.sleep(0.05)
     output = proc.communicate()[0]
     assert proc.returncode == 0, output[-3000:]
     assert len(versions) >= 3, "the build should publish several versions while it runs"
     assert seen == sorted(seen), "published results only ever grow"
-    final = current_db().sql("SELECT count(*) AS n FROM evaluations").n[0]
+    final = len(current_db().read(catalog.evaluations))
     assert final == len(tiny_plan().evaluation_pairs) and (not seen or seen[-1] <= final)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from app.db import current_db
-from app.queries.attribution import OcclusionKey
-from app.services.attribution import ComputeSlots, occlusion_count, smallest_stride
 from app.services.attribution_cache import AttributionCache, cache_table
+from app.services.attribution_types import OcclusionKey
+from app.services.limits import ComputeSlots, occlusion_count, smallest_stride
 from app.settings import ServerSettings, SettingsError, settings
 from core.attribution import OCCLUSION_METRICS, window_starts
 from core.store import create_schema
@@ -195,7 +195,8 @@ def test_app_connections_get_the_duckdb_limits(tmp_path, monkeypatch, fresh_sett
     monkeypatch.setenv("ROBUSTNESS_DB", str(path))
     monkeypatch.setenv("ROBUSTNESS_DUCKDB_THREADS", "1")
     monkeypatch.setenv("ROBUSTNESS_DUCKDB_MEMORY_LIMIT", "300MB")
-    got = current_db().sql("SELECT current_setting('threads') AS threads, "
-                           "current_setting('memory_limit') AS memory")
+    got = current_db().read(lambda con: con.execute(
+        "SELECT current_setting('threads') AS threads, "
+        "current_setting('memory_limit') AS memory").df())
     assert got["threads"].iloc[0] == 1
     assert got["memory"].iloc[0] in ("286.1 MiB", "300.0 MB")   # DuckDB shows 1024-based units

@@ -119,7 +119,7 @@ def test_a_foreign_origin_attempt_never_waits_for_an_external_address_lookup(tmp
                "https_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
         # Streamlit alone looks the external address up (two 1 s requests) on every attempt:
         # the proxy makes that visible …
-        with streamlit_server(tmp_path / "absent.duckdb", root=ROOT, script="app/main.py",
+        with streamlit_server(tmp_path / "absent.duckdb", root=ROOT, script="streamlit_app.py",
                               env=env) as plain:
             assert _seconds_for_foreign_attempts(plain, 1) >= 1.5
         # … and the served app refuses foreign origins before Streamlit looks anything up.

@@ -15,11 +15,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import links
+from app.pages import linked_controls
 from app.report import Item, page_report
+from app.state import Catalog, Selection, dropped_note, known_selection
 from app.links import (
     MAX_IDS,
     MAX_PARAM_CHARS,
-    Catalog,
     LinkValueError,
     decode_ids,
     decode_ranges,
@@ -27,12 +28,8 @@ from app.links import (
     encode_ids,
     encode_ranges,
     encode_view,
-    validate_view,
 )
-from conftest import PAGE_TIMEOUT
-
-URL_PATHS = {"overview": "", "geometry": "samples-geometry",
-             "attribution": "pixel-attribution"}
+from conftest import APP_ENTRY, PAGE_TIMEOUT, open_page as open_in_frame
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -74,7 +71,7 @@ def test_id_lists_escape_only_what_would_break_them():
 def test_decode_view_notes_unknown_names_and_bad_values():
     view = decode_view({"models": "a,b", "class": "three", "sample": "-1",
                         "severity": "3", "measure": "accuracy_pearson", "evil<b>": "1",
-                        "embed": "true", "window": "4"}, page="overview")
+                        "embed": "true", "window": "4"}, controls=linked_controls("overview"))
     assert view.selections == {"selected_models": ["a", "b"]}
     assert view.controls == {"overview_severity": 3,
                              "overview_similarity_measure": "accuracy_pearson"}
@@ -85,26 +82,35 @@ def test_decode_view_notes_unknown_names_and_bad_values():
     assert "2 unknown link parameter(s)" in text and "`evil<b>`" in text
     assert "window" in text
     attribution = decode_view({"window": "4", "baseline": "nan", "saliency": "0"},
-                              page="attribution")
+                              controls=linked_controls("attribution"))
     assert attribution.controls == {"attribution_window": 4, "attribution_saliency": False}
     assert "`baseline` = `nan`" in attribution.notes[0]
-    flag = decode_view({"saliency": "maybe"}, page="attribution")
+    flag = decode_view({"saliency": "maybe"}, controls=linked_controls("attribution"))
     assert flag.controls == {} and "`saliency` = `maybe`" in flag.notes[0]
 
 
-def test_validate_view_keeps_known_ids_and_counts_the_dropped():
+def test_a_links_ids_are_kept_where_the_database_holds_them_and_the_dropped_counted():
     catalog = Catalog(frozenset({"m1", "m2"}), frozenset({"clean", "fog-1"}), 10,
                       np.arange(0, 300, 2))
     view = decode_view({"models": "m2,ghost,m1,phantom", "benchmarks": "fog-1",
                         "samples": "0-9,1000", "class": "10", "sample": "3",
-                        "reference": "clean", "compared": "nowhere"}, page="geometry")
-    values, notes = validate_view(view, catalog)
-    assert values == {"selected_models": ["m2", "m1"], "selected_benchmarks": ["fog-1"],
-                      "selected_samples": [0, 2, 4, 6, 8], "reference_benchmark": "clean"}
-    text = " ".join(notes)
-    assert "Dropped 2 of the link's 4 model id(s)" in text and "`ghost`" in text
-    assert "Dropped 6 of the link's 11 sample id(s)" in text
-    assert "`class` = `10`" in text and "`sample` = `3`" in text and "`compared`" in text
+                        "reference": "clean", "compared": "nowhere"},
+                       controls=linked_controls("geometry"))
+    linked = Selection.of(view.selections)
+    known, dropped = known_selection(linked, catalog)
+    assert known == Selection(selected_models=("m2", "m1"), selected_benchmarks=("fog-1",),
+                              selected_samples=(0, 2, 4, 6, 8), reference_benchmark="clean")
+    assert dropped == {"selected_models": ["ghost", "phantom"],
+                       "selected_samples": [1, 3, 5, 7, 9, 1000],
+                       "compared_benchmark": ["nowhere"], "selected_class": [10],
+                       "selected_sample": [3]}
+    text = dropped_note(linked, dropped, catalog)
+    assert "2 of 4 selected model id(s) (`ghost`, `phantom`)" in text
+    assert "6 of 11 selected sample id(s) (`1`, `3`, `5` …)" in text
+    assert "the class `10` (this database has 10 classes, 0 to 9)" in text
+    assert "the sample `3`" in text and "the compared benchmark `nowhere`" in text
+    assert known_selection(known, catalog) == (known, {})
+    assert dropped_note(known, {}, catalog) == ""
 
 
 def test_encode_view_leaves_out_what_does_not_fit():
@@ -112,11 +118,11 @@ def test_encode_view_leaves_out_what_does_not_fit():
               "selected_samples": list(range(0, 2 * MAX_IDS + 2, 2)),
               "selected_class": 3, "selected_sample": None, "overview_placement": "geometry_umap",
               "geometry_compare_mode": "ignored on the overview"}
-    params, left_out = encode_view(values, page="overview")
+    params, left_out = encode_view(values, controls=linked_controls("overview"))
     assert params == {"models": "m1,m2", "class": "3", "placement": "geometry_umap"}
     assert f"{MAX_IDS + 1:,} selected samples" in left_out[0]
     spread = {"selected_samples": list(range(0, 9800, 2))}  # 4,900 ids, ~24,000 characters
-    params, left_out = encode_view(spread, page="overview")
+    params, left_out = encode_view(spread, controls=linked_controls("overview"))
     assert "samples" not in params and f"at most {MAX_PARAM_CHARS:,}" in left_out[0]
 
 
@@ -137,21 +143,6 @@ def test_report_holds_every_figure_once_with_plotly_inline_and_escapes_readings(
 
 # --------------------------------------------------------------------------- the app
 
-def _linked_page_script(page: str, url_path: str) -> None:
-    # The AppTest script: what app/main.py does around the chosen page (AppTest cannot run
-    # main.py's st.navigation twice, see tests/conftest.py).
-    import importlib
-
-    from app import report, share
-    from app.state import init_state
-
-    init_state()
-    report.start()
-    share.restore(page)
-    importlib.import_module(f"app.pages.{page}").run()
-    share.publish(page, url_path=url_path, title=page.title())
-
-
 @pytest.fixture
 def open_page(monkeypatch):
     """``open_page(page, db, query=None, **state)``: a fresh session of ``page`` opened with
@@ -159,8 +150,8 @@ def open_page(monkeypatch):
     run, without exception."""
     def run(page: str, db, query: dict | None = None, **state) -> AppTest:
         monkeypatch.setenv("ROBUSTNESS_DB", str(db))
-        at = AppTest.from_function(_linked_page_script, args=(page, URL_PATHS[page]),
-                                   default_timeout=PAGE_TIMEOUT)
+        at = open_in_frame(AppTest.from_file(str(APP_ENTRY), default_timeout=PAGE_TIMEOUT),
+                           page)
         for key, value in (query or {}).items():
             at.query_params[key] = value
         for key, value in state.items():
@@ -231,21 +222,23 @@ def test_page_controls_travel_in_the_link(open_page, synth_db):
 
 @pytest.mark.parametrize("query, expected", [
     ({"models": "no-such-model,{model}", "benchmarks": "clean,nowhere-9"},
-     ["Dropped 1 of the link's 2 model id(s)", "Dropped 1 of the link's 2 benchmark id(s)"]),
+     ["1 of 2 selected model id(s) (`no-such-model`)",
+      "1 of 2 selected benchmark id(s) (`nowhere-9`)"]),
     ({"models": ",".join(["m"] * 100_000)}, ["`models` is 199,999 characters long"]),
     ({"samples": "0-99999"}, ["`samples` names 100,000 ids"]),
     ({"samples": "1-3,zz,10000-10002", "class": "-4", "sample": "1e9", "x": "1"},
-     ["Ignored 1 malformed part(s) of `samples`", "Dropped 3 of the link's 6 sample id(s)",
+     ["Ignored 1 malformed part(s) of `samples`", "3 of 6 selected sample id(s)",
       "`class` = `-4`", "`sample` = `1e9`", "1 unknown link parameter(s): `x`"]),
     ({"class": "99", "reference": "'; DROP TABLE models; --"},
-     ["`class` = `99`: this database has 10 classes",
-      "`reference` = `'; DROP TABLE models; --`"]),
+     ["the class `99` (this database has 10 classes", "the reference benchmark "
+      "`'; DROP TABLE models; --`"]),
 ])
 def test_malformed_links_give_a_note_and_the_defaults(open_page, synth_db, query, expected):
     model = _ids(synth_db, "models", "model_id")[0]
     query = {k: v.format(model=model) for k, v in query.items()}
     at = open_page("geometry", synth_db, query=query)
-    notes = " ".join(w.value for w in at.warning)
+    # The link's own notes (a warning), and the frame's one note on ids it dropped (an info).
+    notes = " ".join(w.value for w in [*at.warning, *at.info])
     for fragment in expected:
         assert fragment in notes
     assert at.get("plotly_chart"), "the page draws its defaults"

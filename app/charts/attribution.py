@@ -11,13 +11,12 @@ are compared on the same scale; its colour bar, under the column, is in the metr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.attribution import GRADIENT_METRICS, OCCLUSION_METRICS
+from app.services.attribution_types import GRADIENT_COLUMNS, GRADIENT_METHODS, AttributionRow
+from core.attribution import OCCLUSION_METRICS
 
 # (delta label for the colour bar, short unit shown after the unoccluded value)
 METRIC_UNITS = {
@@ -27,23 +26,8 @@ METRIC_UNITS = {
     "prob": ("Δ prob (probability)", ""),
 }
 SALIENCY_TITLE = "|∂ prob / ∂ pixel|"
-GRADIENT_METHODS = {"ig": "Integrated Gradients", "gradcam": "Grad-CAM"}
-# Column ids "method:metric", in the order the columns are drawn.
-GRADIENT_COLUMNS = tuple(f"{method}:{metric}" for method in GRADIENT_METHODS
-                         for metric in GRADIENT_METRICS)
 _SHORT = {"ig": "IG", "gradcam": "Grad-CAM"}
 _ROW_HEIGHT = 230
-
-
-@dataclass(frozen=True)
-class AttributionRow:
-    """One model's maps: ``maps`` metric → (H, W) change, ``base`` metric → unoccluded value,
-    ``pred`` the predicted class on the unoccluded image (None when unknown)."""
-
-    model_id: str
-    maps: dict
-    base: dict
-    pred: int | None
 
 
 def _class_name(index: int | None, class_names: list[str]) -> str:

@@ -4,9 +4,6 @@ and probability, side by side across models (see docs/definitions.md, Attributio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -14,11 +11,16 @@ import streamlit as st
 from app import escape, glossary, state, widgets
 from app.charts import attribution as charts
 from app.db import current_db
+from app.links import Control
 from app.queries import attribution as qa
 from app.queries import common
-from app.queries.attribution import OcclusionKey
 from app.services import attribution as maps
+from app.services.attribution_types import GRADIENT_COLUMNS, AttributionRow, OcclusionKey
+from app.services.compute import cached_else_computed
+from app.services.limits import occlusion_count, smallest_stride
+from app.services.models import CheckpointError, has_checkpoint
 from app.settings import settings
+from core.store import CLEAN
 
 MAX_MODELS = 8
 DEFAULT_RATIOS = (0.5, 0.7, 0.9)
@@ -26,6 +28,16 @@ _BENCHMARK_KEY = "attribution_benchmark"
 _MODELS_KEY = "attribution_models"
 _SYNCED_KEY = "_attribution_models_synced"  # selected_models when the rows last followed them
 _GRADIENTS_KEY = "attribution_gradients"
+_WINDOW_KEY = "attribution_window"
+_STRIDE_KEY = "attribution_stride"
+_BASELINE_KEY = "attribution_baseline"
+_SALIENCY_KEY = "attribution_saliency"
+# The controls a link to this page carries: parameter name → widget key and value kind.
+LINKED_CONTROLS = {"benchmark": Control(_BENCHMARK_KEY, "choice"),
+                   "window": Control(_WINDOW_KEY, "int"),
+                   "stride": Control(_STRIDE_KEY, "int"),
+                   "baseline": Control(_BASELINE_KEY, "float"),
+                   "saliency": Control(_SALIENCY_KEY, "flag")}
 
 
 def run() -> None:
@@ -56,9 +68,9 @@ def run() -> None:
     model_ids = _pick_models(db)
     if _GRADIENTS_KEY in st.session_state:  # a column id this version does not draw is dropped
         st.session_state[_GRADIENTS_KEY] = [c for c in st.session_state[_GRADIENTS_KEY]
-                                            if c in charts.GRADIENT_COLUMNS]
+                                            if c in GRADIENT_COLUMNS]
     gradient_columns = st.multiselect(
-        "Gradient columns (beside the occlusion maps)", charts.GRADIENT_COLUMNS,
+        "Gradient columns (beside the occlusion maps)", GRADIENT_COLUMNS,
         key=_GRADIENTS_KEY, format_func=charts.gradient_label,
         help="Integrated Gradients (from the baseline image, "
              f"{maps.IG_STEPS} steps) and Grad-CAM (last convolution, signed) of the metric. "
@@ -105,7 +117,7 @@ def run() -> None:
 
 
 def _pick_sample(sample_ids: list[int]) -> int | None:
-    current = state.get("selected_sample")
+    current = state.selection().selected_sample
     how = ("click a sample in a scatter on the **Geometry** page, or pick a sample id (its index "
            "in the test split) below")
     if current is not None and int(current) not in set(sample_ids):
@@ -131,7 +143,8 @@ def _pick_benchmark(db, sample_id: int) -> str | None:
     # The choice is kept while it is an option (a link may carry it too).
     widgets.drop_unknown_choice(_BENCHMARK_KEY, options, label="benchmark")
     if _BENCHMARK_KEY not in st.session_state:
-        preferred = [state.get("reference_benchmark"), state.get("compared_benchmark"), "clean"]
+        chosen = state.selection()
+        preferred = [chosen.reference_benchmark, chosen.compared_benchmark, CLEAN]
         st.session_state[_BENCHMARK_KEY] = next((b for b in preferred if b in options),
                                                 options[0])
     return st.selectbox("Benchmark (the clean or corrupted image of this sample)", options,
@@ -142,18 +155,18 @@ def _controls(shape: tuple[int, ...]) -> tuple[int, int, float, bool]:
     side = min(shape[0], shape[1])
     c1, c2, c3, c4 = st.columns(4)
     # Values live under widget keys (a link restores them); out-of-range ones get a note.
-    window = int(widgets.bounded_number(c1, "Window (px)", key="attribution_window",
+    window = int(widgets.bounded_number(c1, "Window (px)", key=_WINDOW_KEY,
                                         min_value=1, max_value=side, default=min(4, side),
                                         step=1, help="Side of the square patch that is hidden."))
-    stride = int(widgets.bounded_number(c2, "Stride (px)", key="attribution_stride",
+    stride = int(widgets.bounded_number(c2, "Stride (px)", key=_STRIDE_KEY,
                                         min_value=1, max_value=window, default=min(2, window),
                                         step=1,
                                         help="Step between patch positions (at most the window)."))
     baseline = float(widgets.bounded_number(
-        c3, "Baseline (pixel value)", key="attribution_baseline", min_value=0.0, max_value=1.0,
+        c3, "Baseline (pixel value)", key=_BASELINE_KEY, min_value=0.0, max_value=1.0,
         default=0.0, step=0.05, help="Value the hidden pixels take: 0 = black, 1 = white."))
-    st.session_state.setdefault("attribution_saliency", True)
-    with_saliency = c4.checkbox("Gradient saliency column", key="attribution_saliency",
+    st.session_state.setdefault(_SALIENCY_KEY, True)
+    with_saliency = c4.checkbox("Gradient saliency column", key=_SALIENCY_KEY,
                                 help="|∂ prob(true class) / ∂ pixel|, for contrast.")
     return window, stride, baseline, with_saliency
 
@@ -162,13 +175,13 @@ def _within_limit(shape: tuple[int, ...], window: int, stride: int) -> bool:
     """State the server's limit on occluded images per model; False (with a message saying
     which stride would fit) when the window and stride exceed it."""
     limit = settings().max_occlusions
-    count = maps.occlusion_count(shape[0], shape[1], window, stride)
+    count = occlusion_count(shape[0], shape[1], window, stride)
     st.caption(f"This server computes at most {limit} occluded images per model per request; "
                f"window {window}, stride {stride} on this {shape[0]}×{shape[1]} image takes "
                f"{count}.")
     if count <= limit:
         return True
-    fitting = maps.smallest_stride(shape[0], shape[1], window, limit)
+    fitting = smallest_stride(shape[0], shape[1], window, limit)
     st.warning(f"Window {window}, stride {stride} needs {count} occluded images per model, more "
                f"than the {limit} this server allows. "
                + (f"Raise the stride to {fitting} or more." if fitting is not None else
@@ -200,8 +213,8 @@ def default_models(models: pd.DataFrame, usable: pd.Series) -> list[str]:
 
 def _pick_models(db) -> list[str]:
     models = common.models(db)
-    usable = maps.has_checkpoint(db, models)
-    known = widgets.note_stale("selected_models", models["model_id"], "model")
+    usable = has_checkpoint(db, models)
+    known = list(state.selection().selected_models)  # reconciled: all in this database
     if len(known) > MAX_MODELS:
         st.caption(f"Showing the first {MAX_MODELS} of the {len(known)} selected models.")
     if not usable.any():
@@ -212,11 +225,11 @@ def _pick_models(db) -> list[str]:
     # choosing rows here writes the selected models.
     options = models["model_id"].tolist()
     if (_MODELS_KEY not in st.session_state
-            or st.session_state.get(_SYNCED_KEY) != state.get_list("selected_models")
+            or st.session_state.get(_SYNCED_KEY) != list(state.selection().selected_models)
             or not set(st.session_state[_MODELS_KEY]) <= set(options)):
         st.session_state[_MODELS_KEY] = (known[:MAX_MODELS] if known
                                          else default_models(models, usable))
-        st.session_state[_SYNCED_KEY] = state.get_list("selected_models")
+        st.session_state[_SYNCED_KEY] = list(state.selection().selected_models)
     no_weights = set(models.loc[~usable.to_numpy(), "model_id"])
     return st.multiselect(
         "Models (rows)", options, key=_MODELS_KEY,
@@ -232,54 +245,19 @@ def _write_models() -> None:
 
 
 def _occlusion_rows(db, model_ids: list[str], key: OcclusionKey, image: np.ndarray,
-                    label: int) -> tuple[list[charts.AttributionRow], list[str]]:
+                    label: int) -> tuple[list[AttributionRow], list[str]]:
     """Rows in ``model_ids`` order — cached ones at once, the others computed with a progress
     bar — and a message per model that could not be computed."""
-    found = maps.cached_rows(db, model_ids, key)
-    missing = [m for m in model_ids if m not in found]
-    problems = []
-    if missing:
-        with _computation_slot(problems) as held:
-            if held:
-                _compute_rows(db, missing, key, image, label, found, problems)
-    return [found[m] for m in model_ids if m in found], problems
-
-
-def _compute_rows(db, missing: list[str], key: OcclusionKey, image: np.ndarray, label: int,
-                  found: dict, problems: list[str]) -> None:
-    """Compute the ``missing`` models' rows into ``found``, with a progress bar."""
-    bar = st.progress(0.0)
-    for i, model_id in enumerate(missing):
-        bar.progress(i / len(missing), text=f"Computing occlusion maps of {escape.code(model_id)} "
-                                            f"({i + 1} of {len(missing)})")
-        try:
-            found[model_id] = maps.compute_row(db, model_id, key, image, label)
-        except maps.CheckpointError as exc:
-            problems.append(str(exc))
-    bar.empty()
+    cached = maps.cached_rows(db, model_ids, key)
+    missing = {m: None for m in model_ids if m not in cached}
+    problems: list[str] = []
+    found = cached_else_computed(
+        cached, missing, lambda model_id, _: maps.compute_row(db, model_id, key, image, label),
+        what="occlusion maps", problems=problems)
     note = maps.cache_note(db) if any(m in found for m in missing) else ""
     if note:
         st.caption(escape.plain(note, max_chars=400))
-
-
-@contextmanager
-def _computation_slot(problems: list[str]) -> Iterator[bool]:
-    """One of the server's attribution slots for the ``with`` block: yields True once held
-    (after a "waiting" message while every slot is taken), False with a message in ``problems``
-    when none freed up in time."""
-    limits = settings()
-    notice = st.empty()
-
-    def on_wait(running: int) -> None:
-        notice.info(f"{running} computations are running on this server (at most "
-                    f"{limits.max_concurrent_attributions} at once); waiting…")
-
-    with maps.compute_slots().slot(timeout=limits.attribution_wait_s, on_wait=on_wait) as held:
-        notice.empty()
-        if not held:
-            problems.append(f"The server is busy: no computation slot freed up within "
-                            f"{limits.attribution_wait_s:g} s. Try again shortly.")
-        yield held
+    return [found[m] for m in model_ids if m in found], problems
 
 
 def _saliency(db, rows, key: OcclusionKey, size: tuple[int, int], problems: list[str]
@@ -289,7 +267,7 @@ def _saliency(db, rows, key: OcclusionKey, size: tuple[int, int], problems: list
         try:
             saliency[row.model_id] = maps.saliency_map(db, row.model_id, key.benchmark_id,
                                                        key.sample_id)
-        except maps.CheckpointError as exc:
+        except CheckpointError as exc:
             problems.append(f"No saliency map: {escape.plain(exc, max_chars=300)}")
             saliency[row.model_id] = np.full(size, np.nan, dtype=np.float32)
     return saliency
@@ -300,28 +278,16 @@ def _gradients(db, rows, key, image: np.ndarray, label: int, columns: list[str],
     """model_id → {column → shown map}: cached ones at once, the missing columns computed with
     a progress bar; a model that fails gets NaN maps and a message."""
     model_ids = [row.model_id for row in rows]
-    found = maps.cached_gradients(db, model_ids, key, columns)
-    missing = {m: [c for c in columns if c not in found.get(m, {})] for m in model_ids}
-    missing = {m: cols for m, cols in missing.items() if cols}
-    if missing:
-        with _computation_slot(problems) as held:
-            if held:
-                _compute_gradients(db, missing, key, image, label, found, problems)
+    cached = maps.cached_gradients(db, model_ids, key, columns)
+    missing = {m: [c for c in columns if c not in cached.get(m, {})] for m in model_ids}
+
+    def compute(model_id: str, todo: list[str]) -> dict[str, np.ndarray]:
+        return {**cached.get(model_id, {}),
+                **maps.compute_gradients(db, model_id, key, image, label, todo)}
+
+    found = cached_else_computed(cached, {m: cols for m, cols in missing.items() if cols},
+                                 compute, what="gradient maps", problems=problems,
+                                 failure="No gradient maps: {error}")
     size = image.shape[:2]
     return {m: {c: found.get(m, {}).get(c, np.full(size, np.nan, dtype=np.float32))
                 for c in columns} for m in model_ids}
-
-
-def _compute_gradients(db, missing: dict[str, list[str]], key, image: np.ndarray, label: int,
-                       found: dict, problems: list[str]) -> None:
-    """Compute each model's ``missing`` gradient columns into ``found``, with a progress bar."""
-    bar = st.progress(0.0)
-    for i, (model_id, todo) in enumerate(missing.items()):
-        bar.progress(i / len(missing), text=f"Computing gradient maps of {model_id} "
-                                            f"({i + 1} of {len(missing)})")
-        try:
-            found.setdefault(model_id, {}).update(
-                maps.compute_gradients(db, model_id, key, image, label, todo))
-        except maps.CheckpointError as exc:
-            problems.append(f"No gradient maps: {escape.plain(exc, max_chars=300)}")
-    bar.empty()

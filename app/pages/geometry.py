@@ -32,9 +32,11 @@ from app.compare import (
     transition_codes,
 )
 from app.db import DbRef, current_db
+from app.links import Control
 from app.pages import page as app_page
 from app.queries import common
 from app.queries import geometry as q
+from core.store import CLEAN
 
 MAX_PANELS = 20  # per-class scatter panels shown at most
 MAX_ALL_AXES = 10  # up to this many classes every class direction gets an axis
@@ -48,6 +50,13 @@ _COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
 _GLOBAL_MODELS = "models on one benchmark"
 _BRUSH_KEY = "geometry_parcoords_brush"
 _GLOBAL_MODELS_KEY = "geometry_global_models"
+_COMPARE_MODE_KEY = "geometry_compare_mode"
+_GLOBAL_MODE_KEY = "geometry_global_mode"
+_AXIS_RULE_KEY = "geometry_axis_rule"
+# The controls a link to this page carries: parameter name → widget key and value kind.
+LINKED_CONTROLS = {"compare": Control(_COMPARE_MODE_KEY, "choice"),
+                   "global": Control(_GLOBAL_MODE_KEY, "choice"),
+                   "axes": Control(_AXIS_RULE_KEY, "choice")}
 # Pickers of the page's selectboxes: their widget keys start with "geometry_".
 _list_picker = functools.partial(widgets.list_picker, key_prefix="geometry")
 _scalar_picker = functools.partial(widgets.scalar_picker, key_prefix="geometry")
@@ -99,10 +108,9 @@ def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: l
     model_ids = models["model_id"].tolist()
     dense = models.loc[models["method"] == "dense", "model_id"]
     default_model = dense.iloc[0] if not dense.empty else model_ids[0]
-    default_benchmark = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
-    widgets.note_stale_or_empty("selected_models", model_ids, "model", default_model)
-    widgets.note_stale_or_empty("selected_benchmarks", benchmark_ids, "benchmark",
-                                default_benchmark)
+    default_benchmark = CLEAN if CLEAN in benchmark_ids else benchmark_ids[0]
+    widgets.note_empty("selected_models", "model", default_model)
+    widgets.note_empty("selected_benchmarks", "benchmark", default_benchmark)
     model_col, benchmark_col, class_col = st.columns(3)
     with model_col:
         model_id = _list_picker("Model", model_ids, state_key="selected_models", position=0,
@@ -118,9 +126,9 @@ def _choose_focus(models: pd.DataFrame, benchmark_ids: list[str], class_names: l
 
 
 def _choose_reference_compared(benchmark_ids: list[str]) -> tuple[str, str]:
-    selected, _ = state.keep_known(state.get_list("selected_benchmarks"), benchmark_ids)
-    corruptions = [b for b in selected + benchmark_ids if b != "clean"]
-    default_reference = "clean" if "clean" in benchmark_ids else benchmark_ids[0]
+    selected = list(state.selection().selected_benchmarks)
+    corruptions = [b for b in selected + benchmark_ids if b != CLEAN]
+    default_reference = CLEAN if CLEAN in benchmark_ids else benchmark_ids[0]
     default_compared = corruptions[0] if corruptions else default_reference
     reference_col, compared_col, _ = st.columns(3)
     with reference_col:
@@ -178,7 +186,7 @@ def _panel_classes(frame: pd.DataFrame, num_classes: int, class_index: int) -> l
 def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: str,
                 class_index: int, class_names: list[str], reference: str, compared: str) -> None:
     mode = st.radio("Compare", (_COMPARE_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
-                    key="geometry_compare_mode")
+                    key=_COMPARE_MODE_KEY)
     if mode == _COMPARE_MODELS:
         partner = default_partner(models, model_id)
         if partner is None:
@@ -235,7 +243,7 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
                  ) -> None:
     name = class_names[class_index]
     mode = st.radio("Compare", (_GLOBAL_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
-                    key="geometry_global_mode")
+                    key=_GLOBAL_MODE_KEY)
     if mode == _GLOBAL_MODELS:
         chosen = _choose_global_models(models, model_id)
         if not chosen:
@@ -321,8 +329,7 @@ def _choose_global_models(models: pd.DataFrame, model_id: str) -> list[str]:
     model above and its default partner when fewer than two are selected); choosing makes the
     chosen models the selected models."""
     model_ids = models["model_id"].tolist()
-    selected, _ = state.keep_known(state.get_list("selected_models"), model_ids)
-    shown = selected[:MAX_GLOBAL_MODELS]
+    shown = list(state.selection().selected_models[:MAX_GLOBAL_MODELS])
     if len(shown) < 2:
         partner = default_partner(models, model_id)
         shown = [model_id] + ([partner] if partner else [])
@@ -352,7 +359,7 @@ def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_
         return np.arange(num_classes)
     rule_col, count_col = st.columns(2)
     rule = rule_col.radio("Class directions shown", list(RANKING_RULES), horizontal=True,
-                          key="geometry_axis_rule",
+                          key=_AXIS_RULE_KEY,
                           format_func={"confused": "most confused with this class",
                                        "changed": "most changed, first → the others"}.get)
     k = count_col.slider("Number of class directions", min_value=2,
@@ -369,7 +376,7 @@ def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_
 # --- Samples ----------------------------------------------------------------------------------
 
 def _samples(db: DbRef, model_id: str, benchmark_id: str, class_names: list[str]) -> None:
-    selected = state.get_list("selected_samples")
+    selected = list(state.selection().selected_samples)
     if not selected:
         st.info("No samples are selected. Box- or lasso-select points on the scatters of the "
                 "Local view, brush ranges on the axes of the Global view (or select on the "
@@ -427,7 +434,7 @@ def _enlarged(image: np.ndarray) -> np.ndarray:
 def _choose_sample(shown: pd.DataFrame, class_names: list[str]) -> None:
     options = shown["sample_id"].astype(int).tolist()
     labels = dict(zip(options, shown["label"].astype(int)))
-    current = state.get("selected_sample")
+    current = state.selection().selected_sample
     st.session_state["geometry_selected_sample"] = current if current in options else None
     chooser, link = st.columns([1, 2], vertical_alignment="bottom")
     chooser.selectbox("Sample to explain", options, key="geometry_selected_sample",

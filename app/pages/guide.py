@@ -18,6 +18,7 @@ from app.db import DbRef, current_db
 from app.queries import common
 from app.queries import guide as q
 from app.selection import selected_customdata
+from app.services.models import head
 
 SAMPLE_KEY = "guide_sample"      # the chosen sample id (also written to selected_sample)
 MODEL_KEY = "guide_model"
@@ -53,7 +54,7 @@ def run() -> None:
         st.info(f"{escape.code(model_id)} has no stored clean features yet (the build stores "
                 "them with its clean evaluation).")
         return
-    weight, bias = q.head(db, model_id)
+    weight, bias = head(db, model_id)
     _plane(db, model_id, points, weight, bias, class_names)
     _robustness_words(db)
     _losses(db, models, class_names)
@@ -144,7 +145,7 @@ def _losses(db: DbRef, models: pd.DataFrame, class_names: list[str]) -> None:
     for model_id, loss in zip(planar["model_id"], planar["loss"]):
         points = q.clean_points(db, model_id)
         if not points.empty:
-            planes.append((q.LOSS_NAMES[loss], points, *q.head(db, model_id)))
+            planes.append((q.LOSS_NAMES[loss], points, *head(db, model_id)))
     if len(planes) > 1:
         st.plotly_chart(charts.loss_planes(planes, class_names), width="stretch",
                         key="guide_loss_planes")

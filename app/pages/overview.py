@@ -12,22 +12,28 @@ import streamlit as st
 
 from app import escape, glossary, state, widgets
 from app.charts import overview as charts
-from app.charts.overview.insights import (effective_robustness_figure,
-                                          effective_robustness_per_arch,
-                                          effective_robustness_reading,
-                                          fits_per_arch_by_default)
 from app.db import DbRef, current_db
+from app.links import Control
 from app.queries import common
 from app.queries import overview as q
 from app.selection import bar_selection, point_selection
-from core.analysis import SPREAD_STATS, SPREAD_TARGETS, geometry_mst, spread_correlations
-from core.analysis.roc import roc_curves
+from core.analysis import SPREAD_STATS, SPREAD_TARGETS
 
 _AVERAGE = "average of all"
 _TABLE_KEY = "overview_table"
 _SIMILARITY_KEY = "overview_similarity"
 _BENCHMARKS_KEY = "overview_similarity_benchmarks"
 _PLACEMENT_KEY = "overview_placement"
+_SEVERITY_KEY = "overview_severity"
+_SIMILARITY_MEASURE_KEY = "overview_similarity_measure"
+_VULNERABLE_ARCH_KEY = "overview_vulnerable_arch"
+_EFFECTIVE_FIT_KEY = "overview_effective_fit"
+# The controls a link to this page carries: parameter name → widget key and value kind.
+LINKED_CONTROLS = {"severity": Control(_SEVERITY_KEY, "choice"),
+                   "measure": Control(_SIMILARITY_MEASURE_KEY, "choice"),
+                   "placement": Control(_PLACEMENT_KEY, "choice"),
+                   "arch": Control(_VULNERABLE_ARCH_KEY, "choice"),
+                   "fit": Control(_EFFECTIVE_FIT_KEY, "choice")}
 _PLACEMENT_NAMES = {"geometry": "stress (true distances)", "geometry_umap": "UMAP",
                     "cka": "CKA"}
 
@@ -44,9 +50,6 @@ def run() -> None:
             and db.has_table("benchmarks")):
         st.info("This database has no evaluation tables; rebuild it with `python -m core build`.")
         return
-    # Ids left over from another database are dropped with a note, never an error.
-    widgets.drop_stale_selections({"selected_models": common.models(db)["model_id"],
-                                   "selected_benchmarks": common.benchmarks(db)["benchmark_id"]})
     _evaluation_table(db)
     _similarity_view(db)
     _insights(db)
@@ -63,9 +66,9 @@ def _on_table_select(bars: pd.DataFrame) -> None:
 def _evaluation_table(db: DbRef) -> None:
     st.header("Evaluation table")
     levels = q.severities(db)
-    widgets.drop_unknown_choice("overview_severity", [_AVERAGE, *levels], label="severity")
+    widgets.drop_unknown_choice(_SEVERITY_KEY, [_AVERAGE, *levels], label="severity")
     severity = st.radio("Corruption severity", [_AVERAGE, *levels], horizontal=True,
-                        key="overview_severity",
+                        key=_SEVERITY_KEY,
                         format_func=lambda s: s if s == _AVERAGE else f"severity {s}",
                         help="Clean accuracy is the same in every setting.")
     severity = None if severity == _AVERAGE else int(severity)
@@ -75,9 +78,9 @@ def _evaluation_table(db: DbRef) -> None:
         st.info("No pruned models are evaluated yet — the table compares pruning ratios, so it "
                 "needs at least one pruned model.")
         return
-    samples = [int(s) for s in state.get_list("selected_samples")]
+    samples = [int(s) for s in list(state.selection().selected_samples)]
     if _class_accuracy_toggle(db):
-        class_index = state.get("selected_class")
+        class_index = state.selection().selected_class
         name = common.dataset_info(db)["class_names"][class_index]
         bars = charts.with_subset(bars, q.class_accuracy_bars(db, severity, class_index))
         st.caption(f"Bars show accuracy on **class {escape.plain(name)}**; the narrow green "
@@ -94,8 +97,8 @@ def _evaluation_table(db: DbRef) -> None:
                        "test set.")
     scope = "averaged over severities" if severity is None else f"severity {severity}"
     fig = charts.evaluation_table_figure(
-        bars, selected_models=state.get_list("selected_models"),
-        selected_benchmarks=state.get_list("selected_benchmarks"),
+        bars, selected_models=list(state.selection().selected_models),
+        selected_benchmarks=list(state.selection().selected_benchmarks),
         title=f"Accuracy vs pruning ratio on clean and corrupted data ({scope})")
     widgets.figure(fig, key=_TABLE_KEY, name="accuracy_table",
                    data=charts.table_csv_frame(bars), on_select=partial(_on_table_select, bars),
@@ -107,7 +110,7 @@ def _evaluation_table(db: DbRef) -> None:
 
 def _class_accuracy_toggle(db: DbRef) -> bool:
     """A toggle, shown when a class is chosen (on the Geometry page): accuracy on that class."""
-    class_index = state.get("selected_class")
+    class_index = state.selection().selected_class
     has_tables = db.has_table("dataset_info") and db.has_table("sample_metrics")
     names = common.dataset_info(db)["class_names"] if has_tables else []
     if not isinstance(class_index, int) or not 0 <= class_index < len(names):
@@ -128,21 +131,8 @@ def _on_points_select() -> None:
 
 def _on_benchmarks_change(options: list[str]) -> None:
     # Benchmarks without a placement (selected in the table) stay selected.
-    others = [b for b in state.get_list("selected_benchmarks") if b not in set(options)]
+    others = [b for b in list(state.selection().selected_benchmarks) if b not in set(options)]
     state.set_value("selected_benchmarks", others + list(st.session_state[_BENCHMARKS_KEY]))
-
-
-def _mst_edges(db: DbRef, benchmarks: list[str], selected: list[str]) -> pd.DataFrame:
-    """Minimum spanning tree of the true geometry distances per benchmark, over the selected
-    models when some are selected (else over all)."""
-    frames = []
-    for benchmark in benchmarks:
-        distances = q.geometry_distances(db, benchmark)
-        if len(distances):
-            frames.append(geometry_mst(distances, among=selected or None).assign(
-                benchmark_id=benchmark))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["benchmark_id", "model_a", "model_b", "distance"])
 
 
 def _similarity_view(db: DbRef) -> None:
@@ -153,7 +143,7 @@ def _similarity_view(db: DbRef) -> None:
                 "(`python -m core build`, or `core.pipeline.analysis_tables.update_analysis`) places "
                 "every (model, benchmark) by its true geometry distances.")
         return
-    chosen = [b for b in state.get_list("selected_benchmarks") if b in set(options)]
+    chosen = [b for b in list(state.selection().selected_benchmarks) if b in set(options)]
     if st.session_state.get(_BENCHMARKS_KEY) != chosen:
         st.session_state[_BENCHMARKS_KEY] = chosen
     left, right = st.columns([3, 2])
@@ -176,8 +166,8 @@ def _similarity_view(db: DbRef) -> None:
                 "benchmarks (CKA needs stored features); showing the stress placement.")
         space = "geometry"
         points = q.embedding_points(db, space, tuple(shown))
-    selected = state.get_list("selected_models")
-    edges = _mst_edges(db, shown, selected)
+    selected = list(state.selection().selected_models)
+    edges = q.mst_edges(db, tuple(shown), tuple(selected))
     fig, note = charts.embedding_figure(points, space=space, mst_edges=edges,
                                         selected_models=selected)
     widgets.figure(fig, key=_SIMILARITY_KEY, name="geometric_similarity",
@@ -225,7 +215,7 @@ def _correlations(db: DbRef) -> None:
         _missing("correlation table")
         return
     available = list(dict.fromkeys(corr["model_id"]))
-    shown, note = charts.correlation_models(available, state.get_list("selected_models"))
+    shown, note = charts.correlation_models(available, list(state.selection().selected_models))
     widgets.figure(charts.correlation_figure(corr, shown), key="overview_correlations",
                    name="correlations", data=corr[corr["model_id"].isin(shown)],
                    config=charts.plotly_config("correlations"))
@@ -242,10 +232,10 @@ def _redundancy(db: DbRef) -> None:
     # The accuracy measures are chosen here; the geometry distance is drawn beside the choice.
     measures = list(dict.fromkeys(similarity["measure"]))
     accuracy = [m for m in measures if m != charts.GEOMETRY_MEASURE] or measures
-    widgets.drop_unknown_choice("overview_similarity_measure", accuracy,
+    widgets.drop_unknown_choice(_SIMILARITY_MEASURE_KEY, accuracy,
                                 label="similarity measure")
     measure = st.radio("Accuracy similarity measure", accuracy, horizontal=True,
-                       key="overview_similarity_measure",
+                       key=_SIMILARITY_MEASURE_KEY,
                        format_func=lambda m: charts.MEASURE_LABELS.get(m, m))
     shown = similarity["measure"].isin({measure, charts.GEOMETRY_MEASURE})
     widgets.figure(charts.redundancy_figure(similarity, measure=measure),
@@ -279,7 +269,7 @@ def _spread(db: DbRef) -> None:
                          key="overview_spread_target",
                          format_func=lambda t: "corrupted accuracy" if t == "corrupted_accuracy"
                          else "drop from clean")
-    correlations = spread_correlations(spread)
+    correlations = q.spread_correlations(db)
     widgets.figure(charts.spread_figure(spread, correlations, stat=stat, target=target),
                    key="overview_spread", name="geometry_spread", data=spread,
                    config=charts.plotly_config("geometry_spread"))
@@ -296,11 +286,11 @@ def _vulnerable(db: DbRef) -> None:
     if not archs:
         _missing("vulnerable-sample table")
         return
-    widgets.drop_unknown_choice("overview_vulnerable_arch", archs, label="architecture")
-    arch = st.selectbox("Architecture", archs, key="overview_vulnerable_arch")
+    widgets.drop_unknown_choice(_VULNERABLE_ARCH_KEY, archs, label="architecture")
+    arch = st.selectbox("Architecture", archs, key=_VULNERABLE_ARCH_KEY)
     samples = q.vulnerable_samples(db, arch)
     auc = q.vulnerability_auc(db)
-    curves = roc_curves(samples)
+    curves = q.roc_curves(db, arch)
     if curves.empty:
         st.info(f"No ROC curve for {escape.code(arch)}: the PIE and low-PV flags need both "
                 "flagged and unflagged samples.")
@@ -316,7 +306,7 @@ def _vulnerable(db: DbRef) -> None:
                  on_click=_select_top, args=(samples,),
                  help="The k samples with the largest geometric score become the selected "
                       "samples: the table shows accuracy on them, the Geometry page their points.")
-    selected = state.get_list("selected_samples")
+    selected = list(state.selection().selected_samples)
     if selected:
         st.caption(f"{len(selected)} samples selected.")
 
@@ -327,24 +317,24 @@ def _effective_robustness(db: DbRef) -> None:
         _missing("effective-robustness table")
         return
     choices = list(_EFFECTIVE_FITS)
-    widgets.drop_unknown_choice("overview_effective_fit", choices, label="fit")
-    if "overview_effective_fit" not in st.session_state:
-        st.session_state["overview_effective_fit"] = choices[
-            0 if fits_per_arch_by_default(effective) else 1]
-    fit = st.radio("Fit line", choices, key="overview_effective_fit", horizontal=True,
+    widgets.drop_unknown_choice(_EFFECTIVE_FIT_KEY, choices, label="fit")
+    if _EFFECTIVE_FIT_KEY not in st.session_state:
+        st.session_state[_EFFECTIVE_FIT_KEY] = choices[
+            0 if charts.fits_per_arch_by_default(effective) else 1]
+    fit = st.radio("Fit line", choices, key=_EFFECTIVE_FIT_KEY, horizontal=True,
                    help="Families of different architectures can lie on different lines: a "
                         "population fit then reads an architecture's offset as robustness.")
     st.caption(_EFFECTIVE_FITS[fit])
     if fit == choices[0]:
-        effective = effective_robustness_per_arch(effective)
+        effective = q.effective_robustness_per_arch(db)
         alone = int(effective["effective_robustness"].isna().sum())
         if alone:
             st.caption(f"{alone} model{'s' if alone != 1 else ''} of architectures with fewer "
                        "than 3 models (no population of their own) are left out.")
-    widgets.figure(effective_robustness_figure(effective), key="overview_effective",
+    widgets.figure(charts.effective_robustness_figure(effective), key="overview_effective",
                    name="effective_robustness", data=effective,
                    config=charts.plotly_config("effective_robustness"))
-    widgets.reading(effective_robustness_reading(effective))
+    widgets.reading(charts.effective_robustness_reading(effective))
 
 
 _EFFECTIVE_FITS = {

@@ -1,9 +1,10 @@
-"""Queries of the Overview page.
+"""Queries of the Overview page: cached wrappers of `core.store.results`, which owns their SQL,
+and the computations the page draws from them (minimum spanning trees, ROC curves, spread
+correlations, the per-architecture refit), cached so that a rerun does not redo them.
 
 Every function takes the database reference first (the cache key) and returns a small, already
-aggregated frame: the heavy lifting (20M ``sample_metrics`` rows) happens in DuckDB. A table that
-is missing (an old database, analysis not run yet) gives an empty frame with the same columns, so
-the page can explain instead of failing.
+aggregated frame. A table that is missing (an old database, analysis not run yet) gives an empty
+frame with the same columns, so the page can explain instead of failing.
 """
 
 from __future__ import annotations
@@ -12,226 +13,153 @@ import pandas as pd
 import streamlit as st
 
 from app.db import DbRef
-
-# One bar of the evaluation table: a (arch, method, retrained, ratio) group of models on one
-# corruption, averaged over the group's models (seeds) and the chosen severities.
-BAR_KEYS = ["arch", "method", "retrained", "ratio", "corruption"]
-BAR_COLUMNS = [*BAR_KEYS, "accuracy", "model_ids", "benchmark_ids"]
-SUBSET_COLUMNS = [*BAR_KEYS, "subset_accuracy", "n_samples"]
-EMBEDDING_COLUMNS = ["model_id", "benchmark_id", "x", "y", "arch", "method", "ratio", "retrained"]
-CORRELATION_COLUMNS = ["model_id", "target", "metric", "pearson", "spearman", "n"]
-SIMILARITY_COLUMNS = ["corruption_a", "corruption_b", "similarity", "measure", "rank"]
-DIMENSION_COLUMNS = ["kind", "dim", "mean", "std", "model_id"]
-SPREAD_COLUMNS = ["model_id", "arch", "method", "ratio", "retrained", "angle_spread", "l2_spread",
-                  "mean_angle", "clean_accuracy", "corrupted_accuracy", "drop"]
-VULNERABLE_COLUMNS = ["sample_id", "pie", "low_pv", "geometric_score"]
-AUC_COLUMNS = ["arch", "target", "score", "auc", "n_positive", "n"]
-
-# Clean always; corrupted benchmarks of the chosen severity, or of every severity when it is NULL.
-_SEVERITY_FILTER = "(b.corruption = 'clean' OR ?::INTEGER IS NULL OR b.severity = ?::INTEGER)"
-
-
-def _table_or_empty(db: DbRef, table: str, query: str, params: list, columns: list[str]
-                    ) -> pd.DataFrame:
-    if not db.has_table(table):
-        return pd.DataFrame(columns=columns)
-    return db.sql(query, params)
+from core.store import catalog, results
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def severities(db: DbRef) -> list[int]:
     """Severities of the corrupted benchmarks that have evaluations, ascending."""
-    frame = db.sql("SELECT DISTINCT b.severity FROM evaluations e JOIN benchmarks b "
-                   "USING (benchmark_id) WHERE b.corruption <> 'clean' ORDER BY 1")
-    return [int(s) for s in frame["severity"]]
+    return [int(s) for s in db.read(catalog.severities)["severity"]]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def accuracy_bars(db: DbRef, severity: int | None) -> pd.DataFrame:
-    """Mean accuracy (fraction) per bar; ``severity`` None averages severities 1–5.
-
-    ``model_ids`` / ``benchmark_ids`` are the sorted ids each bar stands for (what a click on the
-    bar selects).
-    """
-    return db.sql(f"""
-        SELECT m.arch, m.method, m.retrained, m.ratio, b.corruption,
-               avg(e.accuracy) AS accuracy,
-               list(DISTINCT e.model_id ORDER BY e.model_id) AS model_ids,
-               list(DISTINCT e.benchmark_id ORDER BY e.benchmark_id) AS benchmark_ids
-        FROM evaluations e JOIN models m USING (model_id) JOIN benchmarks b USING (benchmark_id)
-        WHERE {_SEVERITY_FILTER}
-        GROUP BY ALL""", [severity, severity])
+    """Mean accuracy (fraction) per bar of the evaluation table; ``severity`` None averages
+    severities 1–5 (`core.store.results.accuracy_bars`)."""
+    return db.read(results.accuracy_bars, severity)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def subset_accuracy_bars(db: DbRef, severity: int | None, sample_ids: tuple[int, ...]
                          ) -> pd.DataFrame:
-    """Like `accuracy_bars`, on the samples ``sample_ids`` only (``subset_accuracy``, fraction),
-    computed from ``sample_metrics``; ``n_samples`` = the fewest of them any result holds."""
-    return db.sql(f"""
-        WITH chosen AS (
-            SELECT b.benchmark_id, b.corruption FROM benchmarks b WHERE {_SEVERITY_FILTER}),
-        per_result AS (
-            SELECT s.model_id, s.benchmark_id, avg(s.correct::DOUBLE) AS accuracy, count(*) AS n
-            FROM sample_metrics s
-            WHERE s.sample_id IN (SELECT unnest(?::INTEGER[]))
-              AND s.benchmark_id IN (SELECT benchmark_id FROM chosen)
-            GROUP BY ALL)
-        SELECT m.arch, m.method, m.retrained, m.ratio, c.corruption,
-               avg(r.accuracy) AS subset_accuracy, min(r.n) AS n_samples
-        FROM per_result r JOIN models m USING (model_id) JOIN chosen c USING (benchmark_id)
-        GROUP BY ALL""", [severity, severity, list(sample_ids)])
+    """Like `accuracy_bars`, on the samples ``sample_ids`` only."""
+    return db.read(results.subset_accuracy_bars, severity, sample_ids)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def class_accuracy_bars(db: DbRef, severity: int | None, class_index: int) -> pd.DataFrame:
-    """Like `subset_accuracy_bars`, on the samples of true class ``class_index``
-    (``subset_accuracy``, fraction; ``n_samples`` = the fewest of them any result holds)."""
-    return db.sql(f"""
-        WITH chosen AS (
-            SELECT b.benchmark_id, b.corruption FROM benchmarks b WHERE {_SEVERITY_FILTER}),
-        per_result AS (
-            SELECT s.model_id, s.benchmark_id, avg(s.correct::DOUBLE) AS accuracy, count(*) AS n
-            FROM sample_metrics s
-            WHERE s.label = ? AND s.benchmark_id IN (SELECT benchmark_id FROM chosen)
-            GROUP BY ALL)
-        SELECT m.arch, m.method, m.retrained, m.ratio, c.corruption,
-               avg(r.accuracy) AS subset_accuracy, min(r.n) AS n_samples
-        FROM per_result r JOIN models m USING (model_id) JOIN chosen c USING (benchmark_id)
-        GROUP BY ALL""", [severity, severity, int(class_index)])
+    """Like `subset_accuracy_bars`, on the samples of true class ``class_index``."""
+    return db.read(results.class_accuracy_bars, severity, class_index)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def embedding_benchmarks(db: DbRef) -> list[str]:
     """Benchmarks with a geometric placement, clean first."""
-    frame = _table_or_empty(db, "embeddings", """
-        SELECT DISTINCT e.benchmark_id, b.corruption = 'clean' AS is_clean, b.severity
-        FROM embeddings e LEFT JOIN benchmarks b USING (benchmark_id)
-        WHERE e.space = 'geometry'
-        ORDER BY is_clean DESC NULLS LAST, e.benchmark_id""", [], ["benchmark_id"])
-    return list(frame["benchmark_id"])
+    return list(db.read(results.embedding_benchmarks)["benchmark_id"])
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def embedding_points(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """2-D placement of every (model, benchmark) of ``benchmark_ids`` in ``space``
-    ('geometry' = stress placement, 'geometry_umap' = UMAP of the true geometry distances,
-    'cka' = placement from CKA), with model facts."""
-    return _table_or_empty(db, "embeddings", """
-        SELECT e.model_id, e.benchmark_id, e.x, e.y, m.arch, m.method, m.ratio, m.retrained
-        FROM embeddings e JOIN models m USING (model_id)
-        WHERE e.space = ? AND e.benchmark_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY e.benchmark_id, e.model_id""", [space, list(benchmark_ids)], EMBEDDING_COLUMNS)
+    """2-D placement of every (model, benchmark) of ``benchmark_ids`` in ``space``."""
+    return db.read(results.embedding_points, space, benchmark_ids)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def correlations(db: DbRef) -> pd.DataFrame:
-    """Per-model correlation of robustness / PV with clean angle, l2 and margin, in the models'
-    display order (dense first)."""
-    return _table_or_empty(db, "correlations", """
-        SELECT c.model_id, c.target, c.metric, c.pearson, c.spearman, c.n
-        FROM correlations c JOIN models m USING (model_id)
-        ORDER BY m.arch, m.method <> 'dense', m.method, m.retrained, m.ratio, c.model_id,
-                 c.target, c.metric""", [], CORRELATION_COLUMNS)
+    """Per-model correlation of robustness / PV with clean angle, l2 and margin."""
+    return db.read(results.correlations)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def benchmark_similarity(db: DbRef) -> pd.DataFrame:
     """Corruption pairs with their similarity per measure, most redundant (rank 1) first."""
-    return _table_or_empty(db, "benchmark_similarity", """
-        SELECT corruption_a, corruption_b, similarity, measure, rank FROM benchmark_similarity
-        WHERE corruption_a <> corruption_b AND similarity IS NOT NULL
-        ORDER BY measure, rank, similarity DESC""", [], SIMILARITY_COLUMNS)
+    return db.read(results.benchmark_similarity)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def dimension_angles(db: DbRef) -> pd.DataFrame:
-    """Mean and std (degrees) of angles per feature dimension, kind 'random', 'untrained' or
-    'trained'."""
-    return _table_or_empty(db, "dimension_angles", """
-        SELECT kind, dim, mean, std, model_id FROM dimension_angles
-        WHERE mean IS NOT NULL ORDER BY kind, dim, model_id""", [], DIMENSION_COLUMNS)
+    """Mean and std (degrees) of angles per feature dimension and kind."""
+    return db.read(results.dimension_angles)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def vulnerability_archs(db: DbRef) -> list[str]:
-    frame = _table_or_empty(db, "vulnerable_samples",
-                            "SELECT DISTINCT arch FROM vulnerable_samples ORDER BY arch", [],
-                            ["arch"])
-    return list(frame["arch"])
+    return list(db.read(results.vulnerability_archs)["arch"])
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def vulnerable_samples(db: DbRef, arch: str) -> pd.DataFrame:
-    """PIE / low-PV flags (nullable) and the dense model's geometric score (larger = more
-    vulnerable) of every sample, for one architecture."""
-    return _table_or_empty(db, "vulnerable_samples", """
-        SELECT sample_id, pie, low_pv, geometric_score FROM vulnerable_samples
-        WHERE arch = ? ORDER BY sample_id""", [arch], VULNERABLE_COLUMNS)
+    """PIE / low-PV flags and the geometric score of every sample, for one architecture."""
+    return db.read(results.vulnerable_samples, arch)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def vulnerability_auc(db: DbRef) -> pd.DataFrame:
-    return _table_or_empty(db, "vulnerability_auc", """
-        SELECT arch, target, score, auc, n_positive, n FROM vulnerability_auc
-        ORDER BY arch, target, score""", [], AUC_COLUMNS)
-
-
-DISTANCE_COLUMNS = ["benchmark_id", "model_a", "model_b", "distance"]
-QUALITY_COLUMNS = ["benchmark_id", "n_models", "n_neighbors", "trustworthiness", "spearman"]
+    return db.read(results.vulnerability_auc)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def embedding_spaces(db: DbRef) -> list[str]:
     """The placements (`embeddings.space`) this database holds, sorted."""
-    frame = _table_or_empty(db, "embeddings", "SELECT DISTINCT space FROM embeddings ORDER BY 1",
-                            [], ["space"])
-    return list(frame["space"])
+    return list(db.read(results.embedding_spaces)["space"])
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def geometry_distances(db: DbRef, benchmark_id: str) -> pd.DataFrame:
-    """True distances (standardised units) between the models' geometry on one benchmark, one
-    row per unordered pair (model_a < model_b)."""
-    return _table_or_empty(db, "geometry_distances", """
-        SELECT benchmark_id, model_a, model_b, distance FROM geometry_distances
-        WHERE benchmark_id = ? ORDER BY model_a, model_b""", [benchmark_id], DISTANCE_COLUMNS)
+    """True distances between the models' geometry on one benchmark, one row per pair."""
+    return db.read(results.geometry_distances, benchmark_id)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def placement_quality(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """How faithful the placement ``space`` is on each of ``benchmark_ids``: trustworthiness
-    (fraction) of its ``n_neighbors``-nearest neighbours and Spearman ρ of drawn vs true
-    distances."""
-    return _table_or_empty(db, "placement_quality", """
-        SELECT benchmark_id, n_models, n_neighbors, trustworthiness, spearman
-        FROM placement_quality
-        WHERE space = ? AND benchmark_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY benchmark_id""", [space, list(benchmark_ids)], QUALITY_COLUMNS)
-
-
-EFFECTIVE_COLUMNS = ["model_id", "arch", "method", "ratio", "retrained", "clean_accuracy",
-                     "corrupted_accuracy", "predicted_accuracy", "effective_robustness", "slope",
-                     "intercept", "n_fit"]
+    """How faithful the placement ``space`` is on each of ``benchmark_ids``."""
+    return db.read(results.placement_quality, space, benchmark_ids)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def effective_robustness(db: DbRef) -> pd.DataFrame:
     """Each model's effective robustness (fractions) with its arch, method, ratio, retrained."""
-    return _table_or_empty(db, "effective_robustness", """
-        SELECT r.model_id, m.arch, m.method, m.ratio, m.retrained, r.clean_accuracy,
-               r.corrupted_accuracy, r.predicted_accuracy, r.effective_robustness, r.slope,
-               r.intercept, r.n_fit
-        FROM effective_robustness AS r JOIN models AS m USING (model_id)
-        ORDER BY r.model_id""", [], EFFECTIVE_COLUMNS)
+    return db.read(results.effective_robustness)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def geometry_spread(db: DbRef) -> pd.DataFrame:
-    """Per model: spread and scale of its clean geometry and its robustness (the
-    ``geometry_spread`` table), with its arch, method, ratio and retrained flag."""
-    return _table_or_empty(db, "geometry_spread", """
-        SELECT g.model_id, m.arch, m.method, m.ratio, m.retrained, g.angle_spread, g.l2_spread,
-               g.mean_angle, g.clean_accuracy, g.corrupted_accuracy, g."drop"
-        FROM geometry_spread g JOIN models m USING (model_id)
-        ORDER BY m.arch, m.method, m.retrained, m.ratio, g.model_id""", [], SPREAD_COLUMNS)
+    """Per model: spread and scale of its clean geometry and its robustness."""
+    return db.read(results.geometry_spread)
+
+
+# --- computed from the tables above ---------------------------------------------------------
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def mst_edges(db: DbRef, benchmark_ids: tuple[str, ...], among: tuple[str, ...]) -> pd.DataFrame:
+    """Minimum spanning tree of the true geometry distances on each of ``benchmark_ids``
+    (``core.analysis.geometry_mst``), over the models ``among`` when given (else over all):
+    columns model_a, model_b, distance, benchmark_id."""
+    from core.analysis import geometry_mst
+
+    frames = []
+    for benchmark in benchmark_ids:
+        distances = geometry_distances(db, benchmark)
+        if len(distances):
+            frames.append(geometry_mst(distances, among=list(among) or None).assign(
+                benchmark_id=benchmark))
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame(columns=["model_a", "model_b", "distance", "benchmark_id"])
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def roc_curves(db: DbRef, arch: str) -> pd.DataFrame:
+    """ROC curves of the geometric score at finding PIE and low-PV samples of ``arch``
+    (``core.analysis.roc.roc_curves``)."""
+    from core.analysis.roc import roc_curves as curves
+
+    return curves(vulnerable_samples(db, arch))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def spread_correlations(db: DbRef) -> pd.DataFrame:
+    """Correlation of each clean-geometry statistic with each robustness target
+    (``core.analysis.spread_correlations`` of `geometry_spread`)."""
+    from core.analysis import spread_correlations as correlate
+
+    return correlate(geometry_spread(db))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def effective_robustness_per_arch(db: DbRef) -> pd.DataFrame:
+    """`effective_robustness` refitted within each architecture
+    (``core.analysis.effective.effective_robustness_per_arch``)."""
+    from core.analysis.effective import effective_robustness_per_arch as refit
+
+    return refit(effective_robustness(db))

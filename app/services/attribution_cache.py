@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -28,12 +27,13 @@ import pyarrow as pa
 import streamlit as st
 
 from app.db import limit_connection
-from app.queries.attribution import KEY_FILTER, OcclusionKey
+from app.services.attribution_types import GradientKey, OcclusionKey
 from app.settings import settings
 from core import store
 from core.attribution import OCCLUSION_METRICS
+from core.store.samples import ATTRIBUTION_KEY_FILTER as KEY_FILTER
 
-__all__ = ["CACHE_SUFFIX", "GradientKey", "AttributionCache", "attribution_cache", "cache_table",
+__all__ = ["CACHE_SUFFIX", "AttributionCache", "attribution_cache", "cache_table",
            "gradient_table"]
 
 CACHE_SUFFIX = ".attributions.duckdb"
@@ -47,20 +47,6 @@ _GRADIENT_DDL = f"""CREATE TABLE IF NOT EXISTS gradient_attributions(model_id VA
     {_ORDER_COLUMN})"""
 _GRADIENT_FILTER = ("benchmark_id = ? AND sample_id = ? AND baseline = ? AND steps = ? "
                     "AND model_id IN (SELECT unnest(?))")
-
-
-@dataclass(frozen=True)
-class GradientKey:
-    """What one grid's gradient maps are computed for besides the model: the image (benchmark,
-    sample), the Integrated Gradients baseline (pixel value) and integration steps."""
-
-    benchmark_id: str
-    sample_id: int
-    baseline: float
-    steps: int
-
-    def params(self) -> list:
-        return [self.benchmark_id, self.sample_id, self.baseline, self.steps]
 
 
 def _create_table_sql() -> str:
@@ -171,19 +157,15 @@ class AttributionCache:
         with self.lock:
             cursor = self.con.cursor()
             try:
-                cursor.execute("BEGIN TRANSACTION")
-                cursor.execute(delete_sql, params)
-                cursor.register("_rows", table)
-                cursor.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rows")
-                # Keep the newest max_rows maps (stored_order values are unique).
-                cursor.execute(
-                    f"DELETE FROM {name} WHERE stored_order < (SELECT min(stored_order) FROM "
-                    f"(SELECT stored_order FROM {name} ORDER BY stored_order DESC LIMIT ?))",
-                    [self.max_rows])
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+                with store.transaction(cursor):
+                    cursor.execute(delete_sql, params)
+                    cursor.register("_rows", table)
+                    cursor.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rows")
+                    # Keep the newest max_rows maps (stored_order values are unique).
+                    cursor.execute(
+                        f"DELETE FROM {name} WHERE stored_order < (SELECT min(stored_order) FROM "
+                        f"(SELECT stored_order FROM {name} ORDER BY stored_order DESC LIMIT ?))",
+                        [self.max_rows])
             finally:
                 cursor.close()
 

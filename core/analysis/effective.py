@@ -125,3 +125,24 @@ def effective_robustness_within(accuracy: pd.DataFrame, groups, *,
     out = pd.concat(parts).loc[frame.index] if parts else frame.assign(
         **{c: np.nan for c in EFFECTIVE_COLUMNS if c not in frame})
     return out[EFFECTIVE_COLUMNS + ["group"]].reset_index(drop=True)
+
+
+def effective_robustness_per_arch(effective: pd.DataFrame, *, min_models: int = 3
+                                  ) -> pd.DataFrame:
+    """``effective`` refitted within each architecture (:func:`effective_robustness_within`
+    with the ``arch`` column as the groups), keeping the models' other labels.
+
+    Args:
+        effective: rows of the ``effective_robustness`` table (``EFFECTIVE_COLUMNS``) with
+            ``arch`` and any other label columns (method, ratio, …).
+        min_models: as for :func:`effective_robustness_within`.
+
+    Returns:
+        ``EFFECTIVE_COLUMNS``, ``group`` (the arch) and the label columns of ``effective``, one
+        row per model in ``effective``'s order; architectures of fewer than ``min_models``
+        models have NaN effective robustness.
+    """
+    require_columns(effective, "effective", ["arch"])
+    refit = effective_robustness_within(effective, effective["arch"], min_models=min_models)
+    labels = effective.drop(columns=[c for c in EFFECTIVE_COLUMNS if c != "model_id"])
+    return refit.merge(labels, on="model_id", how="left")

@@ -10,13 +10,17 @@ Modules:
 - ``writes``: transactions and bulk writes (``replace_rows``, ``write_model_results`` …).
 - ``reads``: queries of the build tables shared by several modules.
 - ``analysis``: the inputs of the analysis tables, robustness, and their fingerprints.
+- ``catalog``, ``results``, ``samples``: the app's reads, ``(con, …) → DataFrame`` — what a
+  database holds; evaluation results and analysis tables; the per-sample tables.
+- ``frames``: how a read answers when a table is missing (an empty frame with the schema's
+  columns), the models' display order (dense first) and the clean benchmark (``CLEAN``).
 
 Every public name below is importable from ``core.store`` directly.
 """
 
 from __future__ import annotations
 
-from . import analysis
+from . import analysis, catalog, results, samples
 from .files import (
     ForeignDatabase,
     NotADuckDBFile,
@@ -27,6 +31,7 @@ from .files import (
     instance_cursor,
     open_read_only_instance,
 )
+from .frames import CLEAN, dense_first
 from .reads import done_pairs
 from .schema import (
     SCHEMA_VERSION,
@@ -78,4 +83,9 @@ __all__ = [
     "write_model_results",
     "metrics_table",
     "analysis",
+    "catalog",
+    "results",
+    "samples",
+    "CLEAN",
+    "dense_first",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .files import open_duckdb
+from .frames import CLEAN
 
 from .schema import create_analysis_state
 
@@ -85,14 +86,14 @@ ORDER BY c.model_id, c.sample_id
 _STORE_ROBUSTNESS_QUERY = """
 WITH robustness_input AS (SELECT model_id, benchmark_id, sample_id, correct
                           FROM sample_metrics),
-     corrupted_benchmarks AS (SELECT benchmark_id FROM benchmarks WHERE corruption <> 'clean')
+     corrupted_benchmarks AS (SELECT benchmark_id FROM benchmarks WHERE corruption <> ?)
 """ + _ROBUSTNESS_QUERY
 
 # Clean-data geometry of every model: its dataset's clean benchmark.
 _CLEAN_METRICS_QUERY = """
 SELECT s.model_id, s.sample_id, s.pred, s.correct, s.angle, s.l2, s.margin, s.prob
 FROM sample_metrics AS s
-JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = 'clean'
+JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = ?
 JOIN models AS m ON m.model_id = s.model_id AND m.dataset = b.dataset
 ORDER BY s.model_id, s.sample_id
 """
@@ -140,7 +141,7 @@ def analysis_models(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def clean_sample_metrics(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(model_id, sample_id, pred, correct, angle, l2, margin, prob) of every model on its
     dataset's clean benchmark, by (model_id, sample_id). Angles in degrees."""
-    return con.execute(_CLEAN_METRICS_QUERY).df()
+    return con.execute(_CLEAN_METRICS_QUERY, [CLEAN]).df()
 
 
 def sample_geometry(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -166,7 +167,7 @@ def benchmark_corruptions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def store_robustness(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(model_id, sample_id, robustness, n_benchmarks) over the store's corrupted benchmarks
     (every benchmark whose corruption is not 'clean'), by (model_id, sample_id)."""
-    return con.execute(_STORE_ROBUSTNESS_QUERY).df()
+    return con.execute(_STORE_ROBUSTNESS_QUERY, [CLEAN]).df()
 
 
 def frame_robustness(correct: pd.DataFrame, corrupted_benchmarks: Iterable[str]) -> pd.DataFrame:
@@ -244,12 +245,12 @@ def clean_and_corrupted_accuracy(con: duckdb.DuckDBPyConnection) -> pd.DataFrame
     by model_id. Fractions in [0, 1]."""
     return con.execute("""
         SELECT e.model_id,
-               max(e.accuracy) FILTER (WHERE b.corruption = 'clean') AS clean_accuracy,
-               avg(e.accuracy) FILTER (WHERE b.corruption <> 'clean') AS corrupted_accuracy
+               max(e.accuracy) FILTER (WHERE b.corruption = ?) AS clean_accuracy,
+               avg(e.accuracy) FILTER (WHERE b.corruption <> ?) AS corrupted_accuracy
         FROM evaluations AS e JOIN benchmarks AS b USING (benchmark_id)
         GROUP BY e.model_id
-        HAVING count(*) FILTER (WHERE b.corruption = 'clean') > 0
-        ORDER BY e.model_id""").df()
+        HAVING count(*) FILTER (WHERE b.corruption = ?) > 0
+        ORDER BY e.model_id""", [CLEAN, CLEAN, CLEAN]).df()
 
 # --------------------------------------------------------------------------- dimension, spread
 
@@ -266,6 +267,6 @@ def clean_label_geometry(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("""
         SELECT s.model_id, s.label, s.angle, s.l2
         FROM sample_metrics AS s
-        JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = 'clean'
+        JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = ?
         JOIN models AS m ON m.model_id = s.model_id AND m.dataset = b.dataset
-        ORDER BY s.model_id, s.sample_id""").df()
+        ORDER BY s.model_id, s.sample_id""", [CLEAN]).df()

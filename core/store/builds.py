@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._transaction import transaction
+from .frames import CLEAN
 from .writes import _delete_where, _insert_frame
 
 __all__ = ["record_progress", "dataset_row", "BUILD_SETTING_DEFAULTS", "check_build_setting",
@@ -115,8 +116,8 @@ def benchmarks_with_images(con: duckdb.DuckDBPyConnection) -> set[str]:
 def evaluation_sample_ids(con: duckdb.DuckDBPyConnection) -> np.ndarray | None:
     """Sorted test-split indices of the stored evaluation subset (the clean benchmark's images),
     or None when no clean images are stored yet."""
-    ids = con.execute("SELECT sample_id FROM images WHERE benchmark_id = 'clean' "
-                      "ORDER BY sample_id").fetchnumpy()["sample_id"]
+    ids = con.execute("SELECT sample_id FROM images WHERE benchmark_id = ? ORDER BY sample_id",
+                      [CLEAN]).fetchnumpy()["sample_id"]
     return np.asarray(ids) if len(ids) else None
 
 

@@ -3,8 +3,9 @@
 - `table`: the evaluation table of accuracy against pruning ratio on clean and corrupted data;
 - `similarity`: the geometric similarity view (stress / UMAP / CKA placements, coincident models,
   minimum spanning trees of the true distances);
-- `insights`: correlation heat maps, benchmark redundancy, curse of dimensionality, the spread
-  hypothesis, ROC curves, effective robustness;
+- one module per insight: `correlations` (heat maps), `redundancy` (benchmark redundancy),
+  `dimension` (curse of dimensionality), `spread` (the spread hypothesis), `vulnerable` (ROC
+  curves of the vulnerable-sample finder), `effective` (effective robustness, with its reading);
 - `readings`: the sentence under each insight that reads its numbers.
 
 Selection events of these figures are parsed in `app.selection`; the ROC curves themselves are
@@ -21,18 +22,16 @@ from app.charts.overview._shared import (
     method_colour,
     plotly_config,
 )
-from app.charts.overview.insights import (
-    correlation_figure,
-    correlation_models,
-    dimension_figure,
-    GEOMETRY_MEASURE,
-    SPREAD_LABELS,
-    redundancy_figure,
-    redundant_by_both,
-    roc_figure,
-    spread_figure,
-    top_flagged,
+from app.charts.overview.correlations import correlation_figure, correlation_models
+from app.charts.overview.dimension import dimension_figure
+from app.charts.overview.effective import (
+    effective_robustness_figure,
+    effective_robustness_reading,
+    fits_per_arch_by_default,
 )
+from app.charts.overview.redundancy import GEOMETRY_MEASURE, redundancy_figure, redundant_by_both
+from app.charts.overview.spread import SPREAD_LABELS, spread_figure
+from app.charts.overview.vulnerable import roc_figure, top_flagged
 from app.charts.overview.readings import (
     correlation_reading,
     dimension_reading,
@@ -109,4 +108,7 @@ __all__ = [
     "roc_figure",
     "roc_reading",
     "top_flagged",
+    "effective_robustness_figure",
+    "effective_robustness_reading",
+    "fits_per_arch_by_default",
 ]

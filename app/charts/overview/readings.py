@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from app.charts.overview._shared import geometric_auc, ordered
-from app.charts.overview.insights import GEOMETRY_MEASURE, REDUNDANT_TOP_K, redundant_by_both
+from app.charts.overview.redundancy import GEOMETRY_MEASURE, REDUNDANT_TOP_K, redundant_by_both
 
 __all__ = ["strength", "correlation_reading", "redundancy_reading", "redundant_by_both_reading",
            "dimension_reading", "spread_reading", "roc_reading"]
