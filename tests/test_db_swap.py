@@ -15,6 +15,11 @@ from app.queries import common as q
 from core import store
 from conftest import APP_ENTRY
 
+
+def sql(ref: app_db.DbRef, query: str):
+    """``query`` read through ``ref`` (DbRef.read runs a function of the connection)."""
+    return ref.read(lambda con: con.execute(query).df())
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,8 +64,8 @@ def test_queries_on_many_threads_never_fail_while_the_file_is_swapped(versions):
         while not stop.is_set():
             try:
                 ref = app_db.current_db()
-                models = ref.sql("SELECT * FROM models ORDER BY model_id")
-                joined = ref.sql("SELECT m.arch, count(*) AS n, avg(e.accuracy) AS mean "
+                models = sql(ref, "SELECT * FROM models ORDER BY model_id")
+                joined = sql(ref, "SELECT m.arch, count(*) AS n, avg(e.accuracy) AS mean "
                                  "FROM evaluations e JOIN models m USING (model_id) "
                                  "GROUP BY m.arch")
                 progress = q.build_progress(ref)
@@ -92,7 +97,7 @@ def test_queries_on_many_threads_never_fail_while_the_file_is_swapped(versions):
     assert whole >= 0.8 * len(answers), (whole, len(answers))
     # The last publication (A) is what a new query sees; no query holds a version any more and
     # replaced versions beyond the kept ones were closed.
-    assert app_db.current_db().sql("SELECT count(*) AS n FROM models").n[0] == 300
+    assert sql(app_db.current_db(), "SELECT count(*) AS n FROM models").n[0] == 300
     opened = app_db._OPEN[str(served)]
     assert 1 <= len(opened) <= app_db.RETIRED_KEPT + 1
     assert all(v.users == 0 for v in opened)
@@ -101,31 +106,31 @@ def test_queries_on_many_threads_never_fail_while_the_file_is_swapped(versions):
 def test_a_page_run_reads_the_version_it_began_on_after_a_publication(versions):
     a, b, served = versions
     first = app_db.current_db()
-    assert first.sql("SELECT count(*) AS n FROM models").n[0] == 300
+    assert sql(first, "SELECT count(*) AS n FROM models").n[0] == 300
     publish(b, served)
     second = app_db.current_db()
-    assert second.sql("SELECT count(*) AS n FROM models").n[0] == 500   # opens the new file
+    assert sql(second, "SELECT count(*) AS n FROM models").n[0] == 500   # opens the new file
     # The run that began on the first version still reads it, from the replaced file.
-    assert first.sql("SELECT count(*) AS n FROM models").n[0] == 300
+    assert sql(first, "SELECT count(*) AS n FROM models").n[0] == 300
 
 
 def test_a_replaced_version_is_closed_once_unused_and_past_its_keeping(versions, monkeypatch):
     a, b, served = versions
     monkeypatch.setattr(app_db, "RETIRED_SECONDS", 0.0)
     first = app_db.current_db()
-    first.sql("SELECT 1")
+    sql(first, "SELECT 1")
     publish(b, served)
-    app_db.current_db().sql("SELECT 1")
+    sql(app_db.current_db(), "SELECT 1")
     opened = app_db._OPEN[str(served)]
     assert [v.ref for v in opened] == [app_db.current_db()]
     # The stale reference answers from the file in place now.
-    assert first.sql("SELECT count(*) AS n FROM models").n[0] == 500
+    assert sql(first, "SELECT count(*) AS n FROM models").n[0] == 500
 
 
 def test_a_query_interrupted_by_a_swap_is_retried_once_on_the_new_file(versions, monkeypatch):
     a, b, served = versions
     ref = app_db.current_db()
-    ref.sql("SELECT 1")
+    sql(ref, "SELECT 1")
     real_run, calls = app_db._run, []
 
     def run_then_swap(db, query, params):
@@ -136,14 +141,14 @@ def test_a_query_interrupted_by_a_swap_is_retried_once_on_the_new_file(versions,
         return real_run(db, query, params)
 
     monkeypatch.setattr(app_db, "_run", run_then_swap)
-    assert ref.sql("SELECT count(*) AS n FROM models").n[0] == 500
+    assert sql(ref, "SELECT count(*) AS n FROM models").n[0] == 500
     assert calls[0] == ref and calls[1] == app_db.current_db() != ref
 
 
 def test_a_real_query_error_is_not_retried(versions):
     ref = app_db.current_db()
     with pytest.raises(app_db.duckdb.CatalogException):
-        ref.sql("SELECT * FROM no_such_table")
+        sql(ref, "SELECT * FROM no_such_table")
 
 
 def test_the_identity_changes_with_every_replacement_even_an_older_one(versions):
