@@ -140,10 +140,10 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_tables(tiny_db, t
 
 def test_add_model_registers_a_users_checkpoint_and_the_build_evaluates_it(tiny_db, tmp_path):
     import shutil
-    import subprocess
 
     import torch
 
+    from cli import run_cli
     from core.models import build_model
 
     db = tmp_path / "user.duckdb"
@@ -151,10 +151,8 @@ def test_add_model_registers_a_users_checkpoint_and_the_build_evaluates_it(tiny_
     torch.manual_seed(3)
     ckpt = tmp_path / "mine.pt"
     torch.save(build_model("lenet5", in_channels=1, num_classes=10).state_dict(), ckpt)
-    result = subprocess.run([sys.executable, "-m", "core", "add-model", str(ckpt), "--db", str(db),
-                             "--arch", "lenet5", "--method", "magnitude", "--ratio", "0.3",
-                             "--model-id", "my-lenet"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent.parent)
+    result = run_cli("add-model", ckpt, "--db", db, "--arch", "lenet5", "--method", "magnitude",
+                     "--ratio", "0.3", "--model-id", "my-lenet")
     assert result.returncode == 0, result.stderr
     result = run_build(db, tiny_db.parent / "cache")
     assert result.returncode == 0, result.stderr[-2000:]
