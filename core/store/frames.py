@@ -13,6 +13,7 @@ import threading
 import duckdb
 import pandas as pd
 
+from .files import open_duckdb
 from .schema import ANALYSIS_STATE_DDL, FIXED_DDL, class_ddl, table_exists
 
 __all__ = ["CLEAN", "dense_first", "read_frame", "missing_tables"]
@@ -42,7 +43,7 @@ def missing_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> l
 def _schema_cursor() -> duckdb.DuckDBPyConnection:
     with _SCHEMA_LOCK:
         if not _SCHEMA:
-            con = duckdb.connect()
+            con = open_duckdb()
             con.execute(FIXED_DDL)
             con.execute(class_ddl(1))
             con.execute(ANALYSIS_STATE_DDL)
