@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app.links import PAGE_CONTROLS, SELECTION_PARAMS
+from app.links import SELECTION_PARAMS
+from app.pages import linked_controls
 from browser_helpers import BROWSER_MARKS, STEP_MS, VIEWPORT, eventually, streamlit_server
 
 pytestmark = BROWSER_MARKS
@@ -45,7 +46,7 @@ _FOREIGN_JS = f"""() => Array.from(document.querySelectorAll('a[href], img[src]'
 def link_params(page: str, payload: str) -> dict[str, str]:
     """Every parameter a link to ``page`` may carry, set to ``payload``; and the payload as the
     name of an unknown parameter."""
-    names = list(SELECTION_PARAMS) + list(PAGE_CONTROLS.get(page, {}))
+    names = list(SELECTION_PARAMS) + list(linked_controls(page))
     return {**{name: payload for name in names}, payload[:60]: "1"}
 
 
@@ -54,10 +55,6 @@ def served(browser, synth_db):
     from pathlib import Path
 
     with streamlit_server(synth_db, root=Path(__file__).resolve().parent.parent) as url:
-        first = browser.new_page()          # the server's first session (see conftest.app_url)
-        first.goto(url)
-        first.locator("h1").first.wait_for(timeout=60_000)
-        first.close()
         yield url
 
 
