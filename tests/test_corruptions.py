@@ -329,8 +329,8 @@ def test_glass_blur_shuffle_matches_the_library_on_colour_images(delta, iteratio
     h = w = 32
     seeds = [3, 4]
     pixel_ids = np.arange(h * w, dtype=np.int64).reshape(h, w, 1).repeat(3, axis=2)
-    expected = [library_glass_shuffle(h, w, pixel_ids.copy(), (0.0, delta, iterations), seed)[..., 0]
-                for seed in seeds]
+    expected = [library_glass_shuffle(h, w, pixel_ids.copy(), (0.0, delta, iterations),
+                                      seed)[..., 0] for seed in seeds]
     ours = blur._glass_source(_library_offsets(h, w, delta, iterations, seeds), h, w, delta)
     np.testing.assert_array_equal(ours.reshape(len(seeds), h, w), np.stack(expected))
 
