@@ -47,30 +47,35 @@ def _glass_source(offsets: np.ndarray, h: int, w: int, delta: int) -> np.ndarray
     chains end). With delta = 1 (all CIFAR severities) partners lie up or left, never visited
     yet, so no chain forms and a sweep is one gather.
     """
-    n = offsets.shape[0]
+    n, iterations = offsets.shape[:2]
     rows, cols = np.arange(h - delta, delta, -1), np.arange(w - delta, delta, -1)
     here = (rows[:, None] * w + cols[None, :]).ravel()  # flat positions in visit order
     partners = ((rows[:, None] + offsets[..., 1]) * w + cols[None, :] + offsets[..., 0])
+    # (iterations, positions, samples): each step's rows are contiguous for the writes below
+    partners = np.ascontiguousarray(partners.reshape(n, iterations, -1).transpose(1, 2, 0))
     visit = np.full(h * w, here.size)  # never visited: after every step
     visit[here] = np.arange(here.size)
-    source = np.tile(np.arange(h * w), (n, 1))
-    for partner in partners.reshape(n, offsets.shape[1], -1).transpose(1, 0, 2):
-        read_from, step = partner, np.broadcast_to(np.arange(here.size), partner.shape)
+    samples = np.arange(n)
+    source = np.repeat(np.arange(h * w)[:, None], n, axis=1)  # (h·w, n)
+    for partner in partners:
+        read_from, step = partner, np.broadcast_to(np.arange(here.size)[:, None], partner.shape)
         earlier = visit[read_from] < step
         while earlier.any():  # follow copies made earlier in this sweep back to their origin
             step = np.where(earlier, visit[read_from], step)
-            read_from = np.where(earlier, np.take_along_axis(partner, step, 1), read_from)
+            read_from = np.where(earlier, partner[step, samples], read_from)
             earlier = visit[read_from] < step
-        source[:, here] = np.take_along_axis(source, read_from, 1)
-    return source
+        source[here] = source[read_from, samples]
+    return np.ascontiguousarray(source.T)
 
 
 def glass_blur(x: Tensor, params: tuple, rng: CounterRandom) -> Tensor:
     sigma, delta, iterations = params
     n, c, h, w = x.shape
-    # The script's np.uint8 cast truncates; the 1e-3 keeps float32 error (v/255·255 = v − ulp)
-    # from dropping unblurred pixels by one level.
-    quantised = torch.floor(gaussian(x, sigma) * 255 + 1e-3)
+    # The script blurs v/255 in float64 and truncates (np.uint8). The same arithmetic, from the
+    # exact 8-bit levels, lands every pixel on the script's level; float32 moved 4 % of them by
+    # one at σ = 0.25, whose neighbour weights (3e-4) leave many values just below a level.
+    levels = (x * 255).round_().double().div_(255)
+    quantised = torch.floor(gaussian(levels, sigma) * 255).float()
     source = torch.from_numpy(_glass_source(_glass_offsets(rng, h, w, delta, iterations), h, w,
                                             delta))
     shuffled = torch.gather(quantised.reshape(n, c, h * w), 2, source[:, None].expand(n, c, -1))
