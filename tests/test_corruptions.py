@@ -351,9 +351,10 @@ def test_glass_blur_matches_the_reference_script_given_its_offsets(monkeypatch):
         monkeypatch.setattr(blur, "_glass_offsets", lambda *args: offsets)
         expected = np.stack([np.round(_script_glass_blur(im, params, seed))
                              for im, seed in zip(COLOUR, seeds)])
-        got = corrupt(COLOUR, "glass_blur", severity).astype(float)
-        # float32 here vs float64 there: at most one grey level
-        assert np.abs(got - expected).max() <= 1, severity
+        difference = np.abs(corrupt(COLOUR, "glass_blur", severity) - expected)
+        # the 8-bit step is computed as the script does (float64); the second blur, in float32,
+        # moves a value across a rounding boundary now and then
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.001, severity
 
 
 def _script_snow(image, params, layer, angle):
