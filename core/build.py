@@ -44,6 +44,7 @@ from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, checkpoint_key,
                    subset_fingerprint)
 from .publish import WorkFile
 from .store import builds as store_builds
+from .seed_population import update_seed_population
 from .study import update_dimension_study
 from .tasks import (ModelEvaluation, ModelJob, ModelWeights, TrainedModel,
                     evaluate_model_task, model_summary, train_model_task)
@@ -167,6 +168,12 @@ class Builder:
                 self.con, self.e, data.train, data.images, data.labels,
                 executor=self.executor))
             timings["dimension_study"] = time.perf_counter() - t0
+            if self.e.seed_population:
+                t0 = time.perf_counter()
+                changed |= self._stage_done(update_seed_population(
+                    self.con, self.e, data.shape, data.train.images, data.train.labels,
+                    data.images, data.labels, data.sample_ids, executor=self.executor))
+                timings["seed_population"] = time.perf_counter() - t0
             if self.failures:
                 # Tables over an incomplete grid would be marked current; the rerun makes them.
                 logger.warning("analysis skipped: %d task(s) failed", len(self.failures))

@@ -120,6 +120,13 @@ class Experiment:
     dimension_study_widths: tuple[int, ...] = (8, 16, 32, 84, 256, 512)
     dimension_study_epochs: float = 1.0
     dimension_study_train_limit: int = 10000     # 0 = the build's whole training data
+    # The seed population of Hooker et al.'s PIEs (core.seed_population): dense seeds of one
+    # architecture, each pruned by magnitude at a few ratios; off unless the experiment asks.
+    seed_population: bool = False
+    seed_population_arch: str = "lenet5"
+    seed_population_seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
+    seed_population_ratios: tuple[float, ...] = (0.5, 0.9)
+    seed_population_retrain: tuple[bool, ...] = (False, True)
     guide: GuideSpec = GuideSpec()         # the Guide's networks ([guide]); off unless enabled
     extra: dict = field(default_factory=dict)
 
@@ -253,6 +260,11 @@ _SECTIONS = {
                         "widths": ("dimension_study_widths", _list_of(_integer(1))),
                         "epochs": ("dimension_study_epochs", _POSITIVE),
                         "train_limit": ("dimension_study_train_limit", _integer(0))},
+    "seed_population": {"enabled": ("seed_population", _boolean()),
+                        "arch": ("seed_population_arch", _ARCH_RULE),
+                        "seeds": ("seed_population_seeds", _list_of(_integer(0))),
+                        "ratios": ("seed_population_ratios", _RATIOS),
+                        "retrain": ("seed_population_retrain", _list_of(_boolean()))},
 }
 
 # [[arch]] keys: ArchSpec field → rule.
@@ -395,6 +407,14 @@ def _validate(e: Experiment, path: Path) -> None:
     if e.dimension_study and not e.dimension_study_widths:
         raise ValueError(f"{path} [dimension_study]: `widths` must be a non-empty list of "
                          "distinct integers >= 1. Got [] instead.")
+    seeds = list(e.seed_population_seeds)
+    if e.seed_population and (len(seeds) < 2 or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"{path} [seed_population]: `seeds` must list at least 2 distinct "
+                         f"seeds (a modal label needs a population). Got {seeds} instead.")
+    if e.seed_population and e.seed_population_arch not in {a.arch for a in e.archs}:
+        raise ValueError(f"{path} [seed_population]: `arch` must be one of the experiment's "
+                         f"[[arch]] entries ({', '.join(a.arch for a in e.archs)}). Got "
+                         f"{e.seed_population_arch!r} instead.")
 
 
 def _guide_spec(where: str, values: dict) -> GuideSpec:

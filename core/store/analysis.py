@@ -37,6 +37,7 @@ __all__ = [
     "geometry_distance_rows",
     "clean_and_corrupted_accuracy",
     "dimension_study_rows",
+    "seed_prediction_rows",
     "clean_label_geometry",
 ]
 
@@ -61,6 +62,12 @@ _FINGERPRINT_QUERIES = {
         SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
             SELECT concat_ws('|', model_id, benchmark_id, count(*), sum(sample_id)) AS r
             FROM features GROUP BY model_id, benchmark_id)""",
+    "seed_predictions": """
+        SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
+            SELECT concat_ws('|', arch, seed, method, ratio, retrained,
+                             string_agg(concat(sample_id, ':', pred), ',' ORDER BY sample_id))
+                   AS r
+            FROM seed_predictions GROUP BY arch, seed, method, ratio, retrained)""",
     "dimension_study": """
         SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
             SELECT concat_ws('|', kind, dim, mean, std, model_id, accuracy) AS r
@@ -258,6 +265,15 @@ def clean_and_corrupted_accuracy(con: duckdb.DuckDBPyConnection) -> pd.DataFrame
         ORDER BY e.model_id""").df()
 
 # --------------------------------------------------------------------------- dimension, spread
+
+def seed_prediction_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(arch, seed, method, ratio, retrained: bool, sample_id, pred) of ``seed_predictions``
+    (written by the build's seed-population stage)."""
+    frame = con.execute("SELECT arch, seed, method, ratio, retrained, sample_id, pred "
+                        "FROM seed_predictions ORDER BY arch, seed, method, ratio, retrained, "
+                        "sample_id").df()
+    return frame.astype({"retrained": bool})
+
 
 def dimension_study_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(kind, dim, mean, std, model_id) of the ``dimension_study`` table (written by the build's
