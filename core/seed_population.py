@@ -4,7 +4,9 @@ magnitude at a few ratios, with and without retraining.
 
 One task per seed trains the dense model, prunes it (the magnitude scores are computed once per
 seed and shared by its pruned models) and returns every model's prediction on the clean
-evaluation images. The models are not registered in ``models``: they are a separate population,
+evaluation images. A seed whose models the main population already built (the same jobs: same
+ids and fingerprints, e.g. the experiment's own seed) is not trained again: its stored clean
+predictions join the population. The models are not registered in ``models``: they are a separate population,
 so they never join the main population's families, charts or similarity views. The build stage
 (:func:`update_seed_population`) writes the predictions to ``seed_predictions`` in one
 transaction and skips when the fingerprint of the jobs and the evaluation data is unchanged; the
@@ -109,6 +111,36 @@ def _fingerprint(jobs, images: np.ndarray, labels: np.ndarray, sample_ids: np.nd
     return digest.hexdigest()
 
 
+def _registered_seeds(con: duckdb.DuckDBPyConnection, jobs, sample_ids: np.ndarray):
+    """Split ``jobs`` into the seeds the main population already built — every job registered
+    with the same fingerprint and evaluated on every clean sample — whose stored predictions are
+    reused, and the seeds left to train."""
+    from .store import builds
+
+    registered = builds.registered_models(con)
+    reused, left = [], []
+    for seed, dense, pruned in jobs:
+        seed_jobs = (dense, *pruned)
+        if all(job.model_id in registered
+               and registered[job.model_id].fingerprint == job.fingerprint for job in seed_jobs):
+            stored = queries.clean_predictions(con, [job.model_id for job in seed_jobs])
+            if len(stored) == len(seed_jobs) * len(sample_ids) and set(
+                    stored["sample_id"]) == set(np.asarray(sample_ids).tolist()):
+                of = {job.model_id: job for job in seed_jobs}
+                job = stored["model_id"].map(of)
+                reused.append(pd.DataFrame({
+                    "arch": job.map(lambda j: j.spec.arch), "seed": seed,
+                    "method": job.map(lambda j: j.method),
+                    "ratio": job.map(lambda j: float(j.ratio)),
+                    "retrained": job.map(lambda j: j.retrained),
+                    "sample_id": stored["sample_id"].astype(np.int64),
+                    "pred": stored["pred"].astype(np.int64),
+                    "correct": stored["correct"].astype(bool)})[SEED_PREDICTION_COLUMNS])
+                continue
+        left.append((seed, dense, pruned))
+    return reused, left
+
+
 def update_seed_population(con: duckdb.DuckDBPyConnection, experiment: Experiment,
                            shape: DataShape, train_images: np.ndarray, train_labels: np.ndarray,
                            images: np.ndarray, labels: np.ndarray, sample_ids: np.ndarray, *,
@@ -118,7 +150,8 @@ def update_seed_population(con: duckdb.DuckDBPyConnection, experiment: Experimen
 
     Skipped (returns False) when ``[seed_population]`` is disabled or its fingerprint (every
     job's model fingerprint + the evaluation images, labels and ids) is the one recorded for the
-    stored rows. The rows replace the table's in one transaction, the fingerprint is recorded
+    stored rows. Runs after the evaluate stage, so a seed the main population built is read
+    from ``sample_metrics`` instead of trained. The rows replace the table's in one transaction, the fingerprint is recorded
     after it. Returns whether it wrote.
     """
     if not experiment.seed_population:
@@ -129,6 +162,7 @@ def update_seed_population(con: duckdb.DuckDBPyConnection, experiment: Experimen
         logger.info("seed population: skipped (jobs and data unchanged)")
         return False
     start = time.perf_counter()
+    reused, jobs = _registered_seeds(con, jobs, sample_ids)
     executor = executor or LocalExecutor()
     shared = (executor.put(np.ascontiguousarray(train_images)),
               executor.put(np.ascontiguousarray(train_labels)),
@@ -136,12 +170,12 @@ def update_seed_population(con: duckdb.DuckDBPyConnection, experiment: Experimen
               executor.put(np.asarray(sample_ids)))
     tasks = (Task(seed, f"seed population s{seed}", seed_task, (dense, pruned, *shared))
              for seed, dense, pruned in jobs)
-    rows = pd.concat(collect(executor, tasks).values(), ignore_index=True)
+    rows = pd.concat([*reused, *collect(executor, tasks).values()], ignore_index=True)
     rows = rows.sort_values(["seed", "retrained", "ratio", "method", "sample_id"],
                             ignore_index=True)
     replace_rows(con, "seed_predictions", rows)
     seconds = time.perf_counter() - start
     queries.record_fingerprint(con, _STATE_NAME, fingerprint, seconds)
-    logger.info("seed population: %d seeds × %d models in %.1f s", len(jobs),
-                1 + len(jobs[0][2]), seconds)
+    logger.info("seed population: %d seeds trained, %d shared with the population, in %.1f s",
+                len(jobs), len(reused), seconds)
     return True

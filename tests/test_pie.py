@@ -154,3 +154,33 @@ def test_seed_population_section_is_read_and_validated(tmp_path):
         path.write_text(body + extra + "\n")
         with pytest.raises(ValueError, match=message):
             load_experiment(path)
+
+
+def test_a_seed_the_main_population_built_is_read_not_trained():
+    train, test = _toy(40, seed=0), _toy(10, seed=1)
+    sample_ids = np.arange(len(test.labels))
+    experiment = _experiment()
+    con = duckdb.connect()
+    store.create_schema(con, num_classes=3)
+    store.replace_rows(con, "benchmarks", pd.DataFrame(
+        {"benchmark_id": ["clean"], "dataset": ["d"], "corruption": ["clean"], "severity": [0]}))
+    _, dense, pruned = seed_population_jobs(experiment, _SHAPE)[0]     # seed 1
+    n = len(sample_ids)
+    for job in (dense, *pruned):
+        store.upsert_model(con, {"model_id": job.model_id, "arch": "lenet5", "dataset": "d",
+                                 "method": job.method, "ratio": job.ratio,
+                                 "retrained": job.retrained, "seed": 1, "feature_dim": 84,
+                                 "fingerprint": job.fingerprint})
+        # Every stored prediction is class 2: no trained model of the toy data predicts that.
+        metrics = pd.DataFrame({
+            "model_id": job.model_id, "benchmark_id": "clean", "sample_id": sample_ids,
+            "label": test.labels, "pred": 2, "correct": test.labels == 2, "angle": 1.0,
+            "l2": 1.0, "margin": 1.0, "prob": 1.0, "confidence": 1.0,
+            "angles": [[1.0, 1.0, 1.0]] * n})
+        store.write_result(con, job.model_id, "clean", metrics, {"n": n, "accuracy": 0.0})
+    assert update_seed_population(con, experiment, _SHAPE, train.images, train.labels,
+                                  test.images, test.labels, sample_ids)
+    rows = con.execute("SELECT * FROM seed_predictions").df()
+    assert len(rows) == 2 * 5 * n
+    assert (rows.loc[rows["seed"] == 1, "pred"] == 2).all()
+    assert (rows.loc[rows["seed"] == 2, "pred"] != 2).any()

@@ -38,6 +38,7 @@ __all__ = [
     "clean_and_corrupted_accuracy",
     "dimension_study_rows",
     "seed_prediction_rows",
+    "clean_predictions",
     "clean_label_geometry",
 ]
 
@@ -273,6 +274,17 @@ def seed_prediction_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                         "FROM seed_predictions ORDER BY arch, seed, method, ratio, retrained, "
                         "sample_id").df()
     return frame.astype({"retrained": bool})
+
+
+def clean_predictions(con: duckdb.DuckDBPyConnection, model_ids: list[str]) -> pd.DataFrame:
+    """(model_id, sample_id, pred, correct) of the given models on their dataset's clean
+    benchmark, by (model_id, sample_id)."""
+    return con.execute("""
+        SELECT s.model_id, s.sample_id, s.pred, s.correct FROM sample_metrics AS s
+        JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = 'clean'
+        JOIN models AS m ON m.model_id = s.model_id AND m.dataset = b.dataset
+        WHERE list_contains(?, s.model_id)
+        ORDER BY s.model_id, s.sample_id""", [list(model_ids)]).df()
 
 
 def dimension_study_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
