@@ -43,11 +43,27 @@ class DbRef:
             # file holds everything the old one did, so answer from it.
             return _run(_connection(current_db()), query, params)
 
+    def call(self, query, *args) -> pd.DataFrame:
+        """``query(con, *args)``: a ``core.store`` query function run on this database's
+        connection (with the same fallback to a newer file as :meth:`sql`)."""
+        try:
+            return _call(_connection(self), query, args)
+        except duckdb.ConnectionException:
+            return _call(_connection(current_db()), query, args)
+
     def has_table(self, name: str) -> bool:
         return name in self.tables()
 
     def tables(self) -> frozenset[str]:
         return _tables(self)
+
+
+def _call(con: duckdb.DuckDBPyConnection, query, args):
+    cursor = con.cursor()
+    try:
+        return query(cursor, *args)
+    finally:
+        cursor.close()
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: str, params) -> pd.DataFrame:

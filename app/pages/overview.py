@@ -302,13 +302,14 @@ def _vulnerable(db: DbRef) -> None:
     auc = q.vulnerability_auc(db)
     curves = roc_curves(samples)
     if curves.empty:
-        st.info(f"No ROC curve for {arch}: the PIE and low-PV flags need both flagged and "
+        st.info(f"No ROC curve for {arch}: the disagreement and low-PV flags need both flagged and "
                 "unflagged samples.")
     else:
         widgets.figure(charts.roc_figure(curves, auc, arch=arch), key="overview_roc",
                        name="vulnerable_samples_roc", data=curves,
                        config=charts.plotly_config("vulnerable_samples_roc"))
         widgets.reading(charts.roc_reading(auc, arch=arch))
+    _seed_pies(db, arch)
     left, right = st.columns([1, 2], vertical_alignment="bottom")
     left.number_input("k (samples)", min_value=1, max_value=max(1, len(samples)),
                       value=min(50, max(1, len(samples))), step=10, key="overview_top_k")
@@ -319,6 +320,20 @@ def _vulnerable(db: DbRef) -> None:
     selected = state.get_list("selected_samples")
     if selected:
         st.caption(f"{len(selected)} samples selected.")
+
+
+def _seed_pies(db: DbRef, arch: str) -> None:
+    st.markdown("**PIEs as Hooker et al. define them** — a separate seed population (dense "
+                "seeds, each pruned by magnitude); its models are not in the charts above.")
+    if arch not in q.pie_archs(db):
+        st.info(f"No seed population for {arch}: enable `[seed_population]` in the experiment "
+                "to train one.")
+        return
+    counts, auc = q.pie_counts(db, arch), q.pie_auc(db, arch)
+    widgets.figure(charts.pie_count_figure(counts, arch=arch), key="overview_pie_counts",
+                   name="pie_counts", data=counts, config=charts.plotly_config("pie_counts"))
+    st.dataframe(charts.pie_auc_table(auc), hide_index=True, key="overview_pie_auc")
+    widgets.reading(charts.pie_reading(auc))
 
 
 def _effective_robustness(db: DbRef) -> None:

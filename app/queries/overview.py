@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.db import DbRef
+from core.store import pies as store_pies
 
 # One bar of the evaluation table: a (arch, method, retrained, ratio) group of models on one
 # corruption, averaged over the group's models (seeds) and the chosen severities.
@@ -175,6 +176,28 @@ def vulnerability_auc(db: DbRef) -> pd.DataFrame:
     return _table_or_empty(db, "vulnerability_auc", """
         SELECT arch, target, score, auc, n_positive, n FROM vulnerability_auc
         ORDER BY arch, target, score""", [], AUC_COLUMNS)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pie_archs(db: DbRef) -> list[str]:
+    """Architectures with a seed population's PIEs (Hooker et al.)."""
+    return db.call(store_pies.pie_archs) if db.has_table("pie_flags") else []
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pie_counts(db: DbRef, arch: str) -> pd.DataFrame:
+    """PIEs per pruned seed population of ``arch`` (see ``core.store.pies.pie_counts``)."""
+    if not db.has_table("pie_flags"):
+        return pd.DataFrame(columns=store_pies.PIE_COUNT_COLUMNS)
+    return db.call(store_pies.pie_counts, arch)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pie_auc(db: DbRef, arch: str) -> pd.DataFrame:
+    """The finder's AUCs against the seed-population PIEs (``core.store.pies.pie_auc_rows``)."""
+    if not db.has_table("pie_auc"):
+        return pd.DataFrame(columns=store_pies.PIE_AUC_ROW_COLUMNS)
+    return db.call(store_pies.pie_auc_rows, arch)
 
 
 DISTANCE_COLUMNS = ["benchmark_id", "model_a", "model_b", "distance"]

@@ -33,6 +33,13 @@ from app.charts.overview.insights import (
     spread_figure,
     top_flagged,
 )
+from app.charts.overview.pies import (
+    PIE_SCORE_LABELS,
+    pie_auc_table,
+    pie_count_figure,
+    pie_reading,
+    population_label,
+)
 from app.charts.overview.readings import (
     correlation_reading,
     dimension_reading,
@@ -109,4 +116,9 @@ __all__ = [
     "roc_figure",
     "roc_reading",
     "top_flagged",
+    "PIE_SCORE_LABELS",
+    "population_label",
+    "pie_count_figure",
+    "pie_auc_table",
+    "pie_reading",
 ]
