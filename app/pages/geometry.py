@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import glossary, report, state, widgets
+from app.dimension_note import show_feature_dim_note
 from app.charts import geometry as charts
 from app.components import brushable_parcoords
 from app.compare import (
@@ -79,6 +80,8 @@ def run() -> None:
 
     model_id, benchmark_id, class_index = _choose_focus(models, benchmark_ids, class_names)
     reference, compared = _choose_reference_compared(benchmark_ids)
+    # The compared models: the selected ones (the focus model first) and the focus model.
+    show_feature_dim_note(models, {model_id, *state.get_list("selected_models")})
     # A key keeps the open tab when the notes above come and go (the element order changes).
     local_tab, global_tab, samples_tab = st.tabs(["Local view", "Global view", "Samples"],
                                                  key="geometry_tabs")

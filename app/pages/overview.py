@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import glossary, state, widgets
+from app.dimension_note import show_feature_dim_note
 from app.charts import overview as charts
 from app.charts.overview.insights import (effective_robustness_figure,
                                           effective_robustness_per_arch,
@@ -186,6 +187,7 @@ def _similarity_view(db: DbRef) -> None:
                    config=charts.plotly_config("geometric_similarity"))
     st.caption(charts.placement_quality_line(q.placement_quality(db, space, tuple(shown)),
                                              space=space))
+    show_feature_dim_note(common.models(db), points["model_id"].unique())
     if note:
         st.caption(note)
     scope = f"the {len(selected)} selected models" if selected else "all models"
