@@ -164,8 +164,9 @@ def vulnerability_archs(db: DbRef) -> list[str]:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def vulnerable_samples(db: DbRef, arch: str) -> pd.DataFrame:
-    """PIE / low-PV flags (nullable) and the dense model's geometric score (larger = more
-    vulnerable) of every sample, for one architecture."""
+    """Disagreement (column ``pie``: disagrees with the other pruned models) and low-PV flags
+    (nullable) and the dense model's geometric score (larger = more vulnerable) of every
+    sample, for one architecture."""
     return _table_or_empty(db, "vulnerable_samples", """
         SELECT sample_id, pie, low_pv, geometric_score FROM vulnerable_samples
         WHERE arch = ? ORDER BY sample_id""", [arch], VULNERABLE_COLUMNS)
