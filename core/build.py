@@ -43,8 +43,8 @@ from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, checkpoint_key,
                    dense_parent, describe_change, evaluation_pairs, plan_build,
                    subset_fingerprint)
 from .publish import WorkFile
-from .store import builds as store_builds
 from .seed_population import update_seed_population
+from .store import builds as store_builds
 from .study import update_dimension_study
 from .tasks import (ModelEvaluation, ModelJob, ModelWeights, TrainedModel,
                     evaluate_model_task, model_summary, train_model_task)

@@ -19,7 +19,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import glossary, report, state, widgets
-from app.dimension_note import show_feature_dim_note
 from app.charts import geometry as charts
 from app.components import brushable_parcoords
 from app.compare import (
@@ -33,6 +32,7 @@ from app.compare import (
     transition_codes,
 )
 from app.db import DbRef, current_db
+from app.dimension_note import show_feature_dim_note
 from app.pages import page as app_page
 from app.queries import common
 from app.queries import geometry as q

@@ -11,13 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from app import glossary, state, widgets
-from app.dimension_note import show_feature_dim_note
 from app.charts import overview as charts
 from app.charts.overview.insights import (effective_robustness_figure,
                                           effective_robustness_per_arch,
                                           effective_robustness_reading,
                                           fits_per_arch_by_default)
 from app.db import DbRef, current_db
+from app.dimension_note import show_feature_dim_note
 from app.queries import common
 from app.queries import overview as q
 from app.selection import bar_selection, point_selection
