@@ -537,3 +537,16 @@ def test_vulnerable_tab_counts_the_seed_population_pies(run, full_db):
 def test_vulnerable_tab_without_a_seed_population_says_how_to_get_one(run, dropped_db):
     at = run(dropped_db)
     assert "overview_pie_counts" not in _specs(at)
+
+
+def test_similarity_view_notes_models_of_different_feature_dimensions(run, full_db, tmp_path):
+    at = run(full_db)
+    captions = [c.value for c in at.caption]
+    assert not any("different feature dimensions" in c for c in captions)  # synth: one m
+    wider = tmp_path / "wider.duckdb"
+    shutil.copy(full_db, wider)
+    with duckdb.connect(str(wider)) as con:
+        first = con.execute("SELECT min(model_id) FROM models").fetchone()[0]
+        con.execute("UPDATE models SET feature_dim = feature_dim * 2 WHERE model_id = ?", [first])
+    note = [c.value for c in run(wider).caption if "different feature dimensions" in c.value]
+    assert len(note) == 1 and "(1 model)" in note[0] and "[dimension study](./)" in note[0]
