@@ -88,8 +88,24 @@ def main() -> None:
     print(markdown(sim), "\n")
     auc = con.execute("SELECT arch, target, score, auc, n_positive, n FROM vulnerability_auc "
                       "WHERE n > 0 ORDER BY arch, target, auc DESC").df()
-    print("Vulnerable-sample AUCs (dense model's geometry alone)\n")
-    print(markdown(auc))
+    print("Vulnerable-sample AUCs (dense model's geometry alone; target 'pie' = disagrees with "
+          "the other pruned models)\n")
+    print(markdown(auc), "\n")
+    if con.execute("SELECT count(*) FROM information_schema.tables "
+                   "WHERE table_name = 'pie_auc'").fetchone()[0]:
+        seeds = con.execute("""SELECT arch, method, ratio, retrained, avg(correct::INTEGER) * 100
+            AS accuracy, count(DISTINCT seed) AS seeds FROM seed_predictions
+            GROUP BY ALL ORDER BY ALL""").df()
+        print("Seed population: mean clean accuracy (%) over the seeds\n")
+        print(markdown(seeds.round(1)), "\n")
+        pies = con.execute("""SELECT f.arch, f.ratio, f.retrained, sum(f.pie::INTEGER) AS pies,
+            count(*) AS n FROM pie_flags f GROUP BY ALL ORDER BY ALL""").df()
+        print("PIEs (Hooker et al.) per pruned seed population\n")
+        print(markdown(pies), "\n")
+        table = con.execute("SELECT arch, ratio, retrained, score, auc FROM pie_auc").df()
+        print("The dense model's geometry against the PIEs (ROC AUC)\n")
+        print(markdown(table.pivot_table(index=["arch", "ratio", "retrained"], columns="score",
+                                         values="auc").round(3).reset_index()))
 
 
 if __name__ == "__main__":

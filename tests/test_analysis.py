@@ -344,7 +344,8 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = update_analysis(con)
-    assert set(first) == set(_TABLES)
+    # The PIE tables are computed too, empty without a seed population (tests/test_pie.py).
+    assert set(first) == set(_TABLES) | {"pie_flags", "pie_auc"}
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _TABLES}
     assert counts["robustness"] == 5 * _N
     assert counts["cka"] == 25                        # both orders and the diagonal
@@ -370,12 +371,13 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
     with caplog.at_level(logging.INFO, logger="core.pipeline.analysis_tables"):
         assert update_analysis(con) == {}
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(skipped) == 10                         # one line per step, all up to date
+    assert len(skipped) == 11                         # one line per step, all up to date
     # Forgetting the state recomputes everything to the same values (deterministic, idempotent).
     con.execute("DELETE FROM analysis_state")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert set(update_analysis(con, progress=False)) == set(_TABLES)
+        assert set(update_analysis(con, progress=False)) == set(_TABLES) | {"pie_flags",
+                                                                            "pie_auc"}
     after = _snapshot(con)
     for table in _TABLES:
         pd.testing.assert_frame_equal(after[table], before[table], check_exact=False)
@@ -386,13 +388,13 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         third = update_analysis(con, progress=False)
-    assert set(third) == set(_TABLES) - {"cka", "dimension_angles"}
+    assert set(third) == set(_TABLES) - {"cka", "dimension_angles"} | {"pie_flags", "pie_auc"}
 
 
 def test_update_analysis_on_an_empty_store(tmp_path):
     con = store.connect(tmp_path / "empty.duckdb")
     store.create_schema(con, num_classes=10)
-    assert set(update_analysis(con, progress=False)) == set(_TABLES)
+    assert set(update_analysis(con, progress=False)) == set(_TABLES) | {"pie_flags", "pie_auc"}
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _TABLES}
     assert counts.pop("dimension_angles") > 0      # the random-vector curve needs no data
     assert not any(counts.values()), counts

@@ -487,9 +487,10 @@ def test_roc_figure_and_reading_use_the_stored_auc():
     assert any("AUC 0.81" in n for n in names) and any("AUC 0.74" in n for n in names)
     assert "chance (AUC 0.5)" in names
     text = charts.roc_reading(auc, arch="lenet5")
-    assert text == ("The geometric score finds AUC 0.81 for PIEs (40 of 400) and AUC 0.74 for "
-                    "low-PV samples (120 of 400) (0.5 = chance). For PIEs the single score "
-                    "neg_margin does better (AUC 0.86).")
+    assert text == ("The geometric score finds AUC 0.81 for samples where the dense model "
+                    "disagrees with the other pruned models (40 of 400) and AUC 0.74 for "
+                    "low-PV samples (120 of 400) (0.5 = chance). For the disagreeing samples "
+                    "the single score neg_margin does better (AUC 0.86).")
     assert charts.roc_reading(auc, arch="vgg16") == ""
 
 
@@ -505,3 +506,40 @@ def test_top_flagged_orders_by_score_then_id():
 def test_plotly_config_downloads_png():
     config = charts.plotly_config("table")
     assert config["toImageButtonOptions"] == {"format": "png", "filename": "table", "scale": 2}
+
+
+def _pie_rows():
+    counts = pd.DataFrame({"method": "magnitude", "ratio": [0.5, 0.9, 0.5, 0.9],
+                           "retrained": [False, False, True, True], "n_pie": [3, 40, 2, 9],
+                           "n": 1000, "n_seeds": 5})
+    auc = pd.DataFrame([("magnitude", r, t, s, a, n, 1000) for r, t, n, scores in [
+        (0.5, False, 3, {"geometric": 0.9, "angle": 0.8, "neg_margin": 0.95, "neg_l2": 0.6}),
+        (0.9, False, 40, {"geometric": 0.85, "angle": 0.8, "neg_margin": 0.7, "neg_l2": 0.6})]
+        for s, a in scores.items()],
+        columns=["method", "ratio", "retrained", "score", "auc", "n_positive", "n"])
+    return counts, auc
+
+
+def test_pie_count_figure_has_a_bar_per_ratio_and_retraining():
+    counts, _ = _pie_rows()
+    fig = _valid(charts.pie_count_figure(counts, arch="lenet5"))
+    assert [t.name for t in fig.data] == ["without retraining", "with retraining"]
+    assert list(fig.data[0].x) == ["50 %", "90 %"] and list(fig.data[0].y) == [3, 40]
+    assert list(fig.data[1].y) == [2, 9]
+    assert float(fig.data[0].customdata[1][0]) == pytest.approx(4.0)    # 40 of 1000 in %
+
+
+def test_pie_auc_table_and_reading():
+    _, auc = _pie_rows()
+    table = charts.pie_auc_table(auc)
+    assert table.columns.tolist() == ["population", "PIEs", "geometric score", "angle",
+                                      "−margin", "−l2"]
+    assert table["population"].tolist() == ["magnitude 50 %", "magnitude 90 %"]
+    assert table["PIEs"].tolist() == [3, 40]
+    assert table["−margin"].tolist() == [0.95, 0.7]
+    assert charts.pie_reading(auc) == (
+        "The dense model's geometry alone against the seed population's PIEs (ROC AUC, 0.5 = "
+        "chance; best score per population): magnitude 50 %: −margin 0.95 (geometric 0.90); "
+        "magnitude 90 %: geometric score 0.85.")
+    assert charts.pie_reading(auc.iloc[:0]) == ""
+    assert charts.pie_auc_table(auc.iloc[:0]).empty

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import shutil
 
 import duckdb
 import numpy as np
@@ -455,3 +456,19 @@ def test_overview_table_follows_the_class_chosen_here(synth_db, app, run_page):
     assert (pruned.subset_accuracy != pruned.whole).any()  # class 6 differs from the whole set
     for accuracy in pruned.subset_accuracy:  # the table draws those bars at those heights
         assert np.isclose(heights, 100 * accuracy).any()
+
+
+def test_compared_models_of_different_feature_dimensions_get_a_note(synth_db, app, tmp_path):
+    wider = tmp_path / "wider.duckdb"
+    shutil.copy(synth_db, wider)
+    with duckdb.connect(str(wider)) as con:
+        first, second = [r[0] for r in con.execute(
+            "SELECT model_id FROM models ORDER BY model_id LIMIT 2").fetchall()]
+        con.execute("UPDATE models SET feature_dim = feature_dim * 2 WHERE model_id = ?", [first])
+
+    def notes(at):
+        return [c.value for c in at.caption if "different feature dimensions" in c.value]
+
+    assert notes(app(wider, selected_models=[first, second]))[0].startswith(
+        "These models have different feature dimensions")
+    assert not notes(app(wider, selected_models=[second]))

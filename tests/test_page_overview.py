@@ -21,7 +21,8 @@ from core import store
 
 ANALYSIS_TABLES = ("embeddings", "correlations", "benchmark_similarity", "dimension_angles",
                    "vulnerable_samples", "vulnerability_auc", "robustness",
-                   "pruning_vulnerability", "cka", "effective_robustness", "geometry_spread")
+                   "pruning_vulnerability", "cka", "effective_robustness", "geometry_spread",
+                   "pie_flags", "pie_auc")
 CORRELATIONS = {"robustness": {"angle": -0.62, "l2": 0.08, "margin": 0.55},
                 "pv": {"angle": -0.41, "l2": 0.02, "margin": 0.35}}
 N_SAMPLES = 300
@@ -74,6 +75,18 @@ def _write_analysis(path) -> None:
         (arch, target, "geometric", 0.75, int(group[target].sum()), len(group))
         for arch, group in samples.groupby("arch") for target in ("pie", "low_pv")],
         columns=["arch", "target", "score", "auc", "n_positive", "n"]))
+    # A seed population's PIEs for every arch: 5 + k PIEs at (ratio, retrained) number k.
+    populations = [(0.5, False), (0.9, False), (0.5, True), (0.9, True)]
+    store.replace_rows(con, "pie_flags", pd.concat([
+        pd.DataFrame({"arch": arch, "method": "magnitude", "ratio": ratio, "retrained": rt,
+                      "sample_id": np.arange(N_SAMPLES), "pie": np.arange(N_SAMPLES) < 5 + k,
+                      "n_seeds": 5})
+        for arch in models["arch"].unique() for k, (ratio, rt) in enumerate(populations)]))
+    store.replace_rows(con, "pie_auc", pd.DataFrame([
+        (arch, "magnitude", ratio, rt, score, 0.6 + 0.05 * k, 5 + k, N_SAMPLES)
+        for arch in models["arch"].unique() for k, (ratio, rt) in enumerate(populations)
+        for score in ("geometric", "angle", "neg_margin", "neg_l2")],
+        columns=["arch", "method", "ratio", "retrained", "score", "auc", "n_positive", "n"]))
     con.close()
 
 
@@ -140,15 +153,15 @@ def test_renders_every_chart_with_nothing_selected(run, full_db):
     specs = _specs(at)
     assert set(specs) == {"overview_table", "overview_similarity", "overview_correlations",
                           "overview_redundancy", "overview_dimension", "overview_spread",
-                          "overview_roc", "overview_effective"}
+                          "overview_roc", "overview_pie_counts", "overview_effective"}
     bars = _main_bars(specs["overview_table"])
     assert bars and all(w == 0 for t in bars for w in t["marker"]["line"]["width"])
     assert all(o == 1 for t in bars for o in t["marker"]["opacity"])
     assert not any(t["name"] == "selected models" for t in specs["overview_similarity"]["data"])
     downloads = [b.proto.label for b in at.main.get("download_button")]
-    assert len(downloads) == 24  # each of the eight views offers CSV, Parquet and HTML
-    assert sum(label.endswith("(CSV)") for label in downloads) == 8
-    assert sum(label.endswith("(HTML)") for label in downloads) == 8
+    assert len(downloads) == 27  # each of the nine views offers CSV, Parquet and HTML
+    assert sum(label.endswith("(CSV)") for label in downloads) == 9
+    assert sum(label.endswith("(HTML)") for label in downloads) == 9
     assert not at.info
 
 
@@ -232,7 +245,7 @@ def test_readings_quote_the_numbers(run, full_db):
     assert "angle at r = −0.62 (strong)" in text and "l2 at r = 0.08 (weak)" in text
     assert "margin at r = 0.35 (moderate)" in text
     assert "gaussian_noise ~ shot_noise (r = 0.97)" in text
-    assert "AUC 0.75 for PIEs" in text
+    assert "AUC 0.75 for samples where the dense model disagrees" in text
 
 
 def test_placement_radio_shows_cka_instead(run, full_db):
@@ -292,7 +305,7 @@ def test_downloads_serve_the_same_table_as_csv_and_parquet_and_the_figure_as_htm
     stems = {name.rsplit(".", 1)[0] for name in downloads} - {"report_overview"}
     assert stems == {"accuracy_table", "geometric_similarity", "correlations",
                      "benchmark_redundancy", "dimension_angles", "geometry_spread",
-                     "vulnerable_samples_roc", "effective_robustness"}
+                     "vulnerable_samples_roc", "pie_counts", "effective_robustness"}
     for stem in stems:
         from_csv = pd.read_csv(io.StringIO(downloads[f"{stem}.csv"]))
         from_parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
@@ -324,9 +337,10 @@ def test_readings_are_in_the_page_report(run_page, full_db):
     at = run_page("overview", full_db)
     assert not at.exception
     html = report.page_report(at.session_state["_report_items"], title="Overview")
-    assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 8
+    assert html.count("Plotly.newPlot(") == len(at.get("plotly_chart")) == 9
     assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
-    assert "gaussian_noise ~ shot_noise (r = 0.97)" in html and "AUC 0.75 for PIEs" in html
+    assert "gaussian_noise ~ shot_noise (r = 0.97)" in html
+    assert "AUC 0.75 for samples where the dense model disagrees" in html
 
 
 # --------------------------------------------------------------------------- the real tiny build
@@ -508,3 +522,33 @@ def test_effective_robustness_reading_ranks_families_in_points():
                        "(2 models)"
     assert lines[-1].startswith("- **random**: −") and "below the fit" in lines[-1]
     assert effective_robustness_reading(frame.iloc[:0]) == ""
+
+
+def test_vulnerable_tab_counts_the_seed_population_pies(run, full_db):
+    at = run(full_db)
+    spec = _specs(at)["overview_pie_counts"]
+    bars = {t["name"]: t["y"] for t in spec["data"]}
+    assert bars == {"without retraining": [5, 6], "with retraining": [7, 8]}
+    table = next(d.value for d in at.dataframe if "population" in d.value.columns)
+    assert table["PIEs"].tolist() == [5, 6, 7, 8]
+    assert table["geometric score"].tolist() == pytest.approx([0.6, 0.65, 0.7, 0.75])
+    text = " ".join(m.value for m in at.markdown)
+    assert "magnitude 90 % + retrain: angle 0.75" in text
+
+
+def test_vulnerable_tab_without_a_seed_population_says_how_to_get_one(run, dropped_db):
+    at = run(dropped_db)
+    assert "overview_pie_counts" not in _specs(at)
+
+
+def test_similarity_view_notes_models_of_different_feature_dimensions(run, full_db, tmp_path):
+    at = run(full_db)
+    captions = [c.value for c in at.caption]
+    assert not any("different feature dimensions" in c for c in captions)  # synth: one m
+    wider = tmp_path / "wider.duckdb"
+    shutil.copy(full_db, wider)
+    with duckdb.connect(str(wider)) as con:
+        first = con.execute("SELECT min(model_id) FROM models").fetchone()[0]
+        con.execute("UPDATE models SET feature_dim = feature_dim * 2 WHERE model_id = ?", [first])
+    note = [c.value for c in run(wider).caption if "different feature dimensions" in c.value]
+    assert len(note) == 1 and "(1 model)" in note[0] and "[dimension study](./)" in note[0]

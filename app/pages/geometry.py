@@ -32,6 +32,7 @@ from app.compare import (
     transition_codes,
 )
 from app.db import DbRef, current_db
+from app.dimension_note import show_feature_dim_note
 from app.links import Control
 from app.pages import page as app_page
 from app.queries import common
@@ -88,6 +89,7 @@ def run() -> None:
 
     model_id, benchmark_id, class_index = _choose_focus(models, benchmark_ids, class_names)
     reference, compared = _choose_reference_compared(benchmark_ids)
+    show_feature_dim_note(models, {model_id, *state.selection().selected_models})
     # A key keeps the open tab when the notes above come and go (the element order changes).
     local_tab, global_tab, samples_tab = st.tabs(["Local view", "Global view", "Samples"],
                                                  key="geometry_tabs")

@@ -13,6 +13,7 @@ import streamlit as st
 from app import escape, glossary, state, widgets
 from app.charts import overview as charts
 from app.db import DbRef, current_db
+from app.dimension_note import show_feature_dim_note
 from app.links import Control
 from app.queries import common
 from app.queries import overview as q
@@ -176,6 +177,7 @@ def _similarity_view(db: DbRef) -> None:
                    config=charts.plotly_config("geometric_similarity"))
     st.caption(charts.placement_quality_line(q.placement_quality(db, space, tuple(shown)),
                                              space=space))
+    show_feature_dim_note(common.models(db), points["model_id"].unique())
     if note:
         st.caption(note)
     scope = f"the {len(selected)} selected models" if selected else "all models"
@@ -292,13 +294,14 @@ def _vulnerable(db: DbRef) -> None:
     auc = q.vulnerability_auc(db)
     curves = q.roc_curves(db, arch)
     if curves.empty:
-        st.info(f"No ROC curve for {escape.code(arch)}: the PIE and low-PV flags need both "
-                "flagged and unflagged samples.")
+        st.info(f"No ROC curve for {escape.code(arch)}: the disagreement and low-PV flags need "
+                "both flagged and unflagged samples.")
     else:
         widgets.figure(charts.roc_figure(curves, auc, arch=arch), key="overview_roc",
                        name="vulnerable_samples_roc", data=curves,
                        config=charts.plotly_config("vulnerable_samples_roc"))
         widgets.reading(charts.roc_reading(auc, arch=arch))
+    _seed_pies(db, arch)
     left, right = st.columns([1, 2], vertical_alignment="bottom")
     left.number_input("k (samples)", min_value=1, max_value=max(1, len(samples)),
                       value=min(50, max(1, len(samples))), step=10, key="overview_top_k")
@@ -309,6 +312,20 @@ def _vulnerable(db: DbRef) -> None:
     selected = list(state.selection().selected_samples)
     if selected:
         st.caption(f"{len(selected)} samples selected.")
+
+
+def _seed_pies(db: DbRef, arch: str) -> None:
+    st.markdown("**PIEs as Hooker et al. define them** — a separate seed population (dense "
+                "seeds, each pruned by magnitude); its models are not in the charts above.")
+    if arch not in q.pie_archs(db):
+        st.info(f"No seed population for {escape.code(arch)}: enable `[seed_population]` in "
+                "the experiment to train one.")
+        return
+    counts, auc = q.pie_counts(db, arch), q.pie_auc(db, arch)
+    widgets.figure(charts.pie_count_figure(counts, arch=arch), key="overview_pie_counts",
+                   name="pie_counts", data=counts, config=charts.plotly_config("pie_counts"))
+    st.dataframe(charts.pie_auc_table(auc), hide_index=True, key="overview_pie_auc")
+    widgets.reading(charts.pie_reading(auc))
 
 
 def _effective_robustness(db: DbRef) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app.db import DbRef
-from core.store import catalog, results
+from core.store import catalog, pies, results
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -79,13 +79,33 @@ def vulnerability_archs(db: DbRef) -> list[str]:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def vulnerable_samples(db: DbRef, arch: str) -> pd.DataFrame:
-    """PIE / low-PV flags and the geometric score of every sample, for one architecture."""
+    """Disagreement (column ``pie``: disagrees with the other pruned models) and low-PV flags
+    (nullable) and the dense model's geometric score (larger = more vulnerable) of every
+    sample, for one architecture."""
     return db.read(results.vulnerable_samples, arch)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def vulnerability_auc(db: DbRef) -> pd.DataFrame:
     return db.read(results.vulnerability_auc)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pie_archs(db: DbRef) -> list[str]:
+    """Architectures with a seed population's PIEs (Hooker et al.)."""
+    return db.read(pies.pie_archs)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pie_counts(db: DbRef, arch: str) -> pd.DataFrame:
+    """PIEs per pruned seed population of ``arch`` (see ``core.store.pies.pie_counts``)."""
+    return db.read(pies.pie_counts, arch)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pie_auc(db: DbRef, arch: str) -> pd.DataFrame:
+    """The finder's AUCs against the seed-population PIEs (``core.store.pies.pie_auc_rows``)."""
+    return db.read(pies.pie_auc_rows, arch)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -16,7 +16,8 @@ Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``pla
 (geometry vectors, their distances per benchmark, coincident models, placements, minimum spanning
 trees), ``quality`` (how faithful a placement is), ``cka``, ``benchmarks`` (benchmark similarity
 on accuracy), ``redundancy`` (benchmark similarity on geometry), ``dimension`` (angles versus
-dimension), ``vulnerability`` (PIEs, the geometric score, vulnerable samples, AUC), ``spread``
+dimension), ``vulnerability`` (disagreement with the other pruned models, the geometric score, vulnerable
+samples, AUC), ``pie`` (Hooker et al.'s PIEs over a seed population, the finder's AUC), ``spread``
 (the spread hypothesis: spread of the clean geometry against robustness), ``effective``
 (effective robustness). Every public name is importable from here.
 """
@@ -41,6 +42,7 @@ from .placement import (
     minimum_spanning_tree,
     place_geometry,
 )
+from .pie import PIE_AUC_COLUMNS, PIE_COLUMNS, hooker_pies, modal_label_sets, pie_auc
 from .quality import placement_quality
 from .redundancy import geometry_redundancy
 from .robustness import correlations, model_pv, pruning_vulnerability, robustness
@@ -96,6 +98,11 @@ __all__ = [
     "geometric_score",
     "vulnerable_samples",
     "vulnerability_auc",
+    "PIE_COLUMNS",
+    "PIE_AUC_COLUMNS",
+    "modal_label_sets",
+    "hooker_pies",
+    "pie_auc",
     "geometry_spread",
     "spread_correlations",
 ]

@@ -21,7 +21,7 @@ from .parameters import SEVERITIES
 _log = logging.getLogger(__name__)
 
 # Bumped whenever an algorithm changes, so that generated caches are invalidated.
-_ALGORITHM_VERSION = "cifar-c/1"
+_ALGORITHM_VERSION = "cifar-c/2"
 _FINGERPRINT_FILE = "fingerprint.json"
 
 

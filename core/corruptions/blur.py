@@ -24,38 +24,60 @@ def gaussian_blur(x: Tensor, sigma: float, rng: CounterRandom) -> Tensor:
     return gaussian(x, sigma)
 
 
-def _glass_permutation(rng: CounterRandom, h: int, w: int, delta: int, iterations: int
-                       ) -> np.ndarray:
-    """Source pixel (flat index) of every output pixel after the script's local swaps.
+def _glass_offsets(rng: CounterRandom, h: int, w: int, delta: int, iterations: int
+                   ) -> np.ndarray:
+    """Every sweep position's random offset (dx, dy), uniform in [-delta, delta).
 
-    The script sweeps rows and columns from the bottom right, swapping each pixel with a random
-    neighbour offset in [-delta, delta); a swap can move a pixel that an earlier swap moved, so
-    the sweep is sequential over positions, and each step is vectorised over the batch.
+    Returns int64 (n, iterations, rows, cols, 2), rows and columns in sweep order (from the
+    bottom right, ``h - delta`` down to ``delta + 1``), dx (column offset) first, as the script
+    draws them.
     """
-    n = len(rng)
     rows, cols = np.arange(h - delta, delta, -1), np.arange(w - delta, delta, -1)
-    offsets = rng.integers(0, -delta, delta, (iterations, rows.size, cols.size, 2))
-    here = (rows[:, None] * w + cols[None, :]).ravel()
-    there = ((rows[None, None, :, None] + offsets[..., 1]) * w
-             + cols[None, None, None, :] + offsets[..., 0]).reshape(n, iterations, -1)
-    there = np.ascontiguousarray(there.transpose(1, 2, 0))  # (iterations, positions, n)
-    source = np.tile(np.arange(h * w), (n, 1))
+    return rng.integers(0, -delta, delta, (iterations, rows.size, cols.size, 2))
+
+
+def _glass_source(offsets: np.ndarray, h: int, w: int, delta: int) -> np.ndarray:
+    """Source pixel (flat index) of every output pixel after the script's sweeps, (n, h·w).
+
+    The script's "swap" ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` runs on an (H, W, 3) array
+    whose right-hand side holds views: it copies the partner into ``x[h, w]`` and leaves the
+    partner as it is. A step therefore reads its partner's current value: the original one,
+    unless an earlier step of the same sweep overwrote the partner, in which case it is the value
+    that step copied, and so on back along the chain (each link goes to an earlier step, so
+    chains end). With delta = 1 (all CIFAR severities) partners lie up or left, never visited
+    yet, so no chain forms and a sweep is one gather.
+    """
+    n, iterations = offsets.shape[:2]
+    rows, cols = np.arange(h - delta, delta, -1), np.arange(w - delta, delta, -1)
+    here = (rows[:, None] * w + cols[None, :]).ravel()  # flat positions in visit order
+    partners = ((rows[:, None] + offsets[..., 1]) * w + cols[None, :] + offsets[..., 0])
+    # (iterations, positions, samples): each step's rows are contiguous for the writes below
+    partners = np.ascontiguousarray(partners.reshape(n, iterations, -1).transpose(1, 2, 0))
+    visit = np.full(h * w, here.size)  # never visited: after every step
+    visit[here] = np.arange(here.size)
     samples = np.arange(n)
-    for iteration in range(iterations):
-        for position, partner in zip(here, there[iteration]):
-            moved = source[:, position].copy()
-            source[:, position] = source[samples, partner]
-            source[samples, partner] = moved
-    return source
+    source = np.repeat(np.arange(h * w)[:, None], n, axis=1)  # (h·w, n)
+    for partner in partners:
+        read_from, step = partner, np.broadcast_to(np.arange(here.size)[:, None], partner.shape)
+        earlier = visit[read_from] < step
+        while earlier.any():  # follow copies made earlier in this sweep back to their origin
+            step = np.where(earlier, visit[read_from], step)
+            read_from = np.where(earlier, partner[step, samples], read_from)
+            earlier = visit[read_from] < step
+        source[here] = source[read_from, samples]
+    return np.ascontiguousarray(source.T)
 
 
 def glass_blur(x: Tensor, params: tuple, rng: CounterRandom) -> Tensor:
     sigma, delta, iterations = params
     n, c, h, w = x.shape
-    # The script's np.uint8 cast truncates; the 1e-3 keeps float32 error (v/255·255 = v − ulp)
-    # from dropping unblurred pixels by one level.
-    quantised = torch.floor(gaussian(x, sigma) * 255 + 1e-3)
-    source = torch.from_numpy(_glass_permutation(rng, h, w, delta, iterations))
+    # The script blurs v/255 in float64 and truncates (np.uint8). The same arithmetic, from the
+    # exact 8-bit levels, lands every pixel on the script's level; float32 moved 4 % of them by
+    # one at σ = 0.25, whose neighbour weights (3e-4) leave many values just below a level.
+    levels = (x * 255).round_().double().div_(255)
+    quantised = torch.floor(gaussian(levels, sigma) * 255).float()
+    source = torch.from_numpy(_glass_source(_glass_offsets(rng, h, w, delta, iterations), h, w,
+                                            delta))
     shuffled = torch.gather(quantised.reshape(n, c, h * w), 2, source[:, None].expand(n, c, -1))
     return gaussian(shuffled.reshape(n, c, h, w) / 255, sigma)
 

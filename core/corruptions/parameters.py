@@ -36,7 +36,7 @@ CIFAR_PARAMETERS: dict[str, tuple] = {
 #: by design of the CIFAR-10-C parameters; every other step changes the image at least as much.
 NON_MONOTONE_SEVERITIES: dict[str, tuple[int, ...]] = {
     # (σ, δ, iterations): severities 1 and 2 blur by σ 0.05 and 0.25 (neighbour weights < 0.1 %),
-    # so they differ only by their random swaps; the stronger blur of severities 3 and 5
+    # so they differ only by their random copies; the stronger blur of severities 3 and 5
     # averages away part of the shuffling.
     "glass_blur": (2, 3, 5),
     # Same σ = 2 as severity 3; the longer kernel only adds weights below 0.3 %.

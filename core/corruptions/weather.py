@@ -30,7 +30,9 @@ def snow(x: Tensor, params: tuple, rng: CounterRandom) -> Tensor:
     layer = torch.where(layer < threshold, 0, layer)
     layer = torch.floor(layer.clamp(0, 1) * 255) / 255  # the script blurs an 8-bit image
     angles = rng.uniform64(1) * 90 - 135
-    layer = torch.round(motion_blur_batch(layer, radius, sigma, angles) * 255) / 255
+    # ImageMagick returns the blurred layer in 8 bits, truncated (measured: docs/corruptions.md);
+    # the 1e-3 keeps float32 error (a whole level v computed as v − ulp) from dropping it by one.
+    layer = torch.floor(motion_blur_batch(layer, radius, sigma, angles) * 255 + 1e-3) / 255
     grey = luma(x) if c == 3 else x
     x = blend * x + (1 - blend) * torch.maximum(x, grey * 1.5 + 0.5)
     return x + layer + torch.flip(layer, dims=(-2, -1))

@@ -187,6 +187,16 @@ def _vulnerability(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
     yield "vulnerability_auc", analysis.vulnerability_auc(samples, dense)
 
 
+def _pies(inputs: _Inputs) -> Iterator[tuple[str, pd.DataFrame]]:
+    # The PIEs come from the seed population (not registered as models); the finder's scores
+    # from the main population's dense model, which is no member of it.
+    flags = analysis.hooker_pies(queries.seed_prediction_rows(inputs.con))
+    dense = analysis.reference_dense_models(inputs.models).merge(inputs.clean_metrics,
+                                                                on="model_id")
+    yield "pie_flags", flags
+    yield "pie_auc", analysis.pie_auc(flags, dense)
+
+
 # step, the tables it writes, the inputs its fingerprint covers
 _STEPS: list[tuple[Callable[[_Inputs], Iterator], tuple[str, ...], tuple[str, ...]]] = [
     (_robustness, ("robustness",), ("evaluations", "benchmarks")),
@@ -200,6 +210,7 @@ _STEPS: list[tuple[Callable[[_Inputs], Iterator], tuple[str, ...], tuple[str, ..
     (_geometry_spread, ("geometry_spread",), ("evaluations", "benchmarks", "models")),
     (_vulnerability, ("vulnerable_samples", "vulnerability_auc"),
      ("evaluations", "benchmarks", "models")),
+    (_pies, ("pie_flags", "pie_auc"), ("seed_predictions", "evaluations", "benchmarks", "models")),
 ]
 
 

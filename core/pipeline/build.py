@@ -45,6 +45,7 @@ from .plan import (PARENTLESS_METHODS, BenchmarkRow, BuildPlan, ModelJob, dense_
                    describe_change, evaluation_pairs, plan_build, subset_fingerprint)
 from .publish import WorkFile
 from .schedule import ModelOrder, ModelTasks, costliest_first, order_models
+from .seed_population import update_seed_population
 from .study import update_dimension_study
 from .tasks import (ModelEvaluation, ModelWeights, TrainedModel, evaluate_model_task,
                     model_summary, train_model_task)
@@ -168,6 +169,12 @@ class Builder:
                 self.con, self.e, data.train, data.images, data.labels,
                 executor=self.executor))
             timings["dimension_study"] = time.perf_counter() - t0
+            if self.e.seed_population:
+                t0 = time.perf_counter()
+                changed |= self._stage_done(update_seed_population(
+                    self.con, self.e, data.shape, data.train.images, data.train.labels,
+                    data.images, data.labels, data.sample_ids, executor=self.executor))
+                timings["seed_population"] = time.perf_counter() - t0
             if self.failures:
                 # Tables over an incomplete grid would be marked current; the rerun makes them.
                 logger.warning("analysis skipped: %d task(s) failed", len(self.failures))

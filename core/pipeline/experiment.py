@@ -3,8 +3,8 @@
 ``experiments/{tiny,demo,paper}.toml`` are the presets; any other file runs with
 ``python -m core build --experiment FILE``. Every file is validated when it is loaded, before any
 work: unknown keys are errors (a typo must not silently change an experiment), and every value
-is checked against its key's :class:`Rule` (type, range or choices, uniqueness), so a bad value
-fails with one message such as "`ratios` must be a list of numbers in (0, 1). Got 0.5 instead."
+is checked against its key's :class:`Rule` (``core.pipeline.experiment_rules``: type, range or
+choices, uniqueness), so a bad value fails with one message such as "`ratios` must be a list of numbers in (0, 1). Got 0.5 instead."
 
 To add a key, add it to ``_SECTIONS`` (or ``_ARCH_KEYS``) with its rule. Pruning methods and
 architectures are validated against their registries (``core.pruning.METHODS``,
@@ -13,13 +13,14 @@ architectures are validated against their registries (``core.pruning.METHODS``,
 
 from __future__ import annotations
 
-import re
 import tomllib
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..corruption_names import CORRUPTIONS
+from .experiment_rules import (_ARCH_RULE, _POSITIVE, _RATIOS, Rule, _boolean, _choice,
+                               _integer, _known_datasets, _known_losses, _known_methods,
+                               _list_of, _number, _text)
 
 __all__ = ["Experiment", "ArchSpec", "GuideSpec", "Rule", "load_experiment", "PRESETS_DIR",
            "preset_path"]
@@ -120,101 +121,16 @@ class Experiment:
     dimension_study_widths: tuple[int, ...] = (8, 16, 32, 84, 256, 512)
     dimension_study_epochs: float = 1.0
     dimension_study_train_limit: int = 10000     # 0 = the build's whole training data
+    # The seed population of Hooker et al.'s PIEs (core.pipeline.seed_population): dense seeds
+    # of one architecture, each pruned by magnitude at a few ratios; off unless the experiment
+    # asks.
+    seed_population: bool = False
+    seed_population_arch: str = "lenet5"
+    seed_population_seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
+    seed_population_ratios: tuple[float, ...] = (0.5, 0.9)
+    seed_population_retrain: tuple[bool, ...] = (False, True)
     guide: GuideSpec = GuideSpec()         # the Guide's networks ([guide]); off unless enabled
 
-
-# --------------------------------------------------------------------------- rules
-
-@dataclass(frozen=True)
-class Rule:
-    """What a key's value must be. ``describe(plural)`` words it for the message ("a number
-    > 0" / "numbers > 0"); ``accepts(value)`` checks a TOML value."""
-
-    describe: Callable[[bool], str]
-    accepts: Callable[[object], bool]
-
-
-def _is_integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    # NaN is not a number here: it passes no range.
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def _integer(low: int, high: int | None = None) -> Rule:
-    span = f">= {low}" if high is None else f"in {low}..{high}"
-    return Rule(lambda plural: f"{'integers' if plural else 'an integer'} {span}",
-                lambda v: _is_integer(v) and v >= low and (high is None or v <= high))
-
-
-def _number(low: float, high: float | None = None, *, open_low: bool = True) -> Rule:
-    if high is None:
-        span = f"> {low:g}" if open_low else f">= {low:g}"
-    else:
-        span = f"in {'(' if open_low else '['}{low:g}, {high:g})"
-    return Rule(lambda plural: f"{'numbers' if plural else 'a number'} {span}",
-                lambda v: _is_number(v) and (v > low if open_low else v >= low)
-                and (high is None or v < high))
-
-
-def _boolean() -> Rule:
-    return Rule(lambda plural: "true or false" if not plural else "booleans",
-                lambda v: isinstance(v, bool))
-
-
-def _text(pattern: str = r".+", what: str = "a non-empty string") -> Rule:
-    return Rule(lambda plural: what if not plural else "strings",
-                lambda v: isinstance(v, str) and re.fullmatch(pattern, v) is not None)
-
-
-def _choice(options: Callable[[], Iterable[str]], extra: str = "") -> Rule:
-    """One of ``options()`` (read when a file is validated: registries may grow)."""
-    def describe(plural: bool) -> str:
-        known = ", ".join(repr(o) for o in options())
-        return f"{'names from' if plural else 'one of'} {known}{extra}"
-    return Rule(describe, lambda v: isinstance(v, str) and v in tuple(options()))
-
-
-def _list_of(item: Rule) -> Rule:
-    """A list of distinct values, each accepted by ``item``."""
-    def accepts(v) -> bool:
-        return (isinstance(v, list) and all(item.accepts(x) for x in v)
-                and len({repr(x) for x in v}) == len(v))
-    return Rule(lambda plural: f"a list of distinct {item.describe(True)}", accepts)
-
-
-def _known_methods() -> tuple[str, ...]:
-    # Methods that prune a trained dense parent; MPT has its own [mpt] section.
-    from ..pruning import METHODS
-
-    return tuple(m for m in METHODS if m != "mpt")
-
-
-def _known_archs() -> tuple[str, ...]:
-    from ..models import MODELS
-
-    return tuple(sorted(MODELS))
-
-
-def _known_losses() -> tuple[str, ...]:
-    from ..losses import LOSSES
-
-    return tuple(LOSSES)
-
-
-def _known_datasets() -> tuple[str, ...]:
-    from ..data import DATASETS
-
-    return DATASETS
-
-
-_ARCH_RULE = Rule(
-    lambda plural: f"one of {', '.join(map(repr, _known_archs()))} or 'tv:<torchvision name>'",
-    lambda v: isinstance(v, str) and (v in _known_archs() or (v.startswith("tv:") and len(v) > 3)))
-_RATIOS = _list_of(_number(0, 1))
-_POSITIVE = _number(0)
 
 # Top-level keys: key → (Experiment attribute, rule).
 _TOP_KEYS = {
@@ -252,6 +168,11 @@ _SECTIONS = {
                         "widths": ("dimension_study_widths", _list_of(_integer(1))),
                         "epochs": ("dimension_study_epochs", _POSITIVE),
                         "train_limit": ("dimension_study_train_limit", _integer(0))},
+    "seed_population": {"enabled": ("seed_population", _boolean()),
+                        "arch": ("seed_population_arch", _ARCH_RULE),
+                        "seeds": ("seed_population_seeds", _list_of(_integer(0))),
+                        "ratios": ("seed_population_ratios", _RATIOS),
+                        "retrain": ("seed_population_retrain", _list_of(_boolean()))},
 }
 
 # [[arch]] keys: ArchSpec field → rule.
@@ -434,6 +355,14 @@ def _validate(e: Experiment, path: Path) -> None:
     if e.dimension_study and not e.dimension_study_widths:
         raise ValueError(f"{path} [dimension_study]: `widths` must be a non-empty list of "
                          "distinct integers >= 1. Got [] instead.")
+    seeds = list(e.seed_population_seeds)
+    if e.seed_population and (len(seeds) < 2 or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"{path} [seed_population]: `seeds` must list at least 2 distinct "
+                         f"seeds (a modal label needs a population). Got {seeds} instead.")
+    if e.seed_population and e.seed_population_arch not in {a.arch for a in e.archs}:
+        raise ValueError(f"{path} [seed_population]: `arch` must be one of the experiment's "
+                         f"[[arch]] entries ({', '.join(a.arch for a in e.archs)}). Got "
+                         f"{e.seed_population_arch!r} instead.")
 
 
 def _guide_spec(where: str, values: dict) -> GuideSpec:

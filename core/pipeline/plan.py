@@ -23,7 +23,7 @@ from ..model_configs import arch_config
 from .experiment import GRID_FIELDS, MPT_FIELDS, ArchSpec, Experiment
 
 __all__ = ["ModelJob", "DataShape", "BenchmarkRow", "BuildPlan", "plan_build", "guide_jobs",
-           "model_id_for", "dense_parent", "checkpoint_key", "evaluation_pairs",
+           "model_job", "model_id_for", "dense_parent", "checkpoint_key", "evaluation_pairs",
            "model_fingerprint", "subset_fingerprint", "describe_change"]
 
 PARENTLESS_METHODS = ("dense", "mpt")   # dense trains from scratch, MPT from a fresh network
@@ -186,8 +186,10 @@ def _or(own, default):
     return default if own is None else own
 
 
-def _model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, method: str,
-               ratio: float, retrained: bool, *, registered: bool = True) -> ModelJob:
+def model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, method: str,
+              ratio: float, retrained: bool, *, registered: bool = True) -> ModelJob:
+    """The job of one model of ``spec`` in ``e``'s grid (or outside it, e.g. a seed population's
+    models): its config, id, recipe and fingerprint (over its dense parent's for a pruned one)."""
     config = arch_config(spec.arch, in_channels=shape.in_channels,
                          num_classes=shape.num_classes, width=width, input_size=shape.input_size,
                          feature_dim=spec.feature_dim)
@@ -200,7 +202,7 @@ def _model_job(e: Experiment, shape: DataShape, spec: ArchSpec, width: float, me
         taylor2_probes=e.taylor2_probes)
     parent = None
     if method not in PARENTLESS_METHODS:
-        parent = _model_job(e, shape, spec, spec.width, "dense", 0.0, False, registered=False)
+        parent = model_job(e, shape, spec, spec.width, "dense", 0.0, False, registered=False)
     return dataclasses.replace(job, fingerprint=model_fingerprint(e, job, parent))
 
 
@@ -227,7 +229,7 @@ def plan_build(experiment: Experiment, shape: DataShape) -> BuildPlan:
         if mpt:
             mpt_width = spec.width * _or(spec.mpt_width, e.mpt_width)
             grid += [(spec, mpt_width, "mpt", r, False) for r in mpt_ratios]
-    models = tuple(_model_job(e, shape, *g) for g in grid) + guide_jobs(e, shape)
+    models = tuple(model_job(e, shape, *g) for g in grid) + guide_jobs(e, shape)
     seen: set[str] = set()
     for job in models:
         if job.model_id in seen:
@@ -263,7 +265,7 @@ def guide_jobs(experiment: Experiment, shape: DataShape) -> tuple[ModelJob, ...]
 def dense_parent(experiment: Experiment, shape: DataShape, job: ModelJob) -> ModelJob:
     """The dense model a pruned ``job`` starts from (a job that is built, not registered, when
     its checkpoint is missing)."""
-    return _model_job(experiment, shape, job.spec, job.spec.width, "dense", 0.0, False,
+    return model_job(experiment, shape, job.spec, job.spec.width, "dense", 0.0, False,
                       registered=False)
 
 

@@ -12,6 +12,7 @@ Modules:
 - ``analysis``: the inputs of the analysis tables, robustness, and their fingerprints.
 - ``catalog``, ``results``, ``samples``: the app's reads, ``(con, …) → DataFrame`` — what a
   database holds; evaluation results and analysis tables; the per-sample tables.
+- ``pies``: the PIE tables as the app's vulnerable-sample finder reads them.
 - ``frames``: how a read answers when a table is missing (an empty frame with the schema's
   columns), the models' display order (dense first) and the clean benchmark (``CLEAN``).
 
@@ -20,7 +21,7 @@ Every public name below is importable from ``core.store`` directly.
 
 from __future__ import annotations
 
-from . import analysis, catalog, results, samples
+from . import analysis, catalog, pies, results, samples
 from .files import (
     ForeignDatabase,
     NotADuckDBFile,
@@ -84,6 +85,7 @@ __all__ = [
     "metrics_table",
     "analysis",
     "catalog",
+    "pies",
     "results",
     "samples",
     "CLEAN",

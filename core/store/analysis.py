@@ -39,6 +39,8 @@ __all__ = [
     "benchmark_corruptions",
     "clean_and_corrupted_accuracy",
     "dimension_study_rows",
+    "seed_prediction_rows",
+    "clean_predictions",
     "clean_label_geometry",
 ]
 
@@ -63,6 +65,12 @@ _FINGERPRINT_QUERIES = {
         SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
             SELECT concat_ws('|', model_id, benchmark_id, count(*), sum(sample_id)) AS r
             FROM features GROUP BY model_id, benchmark_id)""",
+    "seed_predictions": """
+        SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
+            SELECT concat_ws('|', arch, seed, method, ratio, retrained,
+                             string_agg(concat(sample_id, ':', pred), ',' ORDER BY sample_id))
+                   AS r
+            FROM seed_predictions GROUP BY arch, seed, method, ratio, retrained)""",
     "dimension_study": """
         SELECT md5(coalesce(string_agg(r, ';' ORDER BY r), '')) FROM (
             SELECT concat_ws('|', kind, dim, mean, std, model_id, accuracy) AS r
@@ -253,6 +261,26 @@ def clean_and_corrupted_accuracy(con: duckdb.DuckDBPyConnection) -> pd.DataFrame
         ORDER BY e.model_id""", [CLEAN, CLEAN, CLEAN]).df()
 
 # --------------------------------------------------------------------------- dimension, spread
+
+def seed_prediction_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """(arch, seed, method, ratio, retrained: bool, sample_id, pred) of ``seed_predictions``
+    (written by the build's seed-population stage)."""
+    frame = con.execute("SELECT arch, seed, method, ratio, retrained, sample_id, pred "
+                        "FROM seed_predictions ORDER BY arch, seed, method, ratio, retrained, "
+                        "sample_id").df()
+    return frame.astype({"retrained": bool})
+
+
+def clean_predictions(con: duckdb.DuckDBPyConnection, model_ids: list[str]) -> pd.DataFrame:
+    """(model_id, sample_id, pred, correct) of the given models on their dataset's clean
+    benchmark, by (model_id, sample_id)."""
+    return con.execute("""
+        SELECT s.model_id, s.sample_id, s.pred, s.correct FROM sample_metrics AS s
+        JOIN benchmarks AS b ON b.benchmark_id = s.benchmark_id AND b.corruption = 'clean'
+        JOIN models AS m ON m.model_id = s.model_id AND m.dataset = b.dataset
+        WHERE list_contains(?, s.model_id)
+        ORDER BY s.model_id, s.sample_id""", [list(model_ids)]).df()
+
 
 def dimension_study_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(kind, dim, mean, std, model_id) of the ``dimension_study`` table (written by the build's

@@ -133,8 +133,9 @@ def vulnerability_archs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def vulnerable_samples(con: duckdb.DuckDBPyConnection, arch: str) -> pd.DataFrame:
-    """PIE / low-PV flags (nullable) and the dense model's geometric score (larger = more
-    vulnerable) of every sample, for one architecture."""
+    """Disagreement (column ``pie``: disagrees with the other pruned models) and low-PV flags
+    (nullable) and the dense model's geometric score (larger = more vulnerable) of every
+    sample, for one architecture."""
     return read_frame(con, """
         SELECT sample_id, pie, low_pv, geometric_score FROM vulnerable_samples
         WHERE arch = ? ORDER BY sample_id""", [arch], tables=("vulnerable_samples",))

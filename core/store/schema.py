@@ -40,8 +40,9 @@ class SchemaVersionError(UserError):
 
 
 # Tables whose shape does not depend on the number of classes. The analysis tables (robustness …
-# vulnerability_auc) are filled by ``core.pipeline.analysis_tables``; ``dimension_study`` by the
-# build's dimension-study stage (``core.pipeline.study``).
+# vulnerability_auc, pie_flags, pie_auc) are filled by ``core.pipeline.analysis_tables``;
+# ``dimension_study`` by the build's dimension-study stage (``core.pipeline.study``),
+# ``seed_predictions`` by its seed-population stage (``core.pipeline.seed_population``).
 FIXED_DDL = """
 CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dataset_info(
@@ -92,6 +93,12 @@ CREATE TABLE IF NOT EXISTS vulnerable_samples(arch VARCHAR, sample_id INTEGER, p
     pie_count INTEGER, low_pv BOOLEAN, pv INTEGER, geometric_score DOUBLE);
 CREATE TABLE IF NOT EXISTS vulnerability_auc(arch VARCHAR, target VARCHAR, score VARCHAR,
     auc DOUBLE, n_positive INTEGER, n INTEGER);
+CREATE TABLE IF NOT EXISTS seed_predictions(arch VARCHAR, seed INTEGER, method VARCHAR,
+    ratio DOUBLE, retrained BOOLEAN, sample_id INTEGER, pred SMALLINT, correct BOOLEAN);
+CREATE TABLE IF NOT EXISTS pie_flags(arch VARCHAR, method VARCHAR, ratio DOUBLE,
+    retrained BOOLEAN, sample_id INTEGER, pie BOOLEAN, n_seeds INTEGER);
+CREATE TABLE IF NOT EXISTS pie_auc(arch VARCHAR, method VARCHAR, ratio DOUBLE, retrained BOOLEAN,
+    score VARCHAR, auc DOUBLE, n_positive INTEGER, n INTEGER);
 CREATE TABLE IF NOT EXISTS attributions(model_id VARCHAR, benchmark_id VARCHAR, sample_id INTEGER,
     "window" INTEGER, stride INTEGER, baseline DOUBLE, metric VARCHAR, height INTEGER,
     width INTEGER, base_value DOUBLE, "values" FLOAT[]);

@@ -5,7 +5,9 @@
   minimum spanning trees of the true distances);
 - one module per insight: `correlations` (heat maps), `redundancy` (benchmark redundancy),
   `dimension` (curse of dimensionality), `spread` (the spread hypothesis), `vulnerable` (ROC
-  curves of the vulnerable-sample finder), `effective` (effective robustness, with its reading);
+  curves of the vulnerable-sample finder), `pies` (the finder against Hooker et al.'s PIEs of a
+  seed population: PIE counts, AUC table and reading), `effective` (effective robustness, with
+  its reading);
 - `readings`: the sentence under each insight that reads its numbers.
 
 Selection events of these figures are parsed in `app.selection`; the ROC curves themselves are
@@ -28,6 +30,13 @@ from app.charts.overview.effective import (
     effective_robustness_figure,
     effective_robustness_reading,
     fits_per_arch_by_default,
+)
+from app.charts.overview.pies import (
+    PIE_SCORE_LABELS,
+    pie_auc_table,
+    pie_count_figure,
+    pie_reading,
+    population_label,
 )
 from app.charts.overview.redundancy import GEOMETRY_MEASURE, redundancy_figure, redundant_by_both
 from app.charts.overview.spread import SPREAD_LABELS, spread_figure
@@ -111,4 +120,9 @@ __all__ = [
     "effective_robustness_figure",
     "effective_robustness_reading",
     "fits_per_arch_by_default",
+    "PIE_SCORE_LABELS",
+    "population_label",
+    "pie_count_figure",
+    "pie_auc_table",
+    "pie_reading",
 ]

@@ -21,7 +21,7 @@ HIGHLIGHT_LINE = "#000000"
 DIMMED_OPACITY = 0.3
 TARGET_LABELS = {"robustness": "robustness (correct on k corrupted sets)",
                  "pv": "PV (correct at k pruning ratios)",
-                 "pie": "PIE (pruning-identified exemplar)",
+                 "pie": "disagrees with the other pruned models",
                  "low_pv": "low PV (correct at ≤ half the ratios)"}
 MEASURE_LABELS = {"accuracy_pearson": "Pearson r of accuracy",
                   "drop_pearson": "Pearson r of the accuracy drop from clean"}

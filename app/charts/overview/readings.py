@@ -174,13 +174,14 @@ def roc_reading(auc: pd.DataFrame, *, arch: str) -> str:
         value = geometric_auc(rows, arch, target)
         if np.isfinite(value):
             row = rows[(rows["target"] == target) & (rows["score"] == "geometric")].iloc[0]
-            name = "PIEs" if target == "pie" else "low-PV samples"
+            name = ("samples where the dense model disagrees with the other pruned models"
+                    if target == "pie" else "low-PV samples")
             parts.append(f"AUC {value:.2f} for {name} ({int(row.n_positive)} of {int(row.n)})")
     if not parts:
         return ""
     text = "The geometric score finds " + " and ".join(parts) + " (0.5 = chance)."
     best = rows[rows["target"] == "pie"].sort_values("auc", ascending=False).head(1)
     if len(best) and best["score"].iat[0] != "geometric":
-        text += (f" For PIEs the single score {best['score'].iat[0]} does better "
-                 f"(AUC {best['auc'].iat[0]:.2f}).")
+        text += (f" For the disagreeing samples the single score {best['score'].iat[0]} does "
+                 f"better (AUC {best['auc'].iat[0]:.2f}).")
     return text

@@ -13,8 +13,8 @@ from app.charts.overview._shared import METHOD_COLOURS, TARGET_LABELS, geometric
 __all__ = ["roc_figure", "top_flagged"]
 
 def roc_figure(curves: pd.DataFrame, auc: pd.DataFrame, *, arch: str) -> go.Figure:
-    """ROC curves of the geometric score against PIE and low PV, AUCs from ``vulnerability_auc``
-    in the legend, and the chance diagonal."""
+    """ROC curves of the geometric score against disagreement (``pie``) and low PV, AUCs from
+    ``vulnerability_auc`` in the legend, and the chance diagonal."""
     fig = go.Figure()
     colours = {"pie": METHOD_COLOURS["magnitude"], "low_pv": METHOD_COLOURS["snip"]}
     for target, curve in curves.groupby("target", sort=False):
