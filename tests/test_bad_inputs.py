@@ -207,7 +207,7 @@ def test_preset_that_does_not_exist(tmp_path):
                              "--db", str(tmp_path / "h.duckdb")], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 2
-    assert "`preset` must be one of demo, paper, tiny. Got 'huge' instead." in result.stderr
+    assert "`preset` must be one of demo, full, paper, tiny. Got 'huge' instead." in result.stderr
     assert files_in(tmp_path) == set()
 
 
