@@ -1,4 +1,4 @@
-"""Command line: ``python -m core build | add-model | check | synth``.
+"""Command line: ``python -m core build | add-model | import | check | synth``.
 
 The library logs through ``logging`` (loggers named after its modules); this is where logging is
 configured: ``--quiet`` shows warnings only, the default shows progress messages (info),
@@ -7,7 +7,8 @@ progress bar.
 
 Expected errors — a bad experiment or input, a missing or unreadable file, a dataset error, a
 database error, another writer holding the database — end the command with one line
-``error: …`` on stderr and exit status 2; ``--debug`` shows the traceback instead.
+``error: …`` on stderr and exit status 2 (a manifest with several problems: one such line per
+problem); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -94,6 +95,16 @@ def _add_model(args) -> int:
     return 0
 
 
+def _import(args) -> int:
+    from .manifest import import_manifest
+
+    model_ids = import_manifest(args.db, args.manifest,
+                                sparsity_tolerance=args.sparsity_tolerance)
+    print(f"registered {len(model_ids)} models of {args.manifest} in {args.db}; run `python -m "
+          "core build` with the same --db to evaluate them on every benchmark")
+    return 0
+
+
 def _synth(args) -> int:
     from .synth import write_synthetic_db
 
@@ -164,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="replace a model of the same id (its evaluations are dropped)")
     a.set_defaults(func=_add_model)
 
+    m = sub.add_parser("import", parents=[verbosity],
+                       help="register a grid of your own checkpoints listed in a CSV manifest")
+    m.add_argument("manifest", help="CSV: checkpoint, arch, method, ratio, retrained, seed, "
+                                    "parent, model_id, width per row (see README)")
+    m.add_argument("--db", required=True, help="a database a build has created")
+    m.add_argument("--sparsity-tolerance", type=float, default=0.02, metavar="T",
+                   help="largest |measured sparsity - stated ratio| accepted (default 0.02)")
+    m.set_defaults(func=_import)
+
     c = sub.add_parser("check", parents=[verbosity],
                        help="verify the invariants of a results database")
     c.add_argument("--db", default="cache/demo.duckdb")
@@ -189,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     except _expected_errors() as exc:
         if args.debug:
             raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        for line in getattr(exc, "problems", None) or [_one_line(exc)]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
 
 

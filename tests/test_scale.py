@@ -28,7 +28,8 @@ def test_full_preset_is_the_demo_grid_on_all_test_images():
 
 
 def _gram_cka(x, y):
-    """CKA in its kernel form, on the n × n centred Gram matrices: tr(K H L H) / (‖HKH‖ ‖HLH‖)."""
+    """CKA in its kernel form, on the n × n centred Gram matrices:
+    ⟨HKH, HLH⟩ / (‖HKH‖ ‖HLH‖)."""
     n = len(x)
     h = np.eye(n) - 1.0 / n
     k, l = h @ (x @ x.T) @ h, h @ (y @ y.T) @ h
