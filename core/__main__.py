@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from .device import DEVICE_CHOICES
 from .executors import EXECUTORS
 
 
@@ -65,8 +66,11 @@ def _build(args) -> int:
     experiment = load_experiment(path)
     db = Path(args.db or f"{args.cache}/{experiment.name}.duckdb")
     executor = make_executor(args.executor, address=args.ray_address,
-                             max_retries=args.max_retries, workers=args.workers)
-    print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor)", flush=True)
+                             max_retries=args.max_retries, workers=args.workers,
+                             device=args.device)
+    device = getattr(executor.device, "kind", executor.device)
+    print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor, networks "
+          f"on {device})", flush=True)
     t0 = time.perf_counter()
     try:
         report = build(experiment, db, cache_dir=args.cache, progress=not args.quiet,
@@ -151,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--executor", choices=EXECUTORS, default="pool",
                    help="run the tasks in worker processes of this machine, one per core "
                         "(pool, the default), in this process (local) or on a Ray cluster")
+    b.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                   help="where training, pruning scores, MPT and evaluation run: auto (the "
+                        "default: CUDA when torch sees a GPU, else the CPU), cpu or cuda")
     b.add_argument("--workers", type=int, metavar="N",
                    help="pool executor: worker processes (default: one per CPU core)")
     b.add_argument("--ray-address", metavar="ADDR",

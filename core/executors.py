@@ -23,6 +23,11 @@ Every executor also makes the process that runs a task keep freed memory for reu
   killed worker or node is rescheduled, and a task that still fails comes back as an
   :class:`Outcome` with ``error`` set instead of stopping the build. ``import ray`` happens only here,
   so Ray stays an optional dependency (``pip install .[ray]``).
+
+Every executor has a ``device`` (``core.device``) that the builder hands to the network-bound
+tasks (those it marks ``on_device``). The local executor runs them on it in this process; the
+pool executor, on a device with the device branch (a GPU), runs them in one device worker of
+their own and the other tasks in its CPU workers (``core.device`` says why).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from .device import Device
 
 __all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "PoolExecutor", "RayExecutor",
            "make_executor", "collect", "retain_freed_memory", "EXECUTORS", "TASK_THREADS"]
@@ -84,6 +91,7 @@ class Task:
     fn: Callable[..., Any]
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    on_device: bool = False     # runs a network on the executor's device (see core.device)
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class Outcome:
 
 class Executor(Protocol):
     name: str
-    device: str          # "cuda" when tasks get a GPU, else "cpu"
+    device: Device | str  # where the on_device tasks run: a Device, or "cuda"/"cpu" (Ray)
     remote: bool         # tasks run in other processes (no progress bars inside tasks)
 
     def put(self, value: Any) -> Any:
@@ -111,11 +119,14 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Run tasks one after another in this process (no retries: an exception propagates)."""
+    """Run tasks one after another in this process (no retries: an exception propagates),
+    the ``on_device`` ones on ``device``."""
 
     name = "local"
-    device = "cpu"
     remote = False
+
+    def __init__(self, *, device: Device | None = None):
+        self.device = device or Device()
 
     def put(self, value: Any) -> Any:
         return value
@@ -200,25 +211,33 @@ class PoolExecutor:
     until :meth:`close`. A task that raises, or
     whose worker dies, comes back as an :class:`Outcome` with ``error`` set; a dead worker's pool is
     replaced for the tasks that follow.
+
+    With a ``device`` that uses the device branch (``Device.dedicated``, a GPU), one of the
+    ``workers`` is the device worker: every ``on_device`` task runs there, the others in the
+    remaining ``workers − 1`` CPU workers (at least one).
     """
 
     name = "pool"
-    device = "cpu"
     remote = True
 
-    def __init__(self, workers: int | None = None, *, max_in_flight: int | None = None):
+    def __init__(self, workers: int | None = None, *, max_in_flight: int | None = None,
+                 device: Device | None = None):
         workers = (os.cpu_count() or 1) if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"`workers` must be an integer >= 1. Got {workers!r} instead.")
         self.workers = workers
+        self.device = device or Device()
         # Two tasks per worker: one running, one queued, so no worker waits for the driver.
         self._max_in_flight = max_in_flight or 2 * workers
-        self._pool = None
+        # Pool 0: the CPU workers; pool 1: the device worker (device branch only).
+        self._sizes = ((max(1, workers - 1), 1) if self.device.dedicated else (workers,))
+        self._pools: list = [None] * len(self._sizes)
         self._shared_dir: str | None = None
         # Start the workers now: importing torch in them overlaps the caller's own start-up
         # (loading data, generating benchmarks) instead of delaying the first tasks.
-        for _ in range(workers):
-            self._submit(os.getpid)
+        for which, size in enumerate(self._sizes):
+            for _ in range(size):
+                self._submit(which, os.getpid)
 
     def put(self, value: Any) -> Any:
         import numpy as np
@@ -232,20 +251,24 @@ class PoolExecutor:
             np.save(handle, value, allow_pickle=False)
         return _SharedArray(path)
 
-    def _submit(self, fn: Callable[..., Any], *args, **kwargs):
-        with _plain_main():      # a submit may start workers
-            return self._executor().submit(fn, *args, **kwargs)
+    def _pool_of(self, task: Task) -> int:
+        return 1 if task.on_device and self.device.dedicated else 0
 
-    def _executor(self):
-        if self._pool is None:
+    def _submit(self, which: int, fn: Callable[..., Any], *args, **kwargs):
+        with _plain_main():      # a submit may start workers
+            return self._executor(which).submit(fn, *args, **kwargs)
+
+    def _executor(self, which: int):
+        if self._pools[which] is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # spawn, not fork: a forked copy of a process that already ran torch threads can hang.
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
+            # spawn, not fork: a forked copy of a process that already ran torch threads can hang
+            # (and CUDA cannot be used in a forked child).
+            self._pools[which] = ProcessPoolExecutor(
+                self._sizes[which], mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker, initargs=(TASK_THREADS,))
-        return self._pool
+        return self._pools[which]
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -256,7 +279,8 @@ class PoolExecutor:
 
         def fill() -> None:
             for task in queue:
-                future = self._submit(_call_resolved, task.fn, *task.args, **task.kwargs)
+                future = self._submit(self._pool_of(task), _call_resolved, task.fn, *task.args,
+                                      **task.kwargs)
                 pending[future] = task
                 if len(pending) >= self._max_in_flight:
                     return
@@ -271,7 +295,7 @@ class PoolExecutor:
                 except BrokenProcessPool:
                     outcome = Outcome(task, error="a worker process died (killed, or out of "
                                                   "memory) while this task ran")
-                    self._discard_pool()
+                    self._discard_pool(self._pool_of(task))
                 except Exception as exc:  # the task's own error, re-raised from the worker
                     text = str(exc).strip().splitlines()
                     outcome = Outcome(task, error=f"{type(exc).__name__}: "
@@ -279,15 +303,16 @@ class PoolExecutor:
                 yield outcome
             fill()
 
-    def _discard_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def _discard_pool(self, which: int) -> None:
+        if self._pools[which] is not None:
+            self._pools[which].shutdown(wait=False, cancel_futures=True)
+            self._pools[which] = None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for which, pool in enumerate(self._pools):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                self._pools[which] = None
         if self._shared_dir is not None:
             shutil.rmtree(self._shared_dir, ignore_errors=True)
             self._shared_dir = None
@@ -342,9 +367,11 @@ class RayExecutor:
     check_every : seconds without any finished task after which the cluster is checked for a node
         able to run the tasks; with none left the build stops with a clear message.
     num_cpus : CPUs of the local instance started when ``address`` is None (default: all).
+    device : ``auto`` gives each ``on_device`` task a GPU when the cluster has GPUs; ``cpu``
+        never does; ``cuda`` requires them (``ValueError`` when the cluster has none).
 
-    Each task reserves one CPU and runs torch with :data:`TASK_THREADS` threads, and one GPU when
-    the cluster has GPUs.
+    Each task reserves one CPU and runs torch with :data:`TASK_THREADS` threads; each
+    ``on_device`` task also one GPU, when the device is CUDA.
     The ``core`` package travels to the workers with the job (``runtime_env.py_modules``), so they
     run the driver's code; they need the same third-party packages (torch, …) installed.
     """
@@ -354,7 +381,7 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, *, max_retries: int = 3,
                  max_in_flight: int | None = None, check_every: float = 30.0,
-                 num_cpus: int | None = None):
+                 num_cpus: int | None = None, device: str = "auto"):
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"`max_retries` must be an integer >= 0. Got {max_retries!r} instead.")
         if max_in_flight is not None and max_in_flight < 1:
@@ -379,7 +406,12 @@ class RayExecutor:
         self.address = address
         self.max_retries = max_retries
         self.check_every = check_every
-        self.device = "cuda" if ray.cluster_resources().get("GPU", 0) >= 1 else "cpu"
+        gpus = ray.cluster_resources().get("GPU", 0) >= 1
+        if device == "cuda" and not gpus:
+            ray.shutdown()
+            raise ValueError(f"--device cuda needs a GPU, and the Ray cluster at "
+                             f"{address or 'local'} reports none. Use --device cpu or auto.")
+        self.device = "cuda" if gpus and device != "cpu" else "cpu"
         self._max_in_flight = max_in_flight or max(
             8, 4 * int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(_call_with_threads)
@@ -394,14 +426,15 @@ class RayExecutor:
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         ray = self._ray
         cpus = float(TASK_THREADS)
-        remote = self._remote.options(
-            num_cpus=cpus, num_gpus=1 if self.device == "cuda" else 0,
-            max_retries=self.max_retries, retry_exceptions=True)
+        remotes = [self._remote.options(
+            num_cpus=cpus, num_gpus=1 if on_device and self.device == "cuda" else 0,
+            max_retries=self.max_retries, retry_exceptions=True) for on_device in (False, True)]
         pending: dict[Any, Task] = {}
         queue = iter(tasks)
 
         def fill() -> None:
             for task in queue:
+                remote = remotes[task.on_device]
                 pending[remote.remote(task.fn, TASK_THREADS, *task.args, **task.kwargs)] = task
                 if len(pending) >= self._max_in_flight:
                     return
@@ -445,17 +478,22 @@ def collect(executor: Executor, tasks: Iterable[Task]) -> dict[Hashable, Any]:
 
 
 def make_executor(name: str = "local", *, address: str | None = None,
-                  max_retries: int = 3, workers: int | None = None) -> Executor:
+                  max_retries: int = 3, workers: int | None = None,
+                  device: str = "auto") -> Executor:
     """The executor called ``name`` (one of :data:`EXECUTORS`); ``workers``: processes of the
-    pool executor (default one per CPU core)."""
+    pool executor (default one per CPU core); ``device``: ``auto``, ``cpu`` or ``cuda``
+    (:func:`core.device.resolve_device`; for Ray, the cluster's GPUs)."""
+    from .device import resolve_device
+
     if name not in EXECUTORS:
         raise ValueError(f"`executor` must be one of {', '.join(EXECUTORS)}. Got {name!r} instead.")
     if address is not None and name != "ray":
         raise ValueError("`address` (--ray-address) needs the Ray executor (--executor ray).")
     if workers is not None and name != "pool":
         raise ValueError("`workers` (--workers) needs the pool executor (--executor pool).")
+    if name == "ray":
+        resolve_device("cpu" if device == "cuda" else device)   # only checks the choice
+        return RayExecutor(address, max_retries=max_retries, device=device)
     if name == "local":
-        return LocalExecutor()
-    if name == "pool":
-        return PoolExecutor(workers)
-    return RayExecutor(address, max_retries=max_retries)
+        return LocalExecutor(device=resolve_device(device))
+    return PoolExecutor(workers, device=resolve_device(device))

@@ -30,6 +30,7 @@ from app.services.attribution_cache import (GradientKey, attribution_cache, cach
 from app.settings import settings
 from core.attribution import (OCCLUSION_METRICS, grad_cam, gradient_saliency,
                               integrated_gradients, occlusion, window_starts)
+from core.device import resolve_device
 from core.models import model_from_config
 from core.train import to_input
 
@@ -165,7 +166,9 @@ def has_checkpoint(db: DbRef, models: pd.DataFrame) -> pd.Series:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def load_model(db: DbRef, model_id: str) -> nn.Module:
-    """The model in eval mode, built from ``arch_config`` with its checkpoint (weights_only)."""
+    """The model in eval mode, built from ``arch_config`` with its checkpoint (weights_only), on
+    the server's device (``ROBUSTNESS_DEVICE``, see app/settings.py): the maps are computed where
+    the model is (``core.attribution`` moves each image to it)."""
     _limit_torch_threads()
     row = _model_row(db, model_id)
     path = checkpoint_file(db, row.get("checkpoint"))
@@ -173,9 +176,10 @@ def load_model(db: DbRef, model_id: str) -> nn.Module:
         raise CheckpointError(f"{model_id} has no checkpoint in this database (synthetic "
                               "databases carry none), so its maps cannot be computed.")
     try:
-        return model_from_config(row["arch_config"], weights=path).eval()
+        model = model_from_config(row["arch_config"], weights=path).eval()
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{model_id}: cannot load its checkpoint — {exc}") from exc
+    return model.to(resolve_device(settings().device).torch)
 
 
 # --- occlusion maps --------------------------------------------------------------------------
