@@ -204,7 +204,7 @@ class EvaluationResult:
 
 # One model is evaluated on many benchmarks in a row; rebuilding it for each would cost more than
 # the evaluation for large networks. One entry: the model of the previous task in this process.
-_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
+_LOADED: dict[tuple[str, torch.device], torch.nn.Module] = {}
 
 
 def _loaded_model(weights: ModelWeights, device: torch.device) -> torch.nn.Module:
