@@ -1,8 +1,8 @@
 """The analysis kernels at the `full` preset's size (N = 10,000 test images) against the demo's
 (N = 500), on synthetic arrays of the demo grid's shape (112 models), in one process.
 
-For each kernel: seconds and peak traced memory (tracemalloc: numpy and pandas allocations) at
-both sizes, and their ratios (N grows 20×: a kernel linear in N shows ≈ 20×):
+For each kernel: seconds (untraced) and peak traced memory (tracemalloc, a second call: numpy and
+pandas allocations) at both sizes, and their ratios (N grows 20×: linear in N shows ≈ 20×):
 
 - ``geometry_vectors``: per-sample vectors of 3 N columns of every (model, benchmark)
   (``--benchmarks`` of the 96, default 4: memory and time grow linearly with the number of
@@ -75,11 +75,13 @@ def _clean(models: pd.DataFrame, n: int, rng) -> pd.DataFrame:
 
 
 def _measure(fn) -> tuple[float, float]:
-    """(seconds, peak MiB traced) of one call."""
-    tracemalloc.start()
+    """(seconds, peak MiB traced) of ``fn()``: timed in one call without tracing (tracemalloc
+    slows code that allocates many small objects), its memory traced in a second call."""
     t0 = time.perf_counter()
     fn()
     seconds = time.perf_counter() - t0
+    tracemalloc.start()
+    fn()
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return seconds, peak
@@ -97,9 +99,9 @@ def _kernels(n: int, n_benchmarks: int, rng) -> tuple[dict[str, tuple[float, flo
     del frame
     # As the analysis reads the store (core.store.analysis.sample_geometry_parts): model by
     # model, each part made (read) inside the measured call and dropped after use.
-    parts = (_long_frame(models.iloc[[i]], n_benchmarks, n, rng) for i in range(len(models)))
     out["geometry_vectors (model by model)"] = _measure(lambda: analysis.geometry_vectors(
-        parts, keys=keys, sample_ids=np.arange(n)))
+        (_long_frame(models.iloc[[i]], n_benchmarks, n, rng) for i in range(len(models))),
+        keys=keys, sample_ids=np.arange(n)))
     vectors = rng.normal(size=(N_MODELS, 3 * n))
     out["placements (1 benchmark)"] = _measure(
         lambda: place_benchmark(squareform(pdist(vectors))))

@@ -67,7 +67,13 @@ def geometry_vectors(sample_metrics: pd.DataFrame | Iterable[pd.DataFrame], *,
         require_columns(sample_metrics, "sample_metrics",
                         ("model_id", "benchmark_id", "sample_id", *metrics))
         if keys is None:
-            keys = sample_metrics[["model_id", "benchmark_id"]].drop_duplicates()
+            # Combining two integer codes is far faster than deduplicating string pairs.
+            model_codes, models = pd.factorize(sample_metrics["model_id"])
+            bench_codes, benches = pd.factorize(sample_metrics["benchmark_id"])
+            pairs = np.unique(model_codes.astype(np.int64) * len(benches) + bench_codes)
+            keys = pd.DataFrame({"model_id": np.asarray(models)[pairs // len(benches)],
+                                 "benchmark_id": np.asarray(benches)[pairs % len(benches)]})
+            del model_codes, bench_codes
         if sample_ids is None:
             sample_ids = sample_metrics["sample_id"].unique()
     elif keys is None or sample_ids is None:
@@ -88,8 +94,8 @@ def geometry_vectors(sample_metrics: pd.DataFrame | Iterable[pd.DataFrame], *,
     matrix = np.full((len(keys), len(metrics) * n_samples), np.nan)
     for part in parts:
         require_columns(part, "sample_metrics", ("model_id", "benchmark_id", "sample_id", *metrics))
-        model_pos = model_ids.get_indexer(part["model_id"])
-        bench_pos = bench_ids.get_indexer(part["benchmark_id"])
+        model_pos, bench_pos = (_positions(index, part[column]) for index, column in
+                                ((model_ids, "model_id"), (bench_ids, "benchmark_id")))
         rows = np.where((model_pos >= 0) & (bench_pos >= 0),
                         row_of[model_pos * len(bench_ids) + bench_pos], -1)
         part_samples = part["sample_id"].to_numpy()
@@ -104,6 +110,13 @@ def geometry_vectors(sample_metrics: pd.DataFrame | Iterable[pd.DataFrame], *,
         del rows, positions
     _standardise_columns(matrix)
     return keys, matrix
+
+
+def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each value in ``index`` (-1 where absent): the few distinct values are looked
+    up once, not every row (a part has millions of rows and a handful of ids)."""
+    codes, uniques = pd.factorize(values)
+    return index.get_indexer(uniques)[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def _standardise_columns(matrix: np.ndarray, block: int = 1024) -> None:
