@@ -86,9 +86,10 @@ def load_model(db: DbRef, model_id: str) -> nn.Module:
 @st.cache_data(max_entries=16, show_spinner=False)
 def head(db: DbRef, model_id: str) -> tuple[np.ndarray, np.ndarray]:
     """The head of ``model_id`` from its checkpoint: weight (C, m) — rows are the class
-    directions — and bias (C,) (zeros when the head has none), float64."""
+    directions — and bias (C,) (zeros when the head has none), float64, on the CPU (the model
+    may be on the server's GPU)."""
     from core.features import head_parameters
 
     weight, bias = head_parameters(load_model(db, model_id))
-    weight = weight.double().numpy()
-    return weight, (np.zeros(len(weight)) if bias is None else bias.double().numpy())
+    weight = weight.double().cpu().numpy()
+    return weight, (np.zeros(len(weight)) if bias is None else bias.double().cpu().numpy())
