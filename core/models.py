@@ -262,10 +262,14 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
     checkpoint needs (:func:`shrink_to_state_dict`); without it a checkpoint of other shapes is
     refused by ``load_state_dict``'s ``RuntimeError``.
 
-    The one way the project loads trained weights (the build, its tasks, ``add-model`` and the
-    app all come here through :func:`model_from_config` or :func:`build_model`).
+    The one way the project loads trained weights (the build, its tasks, ``add-model``,
+    ``import`` and the app all come here through :func:`model_from_config` or
+    :func:`build_model`). Weights saved with ``torch.nn.utils.prune`` masks attached
+    (``<layer>.weight_orig`` and ``<layer>.weight_mask``) load as the plain weights they stand
+    for, from a file or a state dict alike.
     """
-    state = weights if isinstance(weights, Mapping) else load_state_dict_file(weights, arch=arch)
+    state = (_fold_pruning_masks(dict(weights)) if isinstance(weights, Mapping)
+             else load_state_dict_file(weights, arch=arch))
     if shrink:
         shrink_to_state_dict(model, state)
     model.load_state_dict(state)
