@@ -189,3 +189,22 @@ def test_manifest_header_is_checked(user_db, tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "the header must name the columns checkpoint, " \
         "arch, method" in result.stderr
+
+
+def test_the_one_loader_folds_pruning_masks_from_a_file_and_a_state_dict(tmp_path):
+    from core.model_configs import arch_config
+    from core.models import model_from_config
+
+    model = build_model("lenet5", in_channels=1, num_classes=10)
+    prune.l1_unstructured(_prunable(model)[0][0], "weight", amount=0.5)
+    state = model.state_dict()
+    assert any(k.endswith("weight_mask") for k in state)
+    torch.save(state, tmp_path / "masked.pt")
+    config = arch_config("lenet5", in_channels=1, num_classes=10, width=1.0, input_size=28)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        expected = model.eval()(x)
+        for weights in (tmp_path / "masked.pt", state):
+            loaded = model_from_config(config, weights).eval()
+            assert not any(k.endswith(("_orig", "_mask")) for k in loaded.state_dict())
+            torch.testing.assert_close(loaded(x), expected)
