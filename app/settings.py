@@ -16,6 +16,8 @@ variables keep the default):
   units (KB, MB, GB, TB; KiB, MiB, GiB, TiB).
 - ``ROBUSTNESS_ATTRIBUTION_CACHE_ROWS`` (10000): maps kept per table of the attribution cache
   file (one map per model, metric and key); the oldest are evicted beyond it.
+- ``ROBUSTNESS_DEVICE`` (auto): where the Attribution page's models run: ``auto`` (CUDA when
+  torch sees a GPU, else the CPU), ``cpu`` or ``cuda`` (as ``python -m core build --device``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class ServerSettings:
     duckdb_threads: int = 2
     duckdb_memory_limit: str = "2GB"
     attribution_cache_rows: int = 10_000
+    device: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -64,6 +67,7 @@ class ServerSettings:
                                         default.duckdb_memory_limit),
             attribution_cache_rows=_integer(env, "ROBUSTNESS_ATTRIBUTION_CACHE_ROWS",
                                             default.attribution_cache_rows),
+            device=_device(env, "ROBUSTNESS_DEVICE", default.device),
         )
 
 
@@ -102,6 +106,22 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if value is None or not 0 < value < float("inf"):
         raise SettingsError(f"`{name}` must be a number of seconds > 0. Got {raw!r} instead.")
     return value
+
+
+def _device(env: Mapping[str, str], name: str, default: str) -> str:
+    from core.device import DEVICE_CHOICES, resolve_device
+
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    if raw not in DEVICE_CHOICES:
+        raise SettingsError(f"`{name}` must be one of {', '.join(DEVICE_CHOICES)}. Got {raw!r} "
+                            "instead.")
+    try:
+        resolve_device(raw)    # CUDA present when it names cuda
+    except ValueError as exc:
+        raise SettingsError(f"`{name}` is {raw!r}, but {exc}") from None
+    return raw
 
 
 def _memory(env: Mapping[str, str], name: str, default: str) -> str:

@@ -23,6 +23,7 @@ _EXPORTS = {
     # The pipeline (core.pipeline).
     "load_experiment": "pipeline.experiment", "plan_build": "pipeline.plan",
     "build": "pipeline.build", "add_model": "pipeline.register",
+    "import_manifest": "pipeline.manifest",
     "update_analysis": "pipeline.analysis_tables", "write_synthetic_db": "pipeline.synth",
 }
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core build | add-model | check | synth``.
+"""Command line: ``python -m core build | add-model | import | check | synth``.
 
 The library logs through ``logging`` (loggers named after its modules); this is where logging is
 configured: ``--quiet`` shows warnings only, the default shows progress messages (info),
@@ -8,8 +8,8 @@ progress bar.
 Expected errors — a bad experiment or input, a missing or unreadable file, a dataset error, a
 database error, another writer holding the database (:class:`core.errors.UserError` and the
 ``ValueError`` / ``OSError`` of bad inputs) — end the command with one line ``error: …`` on
-stderr and exit status 2; ``--debug`` shows the traceback instead. Anything else is a bug and
-keeps its traceback.
+stderr and exit status 2 (a manifest with several problems: one such line per problem);
+``--debug`` shows the traceback instead. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from .device import DEVICE_CHOICES
 from .errors import UserError
 from .pipeline.executors import EXECUTORS
 
@@ -46,7 +47,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, OSError, duckdb.Error)
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -72,8 +73,11 @@ def _build(args) -> int:
     db = Path(args.db or f"{args.cache}/{experiment.name}.duckdb")
     check_project_file(db)   # another application's file: refused before anything is written
     executor = make_executor(args.executor, address=args.ray_address,
-                             max_retries=args.max_retries, workers=args.workers)
-    print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor)", flush=True)
+                             max_retries=args.max_retries, workers=args.workers,
+                             device=args.device)
+    device = getattr(executor.device, "kind", executor.device)
+    print(f"building {experiment.name} ({path}) into {db} ({args.executor} executor, networks "
+          f"on {device})", flush=True)
     t0 = time.perf_counter()
     try:
         report = build(experiment, db, cache_dir=args.cache, progress=not args.quiet,
@@ -101,6 +105,18 @@ def _add_model(args) -> int:
                          model_id=args.model_id, seed=args.seed, replace=args.replace)
     print(f"registered {model_id} in {args.db}; run `python -m core build` with the same "
           "--db to evaluate it on every benchmark")
+    return 0
+
+
+def _import(args) -> int:
+    from .pipeline.manifest import import_manifest
+    from .store import check_project_file
+
+    check_project_file(args.db)   # only this project's databases (as build and add-model)
+    model_ids = import_manifest(args.db, args.manifest,
+                                sparsity_tolerance=args.sparsity_tolerance)
+    print(f"registered {len(model_ids)} models of {args.manifest} in {args.db}; run `python -m "
+          "core build` with the same --db to evaluate them on every benchmark")
     return 0
 
 
@@ -151,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--executor", choices=EXECUTORS, default="pool",
                    help="run the tasks in worker processes of this machine, one per core "
                         "(pool, the default), in this process (local) or on a Ray cluster")
+    b.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                   help="where training, pruning scores, MPT and evaluation run: auto (the "
+                        "default: CUDA when torch sees a GPU, else the CPU), cpu or cuda")
     b.add_argument("--workers", type=int, metavar="N",
                    help="pool executor: worker processes (default: one per CPU core)")
     b.add_argument("--ray-address", metavar="ADDR",
@@ -174,6 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--replace", action="store_true",
                    help="replace a model of the same id (its evaluations are dropped)")
     a.set_defaults(func=_add_model)
+
+    m = sub.add_parser("import", parents=[verbosity],
+                       help="register a grid of your own checkpoints listed in a CSV manifest")
+    m.add_argument("manifest", help="CSV: checkpoint, arch, method, ratio, retrained, seed, "
+                                    "parent, model_id, width per row (see README)")
+    m.add_argument("--db", required=True, help="a database a build has created")
+    m.add_argument("--sparsity-tolerance", type=float, default=0.02, metavar="T",
+                   help="largest |measured sparsity - stated ratio| accepted (default 0.02)")
+    m.set_defaults(func=_import)
 
     c = sub.add_parser("check", parents=[verbosity],
                        help="verify the invariants of a results database")
@@ -200,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     except _expected_errors() as exc:
         if args.debug:
             raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        # A manifest's problems (core.pipeline.manifest.ManifestError): one line each.
+        for line in getattr(exc, "problems", None) or [exc]:
+            print(f"error: {_one_line(line)}", file=sys.stderr)
         return 2
 
 

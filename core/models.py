@@ -262,10 +262,14 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
     checkpoint needs (:func:`shrink_to_state_dict`); without it a checkpoint of other shapes is
     refused by ``load_state_dict``'s ``RuntimeError``.
 
-    The one way the project loads trained weights (the build, its tasks, ``add-model`` and the
-    app all come here through :func:`model_from_config` or :func:`build_model`).
+    The one way the project loads trained weights (the build, its tasks, ``add-model``,
+    ``import`` and the app all come here through :func:`model_from_config` or
+    :func:`build_model`). Weights saved with ``torch.nn.utils.prune`` masks attached
+    (``<layer>.weight_orig`` and ``<layer>.weight_mask``) load as the plain weights they stand
+    for, from a file or a state dict alike.
     """
-    state = weights if isinstance(weights, Mapping) else load_state_dict_file(weights, arch=arch)
+    state = (_fold_pruning_masks(dict(weights)) if isinstance(weights, Mapping)
+             else load_state_dict_file(weights, arch=arch))
     if shrink:
         shrink_to_state_dict(model, state)
     model.load_state_dict(state)
@@ -310,7 +314,8 @@ def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def load_state_dict_file(path: str | Path, *, arch: str = "?") -> dict[str, torch.Tensor]:
-    """Load a state dict with ``weights_only=True``; pickled payloads are refused."""
+    """Load a state dict with ``weights_only=True``; pickled payloads are refused. Weights
+    saved with ``torch.nn.utils.prune`` masks attached come back as plain weights."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist (expected a state dict saved "
@@ -325,7 +330,22 @@ def load_state_dict_file(path: str | Path, *, arch: str = "?") -> dict[str, torc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"Checkpoint {path} must hold a dict of tensors (a state dict for "
                          f"architecture {arch}).")
-    return state
+    return _fold_pruning_masks(state)
+
+
+def _fold_pruning_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict saved while ``torch.nn.utils.prune`` masks were attached holds
+    ``<layer>.weight_orig`` and ``<layer>.weight_mask`` instead of ``<layer>.weight``; the
+    weight the network uses is their product (what ``prune.remove`` would have stored)."""
+    folded = {}
+    for key, value in state.items():
+        if key.endswith("_mask") and key[:-5] + "_orig" in state:
+            continue
+        if key.endswith("_orig") and key[:-5] + "_mask" in state:
+            folded[key[:-5]] = value * state[key[:-5] + "_mask"]
+        else:
+            folded[key] = value
+    return folded
 
 
 def shrink_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

@@ -41,10 +41,11 @@ TINY = Path(__file__).resolve().parent.parent / "experiments" / "tiny.toml"
 
 
 def run_build(db, cache, *, experiment=TINY, timeout=600):
-    """Run `python -m core build` in a subprocess (as a user would)."""
+    """Run `python -m core build` in a subprocess (as a user would), on the CPU: the recorded
+    digests are the CPU's, and no test needs a GPU."""
     return subprocess.run(
         [sys.executable, "-m", "core", "build", "--experiment", str(experiment), "--db", str(db),
-         "--cache", str(cache), "--quiet"],
+         "--cache", str(cache), "--quiet", "--device", "cpu"],
         capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
 
 

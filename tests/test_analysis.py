@@ -183,6 +183,17 @@ def test_geometry_vectors_standardises_each_column():
     np.testing.assert_allclose(matrix[:, 7], (col - col.mean()) / col.std())
     assert matrix[2, 4] == 0.0   # the NaN angle became the column mean
     np.testing.assert_allclose(matrix.mean(0), 0.0, atol=1e-12)
+    # Read in parts (one per benchmark, as the analysis reads a large database): the same.
+    parts = (group for _, group in frame.groupby("benchmark_id"))
+    keys_frame = pd.DataFrame(keys, columns=["model_id", "benchmark_id"])
+    part_keys, part_matrix = analysis.geometry_vectors(parts, keys=keys_frame,
+                                                       sample_ids=np.arange(5))
+    pd.testing.assert_frame_equal(part_keys, out_keys)
+    np.testing.assert_array_equal(part_matrix, matrix)
+    with pytest.raises(ValueError, match="`keys` and `sample_ids` must be given"):
+        analysis.geometry_vectors(iter([frame]))
+    with pytest.raises(ValueError, match="Every row of a part must belong to one of `keys`"):
+        analysis.geometry_vectors([frame], keys=keys_frame.iloc[:3], sample_ids=np.arange(5))
 
 
 # --------------------------------------------------------------------------- benchmarks, dims

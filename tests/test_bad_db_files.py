@@ -1,6 +1,7 @@
 """Bad-input catalogue, `--db` files that are not this tool's databases (README): an empty file,
 random bytes, an SQLite file and another application's DuckDB database are refused by `build`,
-`add-model` and `check` with one line naming the file, exit status 2, and nothing written. Every
+`add-model`, `import` and `check` with one line naming the file, exit status 2, and nothing
+written. Every
 DuckDB connection of the project is opened with extension auto-install and auto-load off.
 """
 
@@ -49,6 +50,7 @@ COMMANDS = {
                               "--cache", str(tmp / "cache"), "--executor", "local"],
     "add-model": lambda db, tmp: ["add-model", str(tmp / "model.pt"), "--db", str(db),
                                   "--arch", "lenet5", "--method", "dense"],
+    "import": lambda db, tmp: ["import", str(tmp / "grid.csv"), "--db", str(db)],
     "check": lambda db, tmp: ["check", "--db", str(db)],
 }
 

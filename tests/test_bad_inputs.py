@@ -198,7 +198,7 @@ def test_database_locked_by_another_writer(tiny_copy, monkeypatch):
 def test_preset_that_does_not_exist(tmp_path):
     result = run_cli("build", "--preset", "huge", "--db", tmp_path / "h.duckdb")
     assert result.returncode == 2
-    assert "`preset` must be one of demo, paper, tiny. Got 'huge' instead." in result.stderr
+    assert "`preset` must be one of demo, full, paper, tiny. Got 'huge' instead." in result.stderr
     assert files_in(tmp_path) == set()
 
 

@@ -43,6 +43,15 @@ def test_variables_are_read():
         "ROBUSTNESS_DUCKDB_THREADS": "1", "ROBUSTNESS_DUCKDB_MEMORY_LIMIT": "512MiB",
         "ROBUSTNESS_ATTRIBUTION_CACHE_ROWS": "40"})
     assert got == ServerSettings(300, 4, 2.5, 3, 1, "512MiB", 40)
+    assert ServerSettings.from_env({"ROBUSTNESS_DEVICE": "cpu"}).device == "cpu"
+
+
+def test_device_cuda_without_a_gpu_names_the_variable(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SettingsError, match="`ROBUSTNESS_DEVICE` is 'cuda', but --device cuda needs a CUDA"):
+        ServerSettings.from_env({"ROBUSTNESS_DEVICE": "cuda"})
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -56,6 +65,7 @@ def test_variables_are_read():
     ("ROBUSTNESS_DUCKDB_MEMORY_LIMIT", "2XB", "must be a DuckDB memory size such as '2GB'"),
     ("ROBUSTNESS_DUCKDB_MEMORY_LIMIT", "1GB'; SET threads = 64; --",
      "must be a DuckDB memory size"),
+    ("ROBUSTNESS_DEVICE", "tpu", "must be one of auto, cpu, cuda. Got 'tpu' instead."),
 ])
 def test_bad_values_name_the_variable(name, value, message):
     with pytest.raises(SettingsError, match=f"^`{name}` " + re.escape(message)):

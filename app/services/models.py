@@ -15,6 +15,8 @@ from app import escape
 from app.db import DbRef
 from app.queries import common
 from app.services.limits import limit_torch_threads
+from app.settings import settings
+from core.device import resolve_device
 from core.models import model_from_config
 
 __all__ = ["CheckpointError", "checkpoint_file", "weights_key", "has_checkpoint", "load_model",
@@ -64,7 +66,9 @@ def has_checkpoint(db: DbRef, models: pd.DataFrame) -> pd.Series:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def load_model(db: DbRef, model_id: str) -> nn.Module:
-    """The model in eval mode, built from ``arch_config`` with its checkpoint (weights_only)."""
+    """The model in eval mode, built from ``arch_config`` with its checkpoint (weights_only), on
+    the server's device (``ROBUSTNESS_DEVICE``, see app/settings.py): the maps are computed where
+    the model is (``core.attribution`` moves each image to it)."""
     limit_torch_threads()
     row = _model_row(db, model_id)
     path = checkpoint_file(db, row.get("checkpoint"))
@@ -72,18 +76,20 @@ def load_model(db: DbRef, model_id: str) -> nn.Module:
         raise CheckpointError(f"{escape.code(model_id)} has no checkpoint in this database "
                               "(synthetic databases carry none), so its maps cannot be computed.")
     try:
-        return model_from_config(row["arch_config"], weights=path).eval()
+        model = model_from_config(row["arch_config"], weights=path).eval()
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{escape.code(model_id)}: cannot load its checkpoint — "
                               f"{escape.plain(exc, max_chars=300)}") from exc
+    return model.to(resolve_device(settings().device).torch)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def head(db: DbRef, model_id: str) -> tuple[np.ndarray, np.ndarray]:
     """The head of ``model_id`` from its checkpoint: weight (C, m) — rows are the class
-    directions — and bias (C,) (zeros when the head has none), float64."""
+    directions — and bias (C,) (zeros when the head has none), float64, on the CPU (the model
+    may be on the server's GPU)."""
     from core.features import head_parameters
 
     weight, bias = head_parameters(load_model(db, model_id))
-    weight = weight.double().numpy()
-    return weight, (np.zeros(len(weight)) if bias is None else bias.double().numpy())
+    weight = weight.double().cpu().numpy()
+    return weight, (np.zeros(len(weight)) if bias is None else bias.double().cpu().numpy())

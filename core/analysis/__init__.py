@@ -12,14 +12,15 @@ stated per function. Population conventions used throughout:
 - Several models with the same (arch, method, retrained, ratio) — e.g. seeds — each count once.
   Architectures are keyed by ``arch`` alone: widths of one arch are pooled.
 
-Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``placement``
-(geometry vectors, their distances per benchmark, coincident models, placements, minimum spanning
-trees), ``quality`` (how faithful a placement is), ``cka``, ``benchmarks`` (benchmark similarity
-on accuracy), ``redundancy`` (benchmark similarity on geometry), ``dimension`` (angles versus
-dimension), ``vulnerability`` (disagreement with the other pruned models, the geometric score, vulnerable
-samples, AUC), ``pie`` (Hooker et al.'s PIEs over a seed population, the finder's AUC), ``spread``
-(the spread hypothesis: spread of the clean geometry against robustness), ``effective``
-(effective robustness). Every public name is importable from here.
+Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``vectors`` (the
+standardised geometry vectors), ``placement`` (their distances per benchmark, coincident models,
+placements, minimum spanning trees), ``quality`` (how faithful a placement is), ``cka``,
+``benchmarks`` (benchmark similarity on accuracy), ``redundancy`` (benchmark similarity on
+geometry), ``dimension`` (angles versus dimension), ``vulnerability`` (disagreement with the
+other pruned models, the geometric score, vulnerable samples, AUC), ``pie`` (Hooker et al.'s PIEs
+over a seed population, the finder's AUC), ``spread`` (the spread hypothesis: spread of the clean
+geometry against robustness), ``effective`` (effective robustness). Every public name is
+importable from here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from .dimension import dimension_angles, trained_dimension_angles
 from .placement import (
     COINCIDENT_TOLERANCE,
     DEFAULT_PLACEMENT,
-    GEOMETRY_METRICS,
     PLACEMENT_METHODS,
     classical_mds,
     coincident_groups,
@@ -38,7 +38,6 @@ from .placement import (
     embed_umap,
     geometry_distances,
     geometry_mst,
-    geometry_vectors,
     minimum_spanning_tree,
     place_geometry,
 )
@@ -53,6 +52,7 @@ from .spread import (
     geometry_spread,
     spread_correlations,
 )
+from .vectors import GEOMETRY_METRICS, geometry_vectors
 from .vulnerability import (
     PIE_EXCLUDED_METHODS,
     SINGLE_SCORES,

@@ -44,17 +44,31 @@ def linear_cka_matrix(features: Sequence[np.ndarray]) -> np.ndarray:
     All cross products come from k large products ``Zᵀ Xⱼ`` with Z = [X₁ … X_k] (n, Σ m_i),
     whose squared entries are summed per block — one BLAS call per model instead of one per pair.
     Each representation is first reduced to at most n columns (``_gram_root``), so wide features
-    (m ≫ n) cost n² per pair instead of m².
+    (m ≫ n) cost n² per pair instead of m²; narrow ones (m ≤ n, e.g. 84 features of 10,000
+    samples) are used as they are: memory n · Σ m_i, time n · (Σ m_i)², no n × n matrix.
     """
-    reps = [_gram_root(_centred(f, f"features[{i}]")) for i, f in enumerate(features)]
-    if len({r.shape[0] for r in reps}) > 1:
+    for i, f in enumerate(features):
+        if np.ndim(f) != 2:
+            raise ValueError(f"`features[{i}]` must be 2-D (n, m). Got shape {np.shape(f)} "
+                             "instead.")
+    if len({np.shape(f)[0] for f in features}) > 1:
         raise ValueError("All representations must have the same number of rows (samples). "
-                         f"Got {[r.shape[0] for r in reps]} instead.")
-    k = len(reps)
+                         f"Got {[np.shape(f)[0] for f in features]} instead.")
+    k = len(features)
     if k == 0:
         return np.zeros((0, 0))
-    starts = np.concatenate([[0], np.cumsum([r.shape[1] for r in reps])])
-    stacked = np.hstack(reps)
+    # Z is written block by block and each representation is then a view of it, so the largest
+    # array held is Z itself (n × Σ m_i float64), never an n × n Gram matrix of narrow features.
+    widths = [min(np.shape(f)) for f in features]    # _gram_root keeps min(n, m) columns
+    starts = np.concatenate([[0], np.cumsum(widths)])
+    stacked = None
+    for i, f in enumerate(features):
+        rep = _gram_root(_centred(f, f"features[{i}]"))
+        if stacked is None:
+            stacked = np.empty((rep.shape[0], starts[-1]))
+        stacked[:, starts[i]:starts[i + 1]] = rep
+        del rep
+    reps = [stacked[:, starts[i]:starts[i + 1]] for i in range(k)]
     cross = np.zeros((k, k))   # cross[i, j] = ‖XᵢᵀXⱼ‖²_F
     for j, rep in enumerate(reps):
         block = stacked[:, starts[j]:].T @ rep                    # rows of models j … k−1

@@ -1,6 +1,7 @@
-"""Placing (model, benchmark) results in the plane: standardised geometry vectors, their pairwise
-distances per benchmark, coincident models, faithful placements (classical MDS = PCA, stress
-majorisation, UMAP), and minimum spanning trees (see docs/analysis.md, Similarity placement)."""
+"""Placing (model, benchmark) results in the plane: the pairwise distances per benchmark of their
+standardised geometry vectors (``core.analysis.vectors``), coincident models, faithful
+placements (classical MDS = PCA, stress majorisation, UMAP), and minimum spanning trees (see
+docs/analysis.md, Similarity placement)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ from scipy.spatial.distance import cdist, pdist
 
 from ._columns import require_columns
 
-__all__ = ["GEOMETRY_METRICS", "PLACEMENT_METHODS", "DEFAULT_PLACEMENT", "COINCIDENT_TOLERANCE",
-           "geometry_vectors", "geometry_distances", "distance_matrix", "coincident_groups",
+__all__ = ["PLACEMENT_METHODS", "DEFAULT_PLACEMENT", "COINCIDENT_TOLERANCE",
+           "geometry_distances", "distance_matrix", "coincident_groups",
            "place_geometry", "embed_umap", "classical_mds", "minimum_spanning_tree",
            "geometry_mst"]
 
-GEOMETRY_METRICS = ("angle", "margin", "l2")
 # How ``place_geometry`` draws the models of one benchmark: "pca" is classical MDS of the true
 # distances (the 2-D PCA of the standardised vectors), "stress" refines it by stress
 # majorisation on the true distances, "umap" is UMAP on the true distances started from "pca".
@@ -34,48 +34,6 @@ DEFAULT_PLACEMENT = "stress"
 # magnitude 10 % on clean (0.008–0.17 apart): an RMS difference of 0.5 % of a standard deviation
 # per coordinate.
 COINCIDENT_TOLERANCE = 0.2
-
-
-def geometry_vectors(sample_metrics: pd.DataFrame, *,
-                     metrics: Sequence[str] = GEOMETRY_METRICS) -> tuple[pd.DataFrame, np.ndarray]:
-    """Describe each (model, benchmark) by its standardised per-sample geometry.
-
-    Args:
-        sample_metrics: long frame (model_id, benchmark_id, sample_id, *metrics).
-
-    Returns:
-        keys: (model_id, benchmark_id), one row per matrix row, sorted.
-        matrix: (n_keys, len(metrics) · n_samples) float64, metric-major columns
-        ``[angle(s_0..s_N), margin(s_0..s_N), l2(s_0..s_N)]`` over the sorted sample ids.
-        Standardisation: each column (one metric of one sample) is z-scored across all
-        (model, benchmark) rows, so every sample position weighs alike and the metrics' units do
-        not matter. Missing values (NULL angle for a zero feature, a sample absent from a
-        benchmark) become the column mean, i.e. 0; a constant column is all 0.
-    """
-    require_columns(sample_metrics, "sample_metrics",
-                     ("model_id", "benchmark_id", "sample_id", *metrics))
-    model_codes, model_ids = pd.factorize(sample_metrics["model_id"], sort=True)
-    bench_codes, bench_ids = pd.factorize(sample_metrics["benchmark_id"], sort=True)
-    # Combining two integer codes is far faster than factorising (model, benchmark) string pairs.
-    key_codes, key_values = pd.factorize(model_codes.astype(np.int64) * len(bench_ids)
-                                         + bench_codes, sort=True)
-    sample_pos, sample_ids = pd.factorize(sample_metrics["sample_id"], sort=True)
-    n_keys, n_samples = len(key_values), len(sample_ids)
-    keys = pd.DataFrame({"model_id": np.asarray(model_ids)[key_values // len(bench_ids)],
-                         "benchmark_id": np.asarray(bench_ids)[key_values % len(bench_ids)]})
-    matrix = np.full((n_keys, len(metrics) * n_samples), np.nan)
-    for k, metric in enumerate(metrics):
-        matrix[key_codes, k * n_samples + sample_pos] = sample_metrics[metric].to_numpy(
-            dtype=np.float64, na_value=np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are handled below
-        mean = np.nanmean(matrix, axis=0)
-        std = np.nanstd(matrix, axis=0)
-    matrix -= mean
-    np.divide(matrix, std, out=matrix, where=std > 0)
-    matrix[:, ~(std > 0)] = 0.0
-    matrix[np.isnan(matrix)] = 0.0
-    return keys, matrix
 
 
 def _pca(matrix: np.ndarray, n_components: int, seed: int) -> np.ndarray:

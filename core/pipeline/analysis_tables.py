@@ -63,8 +63,10 @@ class _Inputs:
 
     @cached_property
     def geometry(self) -> tuple[pd.DataFrame, np.ndarray]:
-        """``geometry_vectors`` of every stored (model, benchmark) result."""
-        return analysis.geometry_vectors(queries.sample_geometry(self.con))
+        """``geometry_vectors`` of every stored (model, benchmark) result, read model by model
+        (the full preset's 107M rows never form one frame)."""
+        keys, sample_ids, parts = queries.sample_geometry_parts(self.con)
+        return analysis.geometry_vectors(parts, keys=keys, sample_ids=sample_ids)
 
 
 # --------------------------------------------------------------------------- steps

@@ -284,7 +284,7 @@ class Builder:
 
         def task(job: ModelJob, parent_state) -> Task:
             return Task(job, _label(job), train_model_task, (job, images, labels, parent_state),
-                        dict(device=ex.device, progress=progress))
+                        dict(device=ex.device, progress=progress), on_device=True)
 
         def cached_state(parent: ModelJob):
             return ex.put(ModelWeights.from_checkpoint(
@@ -372,7 +372,8 @@ class Builder:
                            (weights, benches, labels, sample_ids, *(images[b] for b in benches)),
                            dict(keep_features_for=tuple(b for b in benches
                                                         if b in self.e.features_for),
-                                device=ex.device, bias_in_margin=self.e.bias_in_margin))
+                                device=ex.device, bias_in_margin=self.e.bias_in_margin),
+                           on_device=True)
 
         pairs_done = 0
         for outcome in ex.run(tasks()):

@@ -18,6 +18,11 @@ Every executor also makes the process that runs a task keep freed memory for reu
   inputs go to memory-mapped files once (:meth:`PoolExecutor.put`); a task that raises comes back
   as an :class:`Outcome` with ``error`` set.
 - :class:`core.pipeline.ray_executor.RayExecutor` runs tasks on a Ray cluster (see that module).
+
+Every executor has a ``device`` (``core.device``) that the builder hands to the network-bound
+tasks (those it marks ``on_device``). The local executor runs them on it in this process; the
+pool executor, on a device with the device branch (a GPU), runs them in one device worker of
+their own and the other tasks in its CPU workers (``core.device`` says why).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ..device import Device
 
 __all__ = ["Task", "Outcome", "Executor", "LocalExecutor", "PoolExecutor", "make_executor",
            "collect", "retain_freed_memory", "EXECUTORS", "TASK_THREADS"]
@@ -77,6 +84,7 @@ class Task:
     fn: Callable[..., Any]
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    on_device: bool = False     # runs a network on the executor's device (see core.device)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Outcome:
 
 class Executor(Protocol):
     name: str
-    device: str          # "cuda" when tasks get a GPU, else "cpu"
+    device: Device | str  # where the on_device tasks run: a Device, or "cuda"/"cpu" (Ray)
     remote: bool         # tasks run in other processes (no progress bars inside tasks)
 
     def put(self, value: Any) -> Any:
@@ -104,11 +112,14 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Run tasks one after another in this process (no retries: an exception propagates)."""
+    """Run tasks one after another in this process (no retries: an exception propagates),
+    the ``on_device`` ones on ``device``."""
 
     name = "local"
-    device = "cpu"
     remote = False
+
+    def __init__(self, *, device: Device | None = None):
+        self.device = device or Device()
 
     def put(self, value: Any) -> Any:
         return value
@@ -200,25 +211,33 @@ class PoolExecutor:
     until :meth:`close`. A task that raises, or
     whose worker dies, comes back as an :class:`Outcome` with ``error`` set; a dead worker's pool is
     replaced for the tasks that follow.
+
+    With a ``device`` that uses the device branch (``Device.dedicated``, a GPU), one of the
+    ``workers`` is the device worker: every ``on_device`` task runs there, the others in the
+    remaining ``workers − 1`` CPU workers (at least one).
     """
 
     name = "pool"
-    device = "cpu"
     remote = True
 
-    def __init__(self, workers: int | None = None, *, max_in_flight: int | None = None):
+    def __init__(self, workers: int | None = None, *, max_in_flight: int | None = None,
+                 device: Device | None = None):
         workers = (os.cpu_count() or 1) if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"`workers` must be an integer >= 1. Got {workers!r} instead.")
         self.workers = workers
+        self.device = device or Device()
         # Two tasks per worker: one running, one queued, so no worker waits for the driver.
         self._max_in_flight = max_in_flight or 2 * workers
-        self._pool = None
+        # Pool 0: the CPU workers; pool 1: the device worker (device branch only).
+        self._sizes = ((max(1, workers - 1), 1) if self.device.dedicated else (workers,))
+        self._pools: list = [None] * len(self._sizes)
         self._shared_dir: str | None = None
         # Start the workers now: importing torch in them overlaps the caller's own start-up
         # (loading data, generating benchmarks) instead of delaying the first tasks.
-        for _ in range(workers):
-            self._submit(os.getpid)
+        for which, size in enumerate(self._sizes):
+            for _ in range(size):
+                self._submit(which, os.getpid)
 
     def put(self, value: Any) -> Any:
         import numpy as np
@@ -232,20 +251,24 @@ class PoolExecutor:
             np.save(handle, value, allow_pickle=False)
         return _SharedArray(path)
 
-    def _submit(self, fn: Callable[..., Any], *args, **kwargs):
-        with _plain_main():      # a submit may start workers
-            return self._executor().submit(fn, *args, **kwargs)
+    def _pool_of(self, task: Task) -> int:
+        return 1 if task.on_device and self.device.dedicated else 0
 
-    def _executor(self):
-        if self._pool is None:
+    def _submit(self, which: int, fn: Callable[..., Any], *args, **kwargs):
+        with _plain_main():      # a submit may start workers
+            return self._executor(which).submit(fn, *args, **kwargs)
+
+    def _executor(self, which: int):
+        if self._pools[which] is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # spawn, not fork: a forked copy of a process that already ran torch threads can hang.
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
+            # spawn, not fork: a forked copy of a process that already ran torch threads can hang
+            # (and CUDA cannot be used in a forked child).
+            self._pools[which] = ProcessPoolExecutor(
+                self._sizes[which], mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker, initargs=(os.getpid(), TASK_THREADS))
-        return self._pool
+        return self._pools[which]
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -256,7 +279,8 @@ class PoolExecutor:
 
         def fill() -> None:
             for task in queue:
-                future = self._submit(_call_resolved, task.fn, *task.args, **task.kwargs)
+                future = self._submit(self._pool_of(task), _call_resolved, task.fn, *task.args,
+                                      **task.kwargs)
                 pending[future] = task
                 if len(pending) >= self._max_in_flight:
                     return
@@ -271,7 +295,7 @@ class PoolExecutor:
                 except BrokenProcessPool:
                     outcome = Outcome(task, error="a worker process died (killed, or out of "
                                                   "memory) while this task ran")
-                    self._discard_pool()
+                    self._discard_pool(self._pool_of(task))
                 except Exception as exc:  # the task's own error, re-raised from the worker
                     text = str(exc).strip().splitlines()
                     outcome = Outcome(task, error=f"{type(exc).__name__}: "
@@ -279,15 +303,16 @@ class PoolExecutor:
                 yield outcome
             fill()
 
-    def _discard_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def _discard_pool(self, which: int) -> None:
+        if self._pools[which] is not None:
+            self._pools[which].shutdown(wait=False, cancel_futures=True)
+            self._pools[which] = None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for which, pool in enumerate(self._pools):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                self._pools[which] = None
         if self._shared_dir is not None:
             shutil.rmtree(self._shared_dir, ignore_errors=True)
             self._shared_dir = None
@@ -319,9 +344,13 @@ def collect(executor: Executor, tasks: Iterable[Task]) -> dict[Hashable, Any]:
 
 
 def make_executor(name: str = "local", *, address: str | None = None,
-                  max_retries: int = 3, workers: int | None = None) -> Executor:
+                  max_retries: int = 3, workers: int | None = None,
+                  device: str = "auto") -> Executor:
     """The executor called ``name`` (one of :data:`EXECUTORS`); ``workers``: processes of the
-    pool executor (default one per CPU core)."""
+    pool executor (default one per CPU core); ``device``: ``auto``, ``cpu`` or ``cuda``
+    (:func:`core.device.resolve_device`; for Ray, the cluster's GPUs)."""
+    from ..device import resolve_device
+
     if name not in EXECUTORS:
         raise ValueError(f"`executor` must be one of {', '.join(EXECUTORS)}. Got {name!r} instead.")
     if address is not None and name != "ray":
@@ -329,9 +358,10 @@ def make_executor(name: str = "local", *, address: str | None = None,
     if workers is not None and name != "pool":
         raise ValueError("`workers` (--workers) needs the pool executor (--executor pool).")
     if name == "local":
-        return LocalExecutor()
+        return LocalExecutor(device=resolve_device(device))
     if name == "pool":
-        return PoolExecutor(workers)
+        return PoolExecutor(workers, device=resolve_device(device))
     from .ray_executor import RayExecutor
 
-    return RayExecutor(address, max_retries=max_retries)
+    resolve_device("cpu" if device == "cuda" else device)   # only checks the choice
+    return RayExecutor(address, max_retries=max_retries, device=device)

@@ -55,9 +55,11 @@ class RayExecutor:
     check_every : seconds without any finished task after which the cluster is checked for a node
         able to run the tasks; with none left the build stops with a clear message.
     num_cpus : CPUs of the local instance started when ``address`` is None (default: all).
+    device : ``auto`` gives each ``on_device`` task a GPU when the cluster has GPUs; ``cpu``
+        never does; ``cuda`` requires them (``ValueError`` when the cluster has none).
 
-    Each task reserves one CPU and runs torch with :data:`TASK_THREADS` threads, and one GPU when
-    the cluster has GPUs.
+    Each task reserves one CPU and runs torch with :data:`TASK_THREADS` threads; each
+    ``on_device`` task also one GPU, when the device is CUDA.
     The ``core`` package travels to the workers with the job (``runtime_env.py_modules``), so they
     run the driver's code; they need the same third-party packages (torch, …) installed.
     """
@@ -67,7 +69,7 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, *, max_retries: int = 3,
                  max_in_flight: int | None = None, check_every: float = 30.0,
-                 num_cpus: int | None = None):
+                 num_cpus: int | None = None, device: str = "auto"):
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"`max_retries` must be an integer >= 0. Got {max_retries!r} instead.")
         if max_in_flight is not None and max_in_flight < 1:
@@ -93,7 +95,12 @@ class RayExecutor:
         self.address = address
         self.max_retries = max_retries
         self.check_every = check_every
-        self.device = "cuda" if ray.cluster_resources().get("GPU", 0) >= 1 else "cpu"
+        gpus = ray.cluster_resources().get("GPU", 0) >= 1
+        if device == "cuda" and not gpus:
+            ray.shutdown()
+            raise ValueError(f"--device cuda needs a GPU, and the Ray cluster at "
+                             f"{address or 'local'} reports none. Use --device cpu or auto.")
+        self.device = "cuda" if gpus and device != "cpu" else "cpu"
         self._max_in_flight = max_in_flight or max(
             8, 4 * int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(_call_with_threads)
@@ -108,14 +115,15 @@ class RayExecutor:
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         ray = self._ray
         cpus = float(TASK_THREADS)
-        remote = self._remote.options(
-            num_cpus=cpus, num_gpus=1 if self.device == "cuda" else 0,
-            max_retries=self.max_retries, retry_exceptions=True)
+        remotes = [self._remote.options(
+            num_cpus=cpus, num_gpus=1 if on_device and self.device == "cuda" else 0,
+            max_retries=self.max_retries, retry_exceptions=True) for on_device in (False, True)]
         pending: dict[Any, Task] = {}
         queue = iter(tasks)
 
         def fill() -> None:
             for task in queue:
+                remote = remotes[task.on_device]
                 pending[remote.remote(task.fn, TASK_THREADS, *task.args, **task.kwargs)] = task
                 if len(pending) >= self._max_in_flight:
                     return

@@ -27,6 +27,7 @@ import pyarrow as pa
 import torch
 
 from .. import store
+from ..device import CPU_EVALUATE_BATCH_SIZE, Device, as_device
 from ..features import features_and_logits, head_parameters
 from ..geometry import compute_geometry
 from ..models import model_from_config
@@ -95,18 +96,21 @@ class TrainedModel:
 
 
 def train_model_task(job: ModelJob, images: np.ndarray, labels: np.ndarray,
-                     dense_state: bytes | None = None, *, device: str = "cpu",
+                     dense_state: bytes | None = None, *, device: Device | str = "cpu",
                      progress: bool = False) -> TrainedModel:
     """Train (dense), prune (+ retrain) a dense parent, or search an MPT mask.
 
     ``images``: uint8 training images (N, H, W) or (N, H, W, C); ``labels``: (N,) class ids;
-    ``dense_state``: the dense parent's state dict bytes (pruning methods only).
+    ``dense_state``: the dense parent's state dict bytes (pruning methods only); ``device``:
+    where the network and the training data live (see ``core.device``).
     """
     from ..pruning import PRUNERS, STRUCTURED_METHODS, make_pruned_model
 
     t0 = time.perf_counter()
-    x = to_input(images).to(device)
-    y = torch.tensor(labels).to(device)   # a copy: shared arrays are read-only memory maps
+    dev = as_device(device)
+    device = dev.torch
+    x = dev.move(to_input(images))
+    y = dev.move(torch.tensor(labels))   # a copy: shared arrays are read-only memory maps
     spec = job.spec
     if job.method == "dense":
         seed_everything(job.seed)
@@ -158,10 +162,8 @@ class ModelWeights:
         return cls.of(model_id, config, model)
 
 
-# Images per forward pass of `evaluate_model_task`. Large batches amortise the per-call overhead
-# of small networks; beyond a few thousand 28×28 images the activations leave the CPU caches and
-# throughput drops again (bench/evaluate.py measures it).
-EVALUATE_BATCH_SIZE = 1000
+# Images per forward pass of `evaluate_model_task` on the CPU (a device's own size: core.device).
+EVALUATE_BATCH_SIZE = CPU_EVALUATE_BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,8 @@ def _per_benchmark_mean(values: np.ndarray, n_benchmarks: int, *, skip_nan: bool
 @torch.inference_mode()
 def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], labels: np.ndarray,
                         sample_ids: np.ndarray, *images: np.ndarray,
-                        keep_features_for: Sequence[str] = (), device: str = "cpu",
-                        batch_size: int = EVALUATE_BATCH_SIZE,
+                        keep_features_for: Sequence[str] = (), device: Device | str = "cpu",
+                        batch_size: int | None = None,
                         bias_in_margin: bool = True) -> ModelEvaluation:
     """Evaluate one model on every benchmark of ``benchmark_ids``: features → geometry →
     ``sample_metrics`` and ``evaluations`` rows, the same as evaluating each benchmark alone.
@@ -213,8 +215,9 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
     ``benchmark_ids`` (separate arguments, so that an executor resolves each shared handle);
     ``labels`` and ``sample_ids``: (N,), the same for every benchmark. ``keep_features_for``:
     the benchmarks whose raw features (N, m) are returned. The network runs in batches of
-    ``batch_size`` images, channels-last where the model gains by it, on ``device``; the
-    geometry on the CPU, once over all N × len(benchmark_ids) features. ``bias_in_margin``: the margin's form
+    ``batch_size`` images (default: the device's, see ``core.device``), channels-last where the
+    model gains by it, on ``device``; the geometry on the CPU, once over all
+    N × len(benchmark_ids) features. ``bias_in_margin``: the margin's form
     (``False``: the paper's bias-free form, see docs/geometry.md, Margin).
     """
     t0 = time.perf_counter()
@@ -225,7 +228,10 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
     if any(len(block) != n for block in images):
         raise ValueError(f"Every benchmark must hold {n} images, one per label. Got "
                          f"{sorted({len(block) for block in images})} instead.")
-    model = model_from_config(weights.config, state_from_bytes(weights.state)).to(device).eval()
+    dev = as_device(device)
+    batch_size = batch_size or dev.evaluate_batch_size
+    model = model_from_config(weights.config, state_from_bytes(weights.state)
+                              ).to(dev.torch).eval()
     # Channels-last lets the convolutions skip a layout conversion on every call (CPU oneDNN),
     # for the models that gain by it.
     layout = (torch.channels_last if getattr(model, "channels_last_inference", True)
@@ -233,7 +239,7 @@ def evaluate_model_task(weights: ModelWeights, benchmark_ids: Sequence[str], lab
     model = model.to(memory_format=layout)
     parts = []
     for batch in _batches(images, batch_size):
-        x = to_input(batch).to(device).contiguous(memory_format=layout)
+        x = dev.move(to_input(batch)).contiguous(memory_format=layout)
         parts.append(features_and_logits(model, x)[0].cpu())
     features = torch.cat(parts)
     weight, bias = head_parameters(model)

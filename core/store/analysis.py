@@ -7,7 +7,7 @@ in docs/analysis.md, Robustness and Pruning vulnerability (PV).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import duckdb
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = [
     "feature_models",
     "common_sample_features",
     "sample_geometry",
+    "sample_geometry_parts",
     "defined_cka",
     "accuracy_by_corruption",
     "benchmark_corruptions",
@@ -156,6 +157,23 @@ def sample_geometry(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(model_id, benchmark_id, sample_id, angle, margin, l2) of every stored result."""
     return con.execute("SELECT model_id, benchmark_id, sample_id, angle, margin, l2 "
                        "FROM sample_metrics").df()
+
+
+def sample_geometry_parts(con: duckdb.DuckDBPyConnection
+                          ) -> tuple[pd.DataFrame, np.ndarray, Iterator[pd.DataFrame]]:
+    """:func:`sample_geometry` in parts, for databases too large to hold it as one frame (the
+    full preset's 107M rows): every (model_id, benchmark_id) and every sample_id, then the rows
+    model by model (a model's results are stored together, so each part reads little)."""
+    keys = con.execute("SELECT DISTINCT model_id, benchmark_id FROM sample_metrics").df()
+    sample_ids = con.execute("SELECT DISTINCT sample_id FROM sample_metrics ORDER BY 1"
+                             ).fetchnumpy()["sample_id"]
+
+    def parts() -> Iterator[pd.DataFrame]:
+        for model_id in sorted(keys["model_id"].unique()):
+            yield con.execute("SELECT model_id, benchmark_id, sample_id, angle, margin, l2 "
+                              "FROM sample_metrics WHERE model_id = ?", [model_id]).df()
+
+    return keys, np.asarray(sample_ids), parts()
 
 
 def accuracy_by_corruption(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -19,7 +19,8 @@ from .frames import CLEAN
 from .writes import _delete_where, _insert_frame
 
 __all__ = ["record_progress", "dataset_row", "BUILD_SETTING_DEFAULTS", "check_build_setting",
-           "RegisteredModel", "registered_models", "replace_model", "set_model_fingerprint",
+           "RegisteredModel", "registered_models", "replace_model", "replace_models",
+           "set_model_fingerprint",
            "models_to_evaluate", "benchmarks_with_images", "evaluation_sample_ids",
            "build_fingerprint", "record_build_fingerprint", "flush"]
 
@@ -89,11 +90,18 @@ def replace_model(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     """Insert or replace the ``models`` row of ``row['model_id']`` and, in the same
     transaction, delete that model's results (evaluations, sample metrics, features,
     attributions): results of a replaced model describe weights that are gone."""
-    key = {"model_id": row["model_id"]}
+    replace_models(con, [row])
+
+
+def replace_models(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    """:func:`replace_model` for several rows, all in one transaction (all or none written)."""
     with transaction(con):
-        for table in (*_RESULT_TABLES, "models"):
-            _delete_where(con, table, key)
-        _insert_frame(con, "models", pd.DataFrame([row]))
+        for row in rows:
+            key = {"model_id": row["model_id"]}
+            for table in (*_RESULT_TABLES, "models"):
+                _delete_where(con, table, key)
+        if rows:
+            _insert_frame(con, "models", pd.DataFrame(rows))
 
 
 def set_model_fingerprint(con: duckdb.DuckDBPyConnection, model_id: str, fingerprint: str
