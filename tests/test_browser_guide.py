@@ -154,7 +154,7 @@ def test_click_on_the_plane_shows_the_samples_stored_metrics(browser, app_url, t
 def test_table_and_parcoords_labels_never_overlap(browser, app_url, width):
     context, page = _page(browser, width)
     try:
-        page.goto(f"{app_url}/population")
+        page.goto(app_url)
         table = plot_with_title(page, "Accuracy vs pruning ratio")
         page.wait_for_timeout(800)     # relayout to the container's width
         boxes = table.evaluate(_TEXT_BOXES_JS, "g.annotation text")
