@@ -210,6 +210,33 @@ def test_benchmark_similarity_finds_brightness_redundant_with_clean():
     assert acc.loc[("brightness", "clean"), "rank"] == 2
 
 
+def test_drop_spearman_is_the_mean_of_per_severity_rank_correlations():
+    # Two severities; per severity the drops of a and b are rank-correlated differently, and
+    # pooling the severities (a large shared fall at severity 2) would make them look alike.
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    n = 9
+    clean = rng.uniform(0.7, 0.9, n)
+    rows = [(f"m{i}", "clean", 0, clean[i]) for i in range(n)]
+    drops = {}
+    for s, shared in ((1, 0.05), (2, 0.4)):
+        for name in ("a", "b", "c"):
+            drops[(name, s)] = shared + rng.uniform(0, 0.05, n)
+            rows += [(f"m{i}", name, s, clean[i] - drops[(name, s)][i]) for i in range(n)]
+    out = analysis.benchmark_similarity(pd.DataFrame(
+        rows, columns=["model_id", "corruption", "severity", "accuracy"]))
+    ranked = out[out.measure == "drop_spearman"].set_index(["corruption_a", "corruption_b"])
+    assert len(ranked) == 3
+    for a, b in (("a", "b"), ("a", "c"), ("b", "c")):
+        expected = np.mean([spearmanr(drops[(a, s)], drops[(b, s)]).statistic for s in (1, 2)])
+        assert ranked.loc[(a, b), "similarity"] == pytest.approx(expected)
+    pooled = out[out.measure == "drop_pearson"]["similarity"]
+    assert (pooled > 0.9).all()                    # pooled over severities: saturated
+    assert (ranked["similarity"].abs() < 0.9).all()
+    assert sorted(ranked["rank"]) == [1, 2, 3]
+
+
 def test_random_angles_concentrate_at_ninety_degrees():
     out = analysis.dimension_angles([4, 64, 1024], n=3000, seed=0)
     assert (out.kind == "random").all() and out.model_id.isna().all()

@@ -242,6 +242,8 @@ def _redundancy(db: DbRef) -> None:
     # The accuracy measures are chosen here; the geometry distance is drawn beside the choice.
     measures = list(dict.fromkeys(similarity["measure"]))
     accuracy = [m for m in measures if m != charts.GEOMETRY_MEASURE] or measures
+    # The unsaturated measure first (the default): see its caption.
+    accuracy.sort(key=lambda m: m != charts.DEFAULT_REDUNDANCY_MEASURE)
     widgets.drop_unknown_choice("overview_similarity_measure", accuracy,
                                 label="similarity measure")
     measure = st.radio("Accuracy similarity measure", accuracy, horizontal=True,
@@ -251,6 +253,11 @@ def _redundancy(db: DbRef) -> None:
     widgets.figure(charts.redundancy_figure(similarity, measure=measure),
                    key="overview_redundancy", name="benchmark_redundancy",
                    data=similarity[shown], config=charts.plotly_config("benchmark_redundancy"))
+    if measure == charts.DEFAULT_REDUNDANCY_MEASURE:
+        st.caption("Ranked by the rank correlation of the models' accuracy drop within each "
+                   "severity: pooled over severities, every corruption's accuracy falls with "
+                   "severity, so the Pearson measures put most pairs near r = 1 and rank "
+                   "nothing.")
     if measure != charts.GEOMETRY_MEASURE:
         widgets.reading(charts.redundancy_reading(similarity, measure=measure))
         widgets.reading(charts.redundant_by_both_reading(similarity, measure=measure))

@@ -24,6 +24,7 @@ from app.charts.overview._shared import (
 from app.charts.overview.insights import (
     correlation_figure,
     correlation_models,
+    DEFAULT_REDUNDANCY_MEASURE,
     dimension_figure,
     GEOMETRY_MEASURE,
     SPREAD_LABELS,
@@ -99,6 +100,7 @@ __all__ = [
     "redundancy_figure",
     "redundancy_reading",
     "GEOMETRY_MEASURE",
+    "DEFAULT_REDUNDANCY_MEASURE",
     "redundant_by_both",
     "redundant_by_both_reading",
     "dimension_figure",
