@@ -18,8 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import glossary, report, state, widgets
+from app import global_panels, glossary, report, state, widgets
 from app.charts import geometry as charts
+from app.charts.overview import model_numbers, numbered
 from app.components import brushable_parcoords
 from app.compare import (
     CATEGORIES,
@@ -46,6 +47,7 @@ MAX_GLOBAL_MODELS = 3  # models side by side in the global view
 _COMPARE_MODELS = "two models, one benchmark"
 _COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
 _GLOBAL_MODELS = "models on one benchmark"
+_GLOBAL_PANELS = "models × (reference vs compared)"
 _BRUSH_KEY = "geometry_parcoords_brush"
 _GLOBAL_MODELS_KEY = "geometry_global_models"
 # Pickers of the page's selectboxes: their widget keys start with "geometry_".
@@ -232,8 +234,18 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
                  class_index: int, class_names: list[str], reference: str, compared: str
                  ) -> None:
     name = class_names[class_index]
-    mode = st.radio("Compare", (_GLOBAL_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
-                    key="geometry_global_mode")
+    mode = st.radio("Compare", (_GLOBAL_MODELS, _COMPARE_BENCHMARKS, _GLOBAL_PANELS),
+                    horizontal=True, key="geometry_global_mode")
+    if mode == _GLOBAL_PANELS:
+        chosen = _choose_global_models(models, model_id)
+        if not chosen:
+            st.info(f"Choose up to {MAX_GLOBAL_MODELS} models to compare.")
+            return
+        global_panels.models_by_benchmarks(
+            db, chosen, class_index, class_names, reference, compared,
+            lambda frame, angles, first: _choose_axes(frame, angles, class_index,
+                                                      len(class_names), first))
+        return
     if mode == _GLOBAL_MODELS:
         chosen = _choose_global_models(models, model_id)
         if not chosen:
@@ -242,9 +254,10 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
         frame, angles = q.class_metrics(db, tuple(chosen), (benchmark_id,), class_index,
                                         len(class_names))
         frame = frame.assign(group=frame["model_id"])
-        groups, labels = list(chosen), list(chosen)
+        numbers = model_numbers(state.get_list("selected_models"), models["model_id"])
+        groups, labels = list(chosen), [numbered(m, numbers) for m in chosen]
         colors = charts.GROUP_COLORS[:len(chosen)]
-        title = f"{name} on {benchmark_id}: {', '.join(chosen)}"
+        title = f"{name} on {benchmark_id}: {', '.join(labels)}"
         file_stem = f"geometry_class_{class_index}_{benchmark_id}_{len(chosen)}_models"
     else:
         if reference == compared:

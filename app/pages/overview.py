@@ -28,8 +28,11 @@ _TABLE_KEY = "overview_table"
 _SIMILARITY_KEY = "overview_similarity"
 _BENCHMARKS_KEY = "overview_similarity_benchmarks"
 _PLACEMENT_KEY = "overview_placement"
-_PLACEMENT_NAMES = {"geometry": "stress (true distances)", "geometry_umap": "UMAP",
-                    "cka": "CKA"}
+# choice → (embeddings.space, embeddings.scope)
+_PLACEMENTS = {"shared": ("geometry", "shared"), "geometry": ("geometry", "benchmark"),
+               "geometry_umap": ("geometry_umap", "benchmark"), "cka": ("cka", "benchmark")}
+_PLACEMENT_NAMES = {"shared": "shared (all benchmarks)", "geometry": "stress, this benchmark",
+                    "geometry_umap": "UMAP, this benchmark", "cka": "CKA, this benchmark"}
 
 
 def run() -> None:
@@ -145,6 +148,14 @@ def _mst_edges(db: DbRef, benchmarks: list[str], selected: list[str]) -> pd.Data
         columns=["benchmark_id", "model_a", "model_b", "distance"])
 
 
+def _placements(db: DbRef, n_shown: int) -> list[str]:
+    """The placement choices of this database: the shared one, and the per-benchmark ones when
+    one benchmark is shown (they are never overlaid: each benchmark has its own axes)."""
+    held = set(q.embedding_spaces(db))
+    choices = [name for name, key in _PLACEMENTS.items() if key in held]
+    return [c for c in choices if n_shown == 1 or _PLACEMENTS[c][1] == "shared"]
+
+
 def _similarity_view(db: DbRef) -> None:
     st.header("Geometric similarity")
     options = q.embedding_benchmarks(db)
@@ -159,39 +170,66 @@ def _similarity_view(db: DbRef) -> None:
     left, right = st.columns([3, 2])
     left.multiselect("Benchmarks shown (the same as the selected benchmarks)", options,
                      key=_BENCHMARKS_KEY, on_change=_on_benchmarks_change, args=(options,))
-    spaces = [s for s in charts.PLACEMENT_LABELS if s in set(q.embedding_spaces(db))]
-    widgets.drop_unknown_choice(_PLACEMENT_KEY, spaces, label="placement")
-    space = right.radio("Placement", spaces, horizontal=True, key=_PLACEMENT_KEY,
-                        format_func=lambda s: _PLACEMENT_NAMES.get(s, s),
-                        help="Stress: drawn distances match the true distances between the "
-                             "models' standardised geometry as a whole. UMAP: keeps "
-                             "neighbourhoods, distorts distances. CKA: places by the linear CKA "
-                             "of the models' features instead of their geometry.")
     shown = chosen or options[:1]
+    choices = _placements(db, len(shown))
+    widgets.drop_unknown_choice(_PLACEMENT_KEY, choices, label="placement")
+    choice = right.radio("Placement", choices, horizontal=True, key=_PLACEMENT_KEY,
+                         format_func=lambda c: _PLACEMENT_NAMES.get(c, c),
+                         help="Shared: every (model, benchmark) in one plane, so points of "
+                              "different benchmarks compare. One benchmark: stress (drawn "
+                              "distances match the true ones), UMAP (keeps neighbourhoods, "
+                              "distorts distances) or CKA (linear CKA of the features) of that "
+                              "benchmark's models alone.")
+    if len(shown) > 1:
+        st.caption("Several benchmarks are shown in the shared placement only: the per-benchmark "
+                   "placements have axes of their own and are never drawn on one chart.")
     if not chosen:
         st.caption(f"No benchmark selected — showing `{shown[0]}`.")
-    points = q.embedding_points(db, space, tuple(shown))
+    space, scope = _PLACEMENTS.get(choice, ("geometry", "benchmark"))
+    points = q.embedding_points(db, space, scope, tuple(shown))
     if points.empty:
-        st.info(f"No {_PLACEMENT_NAMES.get(space, space)} placement for these benchmarks (CKA "
+        st.info(f"No {_PLACEMENT_NAMES.get(choice, choice)} placement for these benchmarks (CKA "
                 "needs stored features); showing the stress placement.")
-        space = "geometry"
-        points = q.embedding_points(db, space, tuple(shown))
+        choice, (space, scope) = "geometry", _PLACEMENTS["geometry"]
+        points = q.embedding_points(db, space, scope, tuple(shown))
     selected = state.get_list("selected_models")
+    numbers = charts.model_numbers(selected, points["model_id"])
     edges = _mst_edges(db, shown, selected)
-    fig, note = charts.embedding_figure(points, space=space, mst_edges=edges,
-                                        selected_models=selected)
+    fig, note = charts.embedding_figure(points, space=choice, mst_edges=edges,
+                                        selected_models=selected, numbers=numbers,
+                                        colour_by="benchmark" if scope == "shared" else "method")
     widgets.figure(fig, key=_SIMILARITY_KEY, name="geometric_similarity",
-                   data=points.assign(space=space), on_select=_on_points_select,
+                   data=points.assign(space=space, scope=scope), on_select=_on_points_select,
                    selection_mode=("points", "box", "lasso"),
                    config=charts.plotly_config("geometric_similarity"))
-    st.caption(charts.placement_quality_line(q.placement_quality(db, space, tuple(shown)),
-                                             space=space))
+    overall = q.shared_quality(db, space) if scope == "shared" else None
+    st.caption(charts.placement_quality_line(q.placement_quality(db, space, scope, tuple(shown)),
+                                             space=choice, overall=overall))
     if note:
         st.caption(note)
-    scope = f"the {len(selected)} selected models" if selected else "all models"
-    st.caption("Box or lasso markers to select their models; a ×n marker is n models with the "
-               "same geometry and selects them all. Grey lines: minimum spanning tree of the "
-               f"true geometry distances over {scope}.")
+    if scope == "shared" and len(shown) > 1:
+        corruption_of = dict(zip(common.benchmarks(db)["benchmark_id"],
+                                 common.benchmarks(db)["corruption"]))
+        similarity = q.benchmark_similarity(db)
+        widgets.reading(charts.tree_overlap_reading(
+            charts.tree_overlap(points), corruption_of,
+            similarity[similarity["measure"] == charts.GEOMETRY_MEASURE]))
+    scope_text = f"the {len(selected)} selected models" if selected else "all models"
+    st.caption("Box or lasso markers to select their models; a ×n marker is n results with the "
+               "same geometry and selects them all. Lines: minimum spanning tree of the true "
+               f"geometry distances of each benchmark over {scope_text}.")
+    _number_key(db, numbers)
+
+
+def _number_key(db: DbRef, numbers: dict[str, int]) -> None:
+    """The models' numbers (drawn beside the markers when few), with their clean accuracy."""
+    evaluations = common.evaluations(db)
+    clean = evaluations[evaluations["corruption"] == "clean"].groupby("model_id")["accuracy"].mean()
+    with st.expander(f"Model numbers ({len(numbers)} models; the Geometry page uses the same)",
+                     expanded=len(numbers) <= charts.MAX_NUMBERED):
+        st.dataframe(charts.number_key(numbers, clean), hide_index=True, width="stretch",
+                     column_config={"clean accuracy": st.column_config.NumberColumn(
+                         format="%.3f")})
 
 
 # --------------------------------------------------------------------------- insights

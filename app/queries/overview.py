@@ -11,14 +11,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.db import DbRef
+from app.db import DbRef, _connection
+from core.store import placements
 
 # One bar of the evaluation table: a (arch, method, retrained, ratio) group of models on one
 # corruption, averaged over the group's models (seeds) and the chosen severities.
 BAR_KEYS = ["arch", "method", "retrained", "ratio", "corruption"]
 BAR_COLUMNS = [*BAR_KEYS, "accuracy", "model_ids", "benchmark_ids"]
 SUBSET_COLUMNS = [*BAR_KEYS, "subset_accuracy", "n_samples"]
-EMBEDDING_COLUMNS = ["model_id", "benchmark_id", "x", "y", "arch", "method", "ratio", "retrained"]
 CORRELATION_COLUMNS = ["model_id", "target", "metric", "pearson", "spearman", "n"]
 SIMILARITY_COLUMNS = ["corruption_a", "corruption_b", "similarity", "measure", "rank"]
 DIMENSION_COLUMNS = ["kind", "dim", "mean", "std", "model_id"]
@@ -29,6 +29,15 @@ AUC_COLUMNS = ["arch", "target", "score", "auc", "n_positive", "n"]
 
 # Clean always; corrupted benchmarks of the chosen severity, or of every severity when it is NULL.
 _SEVERITY_FILTER = "(b.corruption = 'clean' OR ?::INTEGER IS NULL OR b.severity = ?::INTEGER)"
+
+
+def _read(db: DbRef, query, *args) -> pd.DataFrame:
+    """``query(con, *args)``, a read of ``core.store``, on the app's connection to ``db``."""
+    cursor = _connection(db).cursor()
+    try:
+        return query(cursor, *args)
+    finally:
+        cursor.close()
 
 
 def _table_or_empty(db: DbRef, table: str, query: str, params: list, columns: list[str]
@@ -113,15 +122,12 @@ def embedding_benchmarks(db: DbRef) -> list[str]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def embedding_points(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """2-D placement of every (model, benchmark) of ``benchmark_ids`` in ``space``
-    ('geometry' = stress placement, 'geometry_umap' = UMAP of the true geometry distances,
-    'cka' = placement from CKA), with model facts."""
-    return _table_or_empty(db, "embeddings", """
-        SELECT e.model_id, e.benchmark_id, e.x, e.y, m.arch, m.method, m.ratio, m.retrained
-        FROM embeddings e JOIN models m USING (model_id)
-        WHERE e.space = ? AND e.benchmark_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY e.benchmark_id, e.model_id""", [space, list(benchmark_ids)], EMBEDDING_COLUMNS)
+def embedding_points(db: DbRef, space: str, scope: str, benchmark_ids: tuple[str, ...]
+                     ) -> pd.DataFrame:
+    """2-D placement (``space``: 'geometry' = stress, 'geometry_umap' = UMAP, 'cka'; ``scope``:
+    'shared' = one plane for every benchmark, 'benchmark' = placed per benchmark) of every
+    (model, benchmark) of ``benchmark_ids``, with model facts."""
+    return _read(db, placements.placement_points, space, scope, list(benchmark_ids))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -178,15 +184,13 @@ def vulnerability_auc(db: DbRef) -> pd.DataFrame:
 
 
 DISTANCE_COLUMNS = ["benchmark_id", "model_a", "model_b", "distance"]
-QUALITY_COLUMNS = ["benchmark_id", "n_models", "n_neighbors", "trustworthiness", "spearman"]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def embedding_spaces(db: DbRef) -> list[str]:
-    """The placements (`embeddings.space`) this database holds, sorted."""
-    frame = _table_or_empty(db, "embeddings", "SELECT DISTINCT space FROM embeddings ORDER BY 1",
-                            [], ["space"])
-    return list(frame["space"])
+def embedding_spaces(db: DbRef) -> list[tuple[str, str]]:
+    """The placements (space, scope) this database holds, sorted."""
+    frame = _read(db, placements.placement_scopes)
+    return list(zip(frame["space"], frame["scope"]))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -199,15 +203,18 @@ def geometry_distances(db: DbRef, benchmark_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def placement_quality(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """How faithful the placement ``space`` is on each of ``benchmark_ids``: trustworthiness
-    (fraction) of its ``n_neighbors``-nearest neighbours and Spearman ρ of drawn vs true
-    distances."""
-    return _table_or_empty(db, "placement_quality", """
-        SELECT benchmark_id, n_models, n_neighbors, trustworthiness, spearman
-        FROM placement_quality
-        WHERE space = ? AND benchmark_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY benchmark_id""", [space, list(benchmark_ids)], QUALITY_COLUMNS)
+def placement_quality(db: DbRef, space: str, scope: str, benchmark_ids: tuple[str, ...]
+                      ) -> pd.DataFrame:
+    """How faithful the placement (``space``, ``scope``) is on each of ``benchmark_ids`` (its
+    points of that benchmark): trustworthiness (fraction) of its ``n_neighbors``-nearest
+    neighbours and Spearman ρ of drawn vs true distances."""
+    return _read(db, placements.placement_quality_rows, space, scope, list(benchmark_ids))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def shared_quality(db: DbRef, space: str) -> pd.DataFrame:
+    """The quality of the shared placement ``space`` over all its points (one row, or none)."""
+    return _read(db, placements.shared_overall_quality, space)
 
 
 EFFECTIVE_COLUMNS = ["model_id", "arch", "method", "ratio", "retrained", "clean_accuracy",

@@ -8,13 +8,14 @@ Modules:
 - ``writes``: transactions and bulk writes (``replace_rows``, ``write_result`` …).
 - ``reads``: queries of the build tables shared by several modules.
 - ``analysis``: the inputs of the analysis tables, robustness, and their fingerprints.
+- ``placements``: the stored placements and their quality, for the similarity view.
 
 Every public name below is importable from ``core.store`` directly.
 """
 
 from __future__ import annotations
 
-from . import analysis
+from . import analysis, placements
 from .reads import done_pairs, num_classes
 from .schema import (
     SCHEMA_VERSION,
@@ -63,4 +64,5 @@ __all__ = [
     "write_model_results",
     "metrics_table",
     "analysis",
+    "placements",
 ]

@@ -5,7 +5,8 @@
   minimum spanning trees of the true distances);
 - `insights`: correlation heat maps, benchmark redundancy, curse of dimensionality, the spread
   hypothesis, ROC curves, effective robustness;
-- `readings`: the sentence under each insight that reads its numbers.
+- `readings`: the sentence under each insight that reads its numbers;
+- `numbering`: model numbers, benchmark colours and the tree-overlap reading of the shared view.
 
 Selection events of these figures are parsed in `app.selection`; the ROC curves themselves are
 computed by `core.analysis.roc`.
@@ -33,6 +34,16 @@ from app.charts.overview.insights import (
     roc_figure,
     spread_figure,
     top_flagged,
+)
+from app.charts.overview.numbering import (
+    MAX_NUMBERED,
+    benchmark_colours,
+    method_symbol,
+    model_numbers,
+    number_key,
+    numbered,
+    tree_overlap,
+    tree_overlap_reading,
 )
 from app.charts.overview.readings import (
     correlation_reading,
@@ -93,6 +104,14 @@ __all__ = [
     "coincident_markers",
     "marker_models",
     "placement_quality_line",
+    "MAX_NUMBERED",
+    "benchmark_colours",
+    "method_symbol",
+    "model_numbers",
+    "number_key",
+    "numbered",
+    "tree_overlap",
+    "tree_overlap_reading",
     "strength",
     "correlation_models",
     "correlation_figure",
