@@ -382,14 +382,20 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
         "SELECT * FROM robustness ORDER BY model_id, sample_id").df(), expected)
     cka = con.execute("SELECT * FROM cka WHERE model_a = model_b").df()
     np.testing.assert_allclose(cka["cka"], 1.0)
-    spaces = con.execute("SELECT space, count(*) FROM embeddings GROUP BY 1").fetchall()
-    assert dict(spaces) == {"geometry": 20, "geometry_umap": 20, "cka": 5}
+    spaces = con.execute("SELECT space, scope, count(*) FROM embeddings GROUP BY 1, 2").fetchall()
+    assert {(s, c): n for s, c, n in spaces} == {
+        ("geometry", "benchmark"): 20, ("geometry_umap", "benchmark"): 20,
+        ("geometry", "shared"): 20, ("cka", "benchmark"): 5}
     assert counts["geometry_distances"] == 4 * 10      # 4 benchmarks × 5·4/2 pairs
-    assert counts["placement_quality"] == 4 * 2        # per benchmark and geometric space
+    # per benchmark and geometric space, the shared placement per benchmark and over all
+    assert counts["placement_quality"] == 4 * 2 + 4 + 1
+    overall = con.execute("SELECT n_models, trustworthiness, spearman FROM placement_quality "
+                          "WHERE scope = 'shared' AND benchmark_id IS NULL").fetchall()
+    assert len(overall) == 1 and overall[0][0] == 20 and 0 <= overall[0][1] <= 1
     measures = con.execute("SELECT measure, count(*) FROM benchmark_similarity GROUP BY 1")
     # corruptions gaussian_noise, brightness and the pseudo-corruption clean: 3 pairs each
     assert dict(measures.fetchall()) == {"accuracy_pearson": 3, "drop_pearson": 1,
-                                         "geometry_distance": 3}
+                                         "drop_spearman": 1, "geometry_distance": 3}
 
     before = _snapshot(con)
     with caplog.at_level(logging.INFO, logger="core.analysis_tables"):

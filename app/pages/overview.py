@@ -171,6 +171,10 @@ def _similarity_view(db: DbRef) -> None:
     left.multiselect("Benchmarks shown (the same as the selected benchmarks)", options,
                      key=_BENCHMARKS_KEY, on_change=_on_benchmarks_change, args=(options,))
     shown = chosen or options[:1]
+    if len(shown) > 1 and not _placements(db, len(shown)):
+        st.caption("This database has no shared placement (its analysis predates it): each "
+                   f"benchmark has its own axes, so only `{shown[0]}` is drawn.")
+        shown = shown[:1]
     choices = _placements(db, len(shown))
     widgets.drop_unknown_choice(_PLACEMENT_KEY, choices, label="placement")
     choice = right.radio("Placement", choices, horizontal=True, key=_PLACEMENT_KEY,

@@ -5,9 +5,9 @@ docs/analysis.md, Similarity placement, the shared placement).
 The per-benchmark placements (``placement.place_geometry``) see a full distance matrix of about a
 hundred models; the shared one places n = models × benchmarks rows (10,752 on the demo, ~20,000 at
 the paper's size), too many for a full n × n stress. It minimises a *sparse* stress instead: over
-every pair of rows of one benchmark (what the per-benchmark view reads), each row's k exact
-nearest neighbours and a fixed number of random partners (the global layout), started from the
-2-D PCA of the rows, by stress majorisation.
+every pair of rows of one benchmark (what the per-benchmark view reads) and a fixed number of
+random partners per row (the global layout), started from the 2-D PCA of the rows, by a few
+steps of stress majorisation.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from scipy.sparse.csgraph import connected_components
 
 from .placement import COINCIDENT_TOLERANCE, _pca
 
-__all__ = ["SHARED_NEIGHBORS", "SHARED_PARTNERS", "nearest_neighbours", "shared_coincident",
+__all__ = ["SHARED_PARTNERS", "SHARED_ITERATIONS", "nearest_neighbours", "shared_coincident",
            "place_shared", "shared_trustworthiness", "sampled_spearman"]
 
 # Defaults of `place_shared`, chosen on the demo database by bench/similarity.py.
-SHARED_NEIGHBORS = 10
 SHARED_PARTNERS = 20
-_NEAR_WEIGHT = 10.0
+SHARED_ITERATIONS = 10
 _WITHIN_WEIGHT = 5.0
-_ITERATIONS = 100
 _BLOCK = 1024
 
 
@@ -112,22 +110,14 @@ def shared_coincident(n: int, close: np.ndarray) -> np.ndarray:
     return renumber[labels]
 
 
-def _stress_pairs(x: np.ndarray, labels: np.ndarray, near: np.ndarray, benchmark: np.ndarray,
-                  k: int, partners: int, seed: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _stress_pairs(x: np.ndarray, labels: np.ndarray, benchmark: np.ndarray, partners: int,
+                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The pairs of distinct points (group labels) the sparse stress is summed over, with their
-    true distances (between the groups' first rows) and kind: 0 = a uniformly drawn partner
-    (``partners`` per point), 1 = one of a point's first k neighbour groups (from the
-    neighbours ``near`` (n, k') of its first row), 2 = two rows of one benchmark (every pair)."""
+    true distances (between the groups' first rows) and whether they are two rows of one
+    benchmark (every such pair) rather than a uniformly drawn partner (``partners`` per
+    point)."""
     m = int(labels.max()) + 1
     _, first = np.unique(labels, return_index=True)
-    groups = labels[near[first]]                                  # (m, k')
-    own = groups == np.arange(m)[:, None]
-    seen = (groups[:, :, None] == groups[:, None, :]) & np.tri(groups.shape[1], k=-1, dtype=bool)
-    valid = ~own & ~seen.any(axis=2)
-    valid &= np.cumsum(valid, axis=1) <= k
-    near_i, column = np.nonzero(valid)
-    near_j = groups[near_i, column]
     rng = np.random.default_rng(seed)
     far_i = np.repeat(np.arange(m), partners)
     far_j = rng.integers(0, m - 1, size=m * partners)
@@ -139,11 +129,10 @@ def _stress_pairs(x: np.ndarray, labels: np.ndarray, near: np.ndarray, benchmark
         within_j.append(labels[rows[b]])
     within_i, within_j = np.concatenate(within_i), np.concatenate(within_j)
     apart = within_i != within_j                       # coincident rows are one point
-    i = np.concatenate([far_i, near_i, within_i[apart]])
-    j = np.concatenate([far_j, near_j, within_j[apart]])
-    kind = np.concatenate([np.zeros(len(far_i), np.int8), np.ones(len(near_i), np.int8),
-                           np.full(int(apart.sum()), 2, np.int8)])
-    return i, j, _pair_distances(x, first[i], first[j]), kind
+    i = np.concatenate([far_i, within_i[apart]])
+    j = np.concatenate([far_j, within_j[apart]])
+    within = np.concatenate([np.zeros(len(far_i), bool), np.ones(int(apart.sum()), bool)])
+    return i, j, _pair_distances(x, first[i], first[j]), within
 
 
 def _majorise(init: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, w: np.ndarray,
@@ -169,18 +158,19 @@ def _majorise(init: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, w: 
 
 
 def place_shared(matrix: np.ndarray, benchmark: np.ndarray, *,
-                 n_neighbors: int = SHARED_NEIGHBORS, n_partners: int = SHARED_PARTNERS,
-                 iterations: int = _ITERATIONS, tolerance: float = COINCIDENT_TOLERANCE,
-                 seed: int = 0) -> np.ndarray:
+                 n_partners: int = SHARED_PARTNERS, iterations: int = SHARED_ITERATIONS,
+                 tolerance: float = COINCIDENT_TOLERANCE, seed: int = 0) -> np.ndarray:
     """Place every row of ``matrix`` in one plane, keeping each benchmark's distances and the
     layout of all of them together.
 
     Rows at most ``tolerance`` apart (chained, across benchmarks too) are coincident and share
     one point exactly. The distinct rows start at their 2-D PCA (in the units of the distances)
-    and are moved to lower the sparse stress Σ w_ij (‖x_i − x_j‖ − d_ij)² over three kinds of
-    pairs: every two rows of one benchmark (w = `_WITHIN_WEIGHT`: the per-benchmark picture),
-    each row's ``n_neighbors`` exact nearest rows (w = `_NEAR_WEIGHT`) and ``n_partners``
-    uniformly drawn rows (w = 1: the global layout).
+    and are moved, for ``iterations`` steps, to lower the sparse stress
+    Σ w_ij (‖x_i − x_j‖ − d_ij)² over two kinds of pairs: every two rows of one benchmark
+    (w = `_WITHIN_WEIGHT`: the per-benchmark picture) and ``n_partners`` uniformly drawn rows
+    per row (w = 1: the layout of all benchmarks together). Few steps: the PCA start keeps the
+    neighbourhoods across benchmarks best, and the within-benchmark pairs mend each benchmark's
+    own neighbourhoods within the first steps (bench/similarity.py).
 
     Args:
         matrix: (n, d) standardised geometry vectors of every (model, benchmark)
@@ -189,8 +179,8 @@ def place_shared(matrix: np.ndarray, benchmark: np.ndarray, *,
 
     Returns:
         (n, 2) float64 in the units of the true distances. Deterministic for a fixed ``seed``.
-        Cost: O(n² d) for the exact neighbours (float32 products by blocks of rows), then
-        O(n (n_neighbors + n_partners) + Σ_b n_b²) per iteration.
+        Cost: O(n² d) to find the coincident rows (float32 products by blocks of rows), then
+        O(n n_partners + Σ_b n_b²) per iteration (n_b: rows of benchmark b).
     """
     x = _check_matrix(matrix)
     benchmark = np.asarray(benchmark)
@@ -199,25 +189,23 @@ def place_shared(matrix: np.ndarray, benchmark: np.ndarray, *,
                          f"{benchmark.shape} instead.")
     if tolerance < 0 or not np.isfinite(tolerance):
         raise ValueError(f"`tolerance` must be >= 0. Got {tolerance} instead.")
-    if n_neighbors < 1 or n_partners < 0 or iterations < 0:
-        raise ValueError("`n_neighbors` must be >= 1, `n_partners` and `iterations` >= 0. Got "
-                         f"{n_neighbors}, {n_partners}, {iterations} instead.")
+    if n_partners < 0 or iterations < 0:
+        raise ValueError("`n_partners` and `iterations` must be >= 0. Got "
+                         f"{n_partners}, {iterations} instead.")
     n = len(x)
     if n < 2:
         return np.zeros((n, 2))
-    # Spare neighbours, for those that fall in a row's own coincident group or repeat a group.
-    near, _, close = nearest_neighbours(x, min(n_neighbors + 8, n - 1), within=tolerance)
+    _, _, close = nearest_neighbours(x, 1, within=tolerance)
     labels = shared_coincident(n, close)
     _, first = np.unique(labels, return_index=True)
     distinct = x[first]
     m = len(distinct)
     xy = _pca(distinct - distinct.mean(axis=0), 2, seed)[:, :2]
     if m > 3:
-        i, j, d, kind = _stress_pairs(x, labels, near, benchmark, min(n_neighbors, m - 1),
-                                      min(n_partners, m - 1), seed)
+        i, j, d, within = _stress_pairs(x, labels, benchmark, min(n_partners, m - 1), seed)
         positive = d > 0
-        i, j, d, kind = i[positive], j[positive], d[positive], kind[positive]
-        w = np.array([1.0, _NEAR_WEIGHT, _WITHIN_WEIGHT])[kind]
+        i, j, d, within = i[positive], j[positive], d[positive], within[positive]
+        w = np.where(within, _WITHIN_WEIGHT, 1.0)
         xy = _majorise(xy, i, j, d, w, iterations)
     return xy[labels]
 
