@@ -20,13 +20,19 @@ from app.queries import common
 from app.queries import geometry as q
 from app.compare import brushed_sample_ids, stratified_sample
 
-__all__ = ["PANEL_BRUSH_KEYS", "models_by_benchmarks"]
+__all__ = ["PANEL_BRUSH_KEYS", "model_label", "models_by_benchmarks"]
 
 # One brush per panel; brushing any of them selects samples.
 PANEL_BRUSH_KEYS = ("geometry_panel_brush_0", "geometry_panel_brush_1", "geometry_panel_brush_2")
 # Axis ranges kept while the class stays the same: {"class": index, "ranges": {label: range}}.
 _LOCKED_KEY = "geometry_locked_ranges"
 _MAX_LINES = 2_000
+
+
+def model_label(models: pd.DataFrame, model_id: str) -> str:
+    """"#n model": the model with the Overview's number (its place in the sorted selection)."""
+    return numbered(model_id, model_numbers(state.get_list("selected_models"),
+                                            models["model_id"]))
 
 
 def _brush(key: str, columns: dict[str, np.ndarray]) -> dict:
@@ -78,7 +84,6 @@ def models_by_benchmarks(db: DbRef, model_ids: Sequence[str], class_index: int,
     columns = {m: charts.parcoords_columns(f, a, axes, class_names)
                for m, (f, a) in frames.items()}
     ranges = _locked(class_index, list(columns.values()), len(axes))
-    numbers = model_numbers(state.get_list("selected_models"), common.models(db)["model_id"])
     evaluations = common.evaluations(db)
     overall = evaluations.set_index(["model_id", "benchmark_id"])["accuracy"]
     st.caption(f"Reference {reference} in grey (drawn on top), compared {compared} in yellow; "
@@ -86,7 +91,7 @@ def models_by_benchmarks(db: DbRef, model_ids: Sequence[str], class_index: int,
     for i, (model_id, (frame, angles)) in enumerate(frames.items()):
         class_accuracy = frame.groupby("group")["correct"].mean()
         title = charts.model_panel_title(
-            numbered(model_id, numbers), name, reference, compared,
+            model_label(common.models(db), model_id), name, reference, compared,
             (class_accuracy.get(reference, np.nan), class_accuracy.get(compared, np.nan)),
             (overall.get((model_id, reference), np.nan), overall.get((model_id, compared), np.nan)))
         lines = stratified_sample(frame, by=["group", "correct"], n_max=_MAX_LINES)

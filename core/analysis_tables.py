@@ -31,7 +31,7 @@ __all__ = ["ANALYSIS_VERSION", "update_analysis", "fingerprints"]
 logger = logging.getLogger(__name__)
 
 # Part of every fingerprint: bump it when a computation changes so every table is recomputed.
-ANALYSIS_VERSION = "2"
+ANALYSIS_VERSION = "3"
 
 # The per-benchmark placements stored in ``embeddings`` (scope 'benchmark'): space →
 # ``place_geometry`` method. Stress keeps the true distances best on the demo; UMAP, the method

@@ -20,7 +20,6 @@ import streamlit as st
 
 from app import global_panels, glossary, report, state, widgets
 from app.charts import geometry as charts
-from app.charts.overview import model_numbers, numbered
 from app.components import brushable_parcoords
 from app.compare import (
     CATEGORIES,
@@ -147,9 +146,10 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
         if len(classes) < len(class_names):
             st.caption(f"Showing {len(classes)} of {len(class_names)} classes: the selected class "
                        "and the classes with the lowest accuracy.")
+        label = global_panels.model_label(models, model_id)
         widgets.sample_selecting_chart(charts.class_panels(
-            frame, class_names, classes, title=f"{model_id} on {benchmark_id}: grey correct, "
-                                               "red misclassified"), key="geometry_local_scatter",
+            frame, class_names, classes, title=f"{label} on {benchmark_id}: grey correct, red "
+                                               "misclassified"), key="geometry_local_scatter",
             data=frame, label="Download these samples", name=f"geometry_{model_id}_{benchmark_id}")
         st.caption("Box- or lasso-select points (or click one) to make them the selected samples "
                    "— see the Samples tab; the Overview uses them too.")
@@ -209,7 +209,8 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
     for column, category in zip(st.columns(len(CATEGORIES)), CATEGORIES):
         column.metric(category, f"{counts[category]:,}",
                       help=f"of the {len(paired):,} samples of {name}")
-    label_a, label_b = f"{a[0]} on {a[1]}", f"{b[0]} on {b[1]}"
+    label_a = f"{global_panels.model_label(models, a[0])} on {a[1]}"
+    label_b = f"{global_panels.model_label(models, b[0])} on {b[1]}"
     table = paired.assign(category=np.asarray(CATEGORIES)[codes])
     overlay_col, delta_col = st.columns(2)
     with overlay_col:
@@ -254,8 +255,7 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
         frame, angles = q.class_metrics(db, tuple(chosen), (benchmark_id,), class_index,
                                         len(class_names))
         frame = frame.assign(group=frame["model_id"])
-        numbers = model_numbers(state.get_list("selected_models"), models["model_id"])
-        groups, labels = list(chosen), [numbered(m, numbers) for m in chosen]
+        groups, labels = list(chosen), [global_panels.model_label(models, m) for m in chosen]
         colors = charts.GROUP_COLORS[:len(chosen)]
         title = f"{name} on {benchmark_id}: {', '.join(labels)}"
         file_stem = f"geometry_class_{class_index}_{benchmark_id}_{len(chosen)}_models"
