@@ -190,7 +190,9 @@ def redundancy_figure(similarity: pd.DataFrame, *, measure: str, top: int = 15,
     split = len(geometry) / n_rows if with_geometry and n_rows else 0.0
     gap = 0.12 if with_geometry else 0.0
     layout = dict(
-        xaxis=dict(anchor="y", title=dict(text=f"{label} across models × severities (unitless)"),
+        xaxis=dict(anchor="y", title=dict(text=f"{label}, across models (unitless)"
+                                          if measure == DEFAULT_REDUNDANCY_MEASURE else
+                                          f"{label} across models × severities (unitless)"),
                    range=[min(0.0, float(rows["similarity"].min())) if len(rows) else 0, 1]),
         yaxis=dict(domain=[min(split + gap / 2, 1.0), 1], anchor="x",
                    title=dict(text="corruption pair"), autorange="reversed", automargin=True))
