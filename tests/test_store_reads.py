@@ -1,6 +1,6 @@
-"""The app's reads in `core.store` (catalog, results, samples): a missing table gives the empty
-frame of a full one (columns from the schema), and the results agree with a computation in
-pandas on the raw tables."""
+"""The app's reads in `core.store` (catalog, results, samples, placements): a missing table gives
+the empty frame of a full one (columns from the schema), and the results agree with a computation
+in pandas on the raw tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.store import CLEAN, catalog, dense_first, results, samples
+from core.store import CLEAN, catalog, dense_first, placements, results, samples
 
 # Every read with arguments that exist in the synthetic database (filled in by `_args`).
 READS = {
@@ -17,12 +17,13 @@ READS = {
     catalog.dataset_info: (), catalog.evaluations: (), catalog.severities: (),
     results.accuracy_bars: (None,), results.subset_accuracy_bars: (None, (0, 1, 2)),
     results.class_accuracy_bars: (3, 1), results.embedding_benchmarks: (),
-    results.embedding_points: ("geometry", (CLEAN,)), results.embedding_spaces: (),
+    placements.embedding_points: ("geometry", "benchmark", (CLEAN,)),
+    placements.embedding_spaces: (), placements.shared_quality: ("geometry",),
     results.correlations: (), results.benchmark_similarity: (), results.dimension_angles: (),
     results.vulnerability_archs: (), results.vulnerable_samples: ("ARCH",),
     results.vulnerability_auc: (), results.geometry_distances: (CLEAN,),
-    results.placement_quality: ("geometry", (CLEAN,)), results.effective_robustness: (),
-    results.geometry_spread: (),
+    placements.placement_quality: ("geometry", "benchmark", (CLEAN,)),
+    results.effective_robustness: (), results.geometry_spread: (),
     samples.local_metrics: ("MODEL", CLEAN), samples.class_metrics: (("MODEL",), (CLEAN,), 0),
     samples.paired_metrics: ("MODEL", CLEAN, "MODEL", CLEAN, 0),
     samples.sample_details: ("MODEL", CLEAN, (0, 1)), samples.sample_images: (CLEAN, (0, 1)),

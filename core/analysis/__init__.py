@@ -14,7 +14,8 @@ stated per function. Population conventions used throughout:
 
 Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``placement``
 (geometry vectors, their distances per benchmark, coincident models, placements, minimum spanning
-trees), ``quality`` (how faithful a placement is), ``cka``, ``benchmarks`` (benchmark similarity
+trees), ``quality`` (how faithful a placement is), ``shared`` (one placement of every
+(model, benchmark) together), ``cka``, ``benchmarks`` (benchmark similarity
 on accuracy), ``redundancy`` (benchmark similarity on geometry), ``dimension`` (angles versus
 dimension), ``vulnerability`` (PIEs, the geometric score, vulnerable samples, AUC), ``spread``
 (the spread hypothesis: spread of the clean geometry against robustness), ``effective``
@@ -42,6 +43,7 @@ from .placement import (
     place_geometry,
 )
 from .quality import placement_quality
+from .shared import place_shared, sampled_spearman, shared_trustworthiness
 from .redundancy import geometry_redundancy
 from .robustness import correlations, model_pv, pruning_vulnerability, robustness
 from .spread import (
@@ -81,6 +83,9 @@ __all__ = [
     "coincident_groups",
     "place_geometry",
     "placement_quality",
+    "place_shared",
+    "sampled_spearman",
+    "shared_trustworthiness",
     "embed_umap",
     "classical_mds",
     "minimum_spanning_tree",

@@ -12,6 +12,8 @@ Modules:
 - ``analysis``: the inputs of the analysis tables, robustness, and their fingerprints.
 - ``catalog``, ``results``, ``samples``: the app's reads, ``(con, …) → DataFrame`` — what a
   database holds; evaluation results and analysis tables; the per-sample tables.
+- ``placements``: the app's reads of the stored placements (per benchmark or shared) and their
+  quality, for the similarity view.
 - ``frames``: how a read answers when a table is missing (an empty frame with the schema's
   columns), the models' display order (dense first) and the clean benchmark (``CLEAN``).
 
@@ -20,7 +22,7 @@ Every public name below is importable from ``core.store`` directly.
 
 from __future__ import annotations
 
-from . import analysis, catalog, results, samples
+from . import analysis, catalog, placements, results, samples
 from .files import (
     ForeignDatabase,
     NotADuckDBFile,
@@ -84,6 +86,7 @@ __all__ = [
     "metrics_table",
     "analysis",
     "catalog",
+    "placements",
     "results",
     "samples",
     "CLEAN",
