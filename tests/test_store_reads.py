@@ -117,3 +117,22 @@ def test_sample_ids_cover_metrics_and_images(con):
 
 def test_memory_limits_are_judged_by_duckdb():
     assert catalog.is_memory_limit("512MiB") and not catalog.is_memory_limit("lots")
+
+
+def test_placements_of_a_database_without_the_scope_column_read_as_per_benchmark():
+    with duckdb.connect() as old:  # embeddings and placement_quality as written before `scope`
+        old.execute("CREATE TABLE models(model_id VARCHAR, arch VARCHAR, method VARCHAR, "
+                    "ratio DOUBLE, retrained BOOLEAN)")
+        old.execute("INSERT INTO models VALUES ('m', 'lenet5', 'dense', 0.0, false)")
+        old.execute("CREATE TABLE embeddings(model_id VARCHAR, benchmark_id VARCHAR, x DOUBLE, "
+                    "y DOUBLE, space VARCHAR)")
+        old.execute("INSERT INTO embeddings VALUES ('m', 'clean', 1.0, 2.0, 'geometry')")
+        old.execute("CREATE TABLE placement_quality(space VARCHAR, benchmark_id VARCHAR, "
+                    "n_models INTEGER, n_neighbors INTEGER, trustworthiness DOUBLE, "
+                    "spearman DOUBLE, seconds DOUBLE)")
+        old.execute("INSERT INTO placement_quality VALUES ('geometry', 'clean', 1, 5, 0.9, 0.8, 0)")
+        assert placements.embedding_spaces(old).values.tolist() == [["geometry", "benchmark"]]
+        assert len(placements.embedding_points(old, "geometry", "benchmark", [CLEAN])) == 1
+        assert placements.embedding_points(old, "geometry", "shared", [CLEAN]).empty
+        assert len(placements.placement_quality(old, "geometry", "benchmark", [CLEAN])) == 1
+        assert placements.shared_quality(old, "geometry").empty
