@@ -221,6 +221,33 @@ def test_benchmark_similarity_finds_brightness_redundant_with_clean():
     assert acc.loc[("brightness", "clean"), "rank"] == 2
 
 
+def test_drop_spearman_is_the_mean_of_per_severity_rank_correlations():
+    # Two severities; per severity the drops of a and b are rank-correlated differently, and
+    # pooling the severities (a large shared fall at severity 2) would make them look alike.
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    n = 9
+    clean = rng.uniform(0.7, 0.9, n)
+    rows = [(f"m{i}", "clean", 0, clean[i]) for i in range(n)]
+    drops = {}
+    for s, shared in ((1, 0.05), (2, 0.4)):
+        for name in ("a", "b", "c"):
+            drops[(name, s)] = shared + rng.uniform(0, 0.05, n)
+            rows += [(f"m{i}", name, s, clean[i] - drops[(name, s)][i]) for i in range(n)]
+    out = analysis.benchmark_similarity(pd.DataFrame(
+        rows, columns=["model_id", "corruption", "severity", "accuracy"]))
+    ranked = out[out.measure == "drop_spearman"].set_index(["corruption_a", "corruption_b"])
+    assert len(ranked) == 3
+    for a, b in (("a", "b"), ("a", "c"), ("b", "c")):
+        expected = np.mean([spearmanr(drops[(a, s)], drops[(b, s)]).statistic for s in (1, 2)])
+        assert ranked.loc[(a, b), "similarity"] == pytest.approx(expected)
+    pooled = out[out.measure == "drop_pearson"]["similarity"]
+    assert (pooled > 0.9).all()                    # pooled over severities: saturated
+    assert (ranked["similarity"].abs() < 0.9).all()
+    assert sorted(ranked["rank"]) == [1, 2, 3]
+
+
 def test_random_angles_concentrate_at_ninety_degrees():
     out = analysis.dimension_angles([4, 64, 1024], n=3000, seed=0)
     assert (out.kind == "random").all() and out.model_id.isna().all()
@@ -369,14 +396,20 @@ def test_update_analysis_fills_tables_and_skips_unchanged(synthetic_db, caplog):
         "SELECT * FROM robustness ORDER BY model_id, sample_id").df(), expected)
     cka = con.execute("SELECT * FROM cka WHERE model_a = model_b").df()
     np.testing.assert_allclose(cka["cka"], 1.0)
-    spaces = con.execute("SELECT space, count(*) FROM embeddings GROUP BY 1").fetchall()
-    assert dict(spaces) == {"geometry": 20, "geometry_umap": 20, "cka": 5}
+    spaces = con.execute("SELECT space, scope, count(*) FROM embeddings GROUP BY 1, 2").fetchall()
+    assert {(s, c): n for s, c, n in spaces} == {
+        ("geometry", "benchmark"): 20, ("geometry_umap", "benchmark"): 20,
+        ("geometry", "shared"): 20, ("cka", "benchmark"): 5}
     assert counts["geometry_distances"] == 4 * 10      # 4 benchmarks × 5·4/2 pairs
-    assert counts["placement_quality"] == 4 * 2        # per benchmark and geometric space
+    # per benchmark and geometric space, the shared placement per benchmark and over all
+    assert counts["placement_quality"] == 4 * 2 + 4 + 1
+    overall = con.execute("SELECT n_models, trustworthiness, spearman FROM placement_quality "
+                          "WHERE scope = 'shared' AND benchmark_id IS NULL").fetchall()
+    assert len(overall) == 1 and overall[0][0] == 20 and 0 <= overall[0][1] <= 1
     measures = con.execute("SELECT measure, count(*) FROM benchmark_similarity GROUP BY 1")
     # corruptions gaussian_noise, brightness and the pseudo-corruption clean: 3 pairs each
     assert dict(measures.fetchall()) == {"accuracy_pearson": 3, "drop_pearson": 1,
-                                         "geometry_distance": 3}
+                                         "drop_spearman": 1, "geometry_distance": 3}
 
     before = _snapshot(con)
     with caplog.at_level(logging.INFO, logger="core.pipeline.analysis_tables"):

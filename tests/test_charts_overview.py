@@ -427,17 +427,24 @@ def test_redundant_by_both_applies_the_stated_top_k_rule():
 
 def test_redundancy_figure_ranks_both_measures_and_marks_pairs_redundant_by_both():
     fig = _valid(charts.redundancy_figure(_both_measures(), measure="accuracy_pearson", top=4))
-    accuracy, geometry = fig.data[0], fig.data[1]
+    accuracy, geometry = (t for t in fig.data if t.y is not None and None not in t.y)
     assert list(accuracy.y) == ["c0 ~ c1", "c0 ~ c2", "c2 ~ c3", "c1 ~ c3"]
     assert list(geometry.y) == ["c3 ~ c4", "c2 ~ c3", "c0 ~ c1", "c1 ~ c3"]  # shortest first
     assert geometry.xaxis == "x2" and fig.layout.xaxis2.title.text
     orange = charts.METHOD_COLOURS["snip"]
     assert [c == orange for c in accuracy.marker.color] == [True, False, True, False]
     assert [c == orange for c in geometry.marker.color] == [False, True, True, False]
-    assert any(t.name == "redundant by both" for t in fig.data)
+    # The legend: three entries, each one swatch of one colour, three different colours; the
+    # entries' colours are the bars' own (not the first bar's, which may be orange).
+    legend = {t.name: t.marker.color for t in fig.data if t.showlegend is not False}
+    assert list(legend) == [accuracy.name, geometry.name, "redundant by both"]
+    assert all(isinstance(c, str) for c in legend.values()) and len(set(legend.values())) == 3
+    assert legend[accuracy.name] in accuracy.marker.color
+    assert legend[geometry.name] in geometry.marker.color
+    assert legend["redundant by both"] == orange
     alone = charts.redundancy_figure(_both_measures().query("measure != 'geometry_distance'"),
                                      measure="accuracy_pearson")
-    assert len(alone.data) == 1
+    assert [t.name for t in alone.data if t.showlegend is not False] == [accuracy.name]
 
 
 def test_dimension_reading_and_figure():

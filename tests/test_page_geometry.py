@@ -137,7 +137,9 @@ def test_local_view_panels_and_comparison_counts_match_sql(synth_db, app):
     overlay = _spec(at, "geometry_compare_overlay")["data"]
     for side, model in (("A", model_a), ("B", model_b)):
         traces = [t for t in overlay if t["legendgroup"] == side.lower()]
-        assert len(traces) == 3 and traces[0]["name"].startswith(f"{side}: {model}")
+        # Models are named with their number: the place in the sorted selection (A, B).
+        number = sorted([model_a, model_b]).index(model) + 1
+        assert len(traces) == 3 and traces[0]["name"].startswith(f"{side}: #{number} {model}")
         expected = class_3[class_3.model_id == model]
         for trace in traces:
             ids = _decoded(trace["customdata"]).reshape(-1, 2)[:, 0].astype(int)

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.charts import overview as charts
 from core import store
 
 ANALYSIS_TABLES = ("embeddings", "correlations", "benchmark_similarity", "dimension_angles",
@@ -249,18 +250,21 @@ def test_readings_quote_the_numbers(run, full_db):
 
 
 def test_placement_radio_shows_cka_instead(run, full_db):
+    # Without a shared placement, two selected benchmarks are never overlaid: one is drawn.
     at = run(full_db, selected_benchmarks=["clean", "gaussian_noise-1"])
-    assert at.radio(key="overview_placement").options == ["stress (true distances)", "CKA"]
+    assert any("no shared placement" in c.value for c in at.caption)
+    assert at.radio(key="overview_placement").options == ["stress, this benchmark",
+                                                          "CKA, this benchmark"]
     at.radio(key="overview_placement").set_value("cka").run()
     assert not at.exception
     spec = _specs(at)["overview_similarity"]
     assert "CKA placement 1" in spec["layout"]["xaxis"]["title"]["text"]
     with duckdb.connect(str(full_db), read_only=True) as con:
         cka = con.execute("SELECT model_id, benchmark_id, x, y FROM embeddings "
-                          "WHERE space = 'cka'").df()
+                          "WHERE space = 'cka' AND benchmark_id = 'clean'").df()
     expected = {(m, b): (x, y) for m, b, x, y in cka.itertuples(index=False)}
-    drawn = {(c[0], c[1]): (x, y) for t in spec["data"] if t["mode"] == "markers"
-             and t["name"] != "selected models" for c, x, y in
+    drawn = {(c[0], c[1]): (x, y) for t in spec["data"] if t["mode"].startswith("markers")
+             and t["name"] not in ("selected models", charts.COINCIDENT_NAME) for c, x, y in
              zip(t.get("customdata") or [], t["x"], t["y"])}
     assert drawn.keys() == expected.keys()
     assert np.allclose([drawn[k] for k in expected], list(expected.values()))
@@ -367,15 +371,17 @@ def test_tiny_build_has_the_placement_tables(tiny_db):
 
 def test_tiny_overview_states_quality_draws_coincident_models_and_the_full_tree(run, tiny_db):
     at = run(tiny_db)
+    # The default view: the shared placement, its quality on the clean points stated.
     quality = _tiny(tiny_db, "SELECT spearman, trustworthiness, n_neighbors FROM placement_quality "
-                             "WHERE space = 'geometry' AND benchmark_id = 'clean'")
+                             "WHERE space = 'geometry' AND scope = 'shared' "
+                             "AND benchmark_id = 'clean'")
     line = next(c.value for c in at.caption if "distances kept" in c.value)
     rho, trust, k = quality.iloc[0]
     assert f"ρ = {rho:.2f}" in line
     assert f"{int(k)}-nearest neighbours kept: {100 * trust:.0f} %" in line
     spec = _specs(at)["overview_similarity"]
     points = _tiny(tiny_db, "SELECT model_id, x, y FROM embeddings WHERE space = 'geometry' "
-                            "AND benchmark_id = 'clean'")
+                            "AND scope = 'shared' AND benchmark_id = 'clean'")
     at_point = points.groupby(["x", "y"])["model_id"].agg(sorted)
     groups = [tuple(m) for m in at_point if len(m) > 1]
     coincident = [t for t in spec["data"] if t["name"].startswith("coincident")]
@@ -393,7 +399,7 @@ def test_tiny_selected_models_restrict_the_tree(run, tiny_db):
     from core.analysis import geometry_mst
 
     points = _tiny(tiny_db, "SELECT model_id, x, y FROM embeddings WHERE space = 'geometry' "
-                            "AND benchmark_id = 'clean' ORDER BY model_id")
+                            "AND scope = 'shared' AND benchmark_id = 'clean' ORDER BY model_id")
     chosen = points["model_id"].iloc[[1, 4, 6, 8]].tolist()
     at = run(tiny_db, selected_models=chosen, selected_benchmarks=["clean"])
     spec = _specs(at)["overview_similarity"]

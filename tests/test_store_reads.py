@@ -1,6 +1,6 @@
-"""The app's reads in `core.store` (catalog, results, samples): a missing table gives the empty
-frame of a full one (columns from the schema), and the results agree with a computation in
-pandas on the raw tables."""
+"""The app's reads in `core.store` (catalog, results, samples, placements): a missing table gives
+the empty frame of a full one (columns from the schema), and the results agree with a computation
+in pandas on the raw tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.store import CLEAN, catalog, dense_first, results, samples
+from core.store import CLEAN, catalog, dense_first, placements, results, samples
 
 # Every read with arguments that exist in the synthetic database (filled in by `_args`).
 READS = {
@@ -17,12 +17,13 @@ READS = {
     catalog.dataset_info: (), catalog.evaluations: (), catalog.severities: (),
     results.accuracy_bars: (None,), results.subset_accuracy_bars: (None, (0, 1, 2)),
     results.class_accuracy_bars: (3, 1), results.embedding_benchmarks: (),
-    results.embedding_points: ("geometry", (CLEAN,)), results.embedding_spaces: (),
+    placements.embedding_points: ("geometry", "benchmark", (CLEAN,)),
+    placements.embedding_spaces: (), placements.shared_quality: ("geometry",),
     results.correlations: (), results.benchmark_similarity: (), results.dimension_angles: (),
     results.vulnerability_archs: (), results.vulnerable_samples: ("ARCH",),
     results.vulnerability_auc: (), results.geometry_distances: (CLEAN,),
-    results.placement_quality: ("geometry", (CLEAN,)), results.effective_robustness: (),
-    results.geometry_spread: (),
+    placements.placement_quality: ("geometry", "benchmark", (CLEAN,)),
+    results.effective_robustness: (), results.geometry_spread: (),
     samples.local_metrics: ("MODEL", CLEAN), samples.class_metrics: (("MODEL",), (CLEAN,), 0),
     samples.paired_metrics: ("MODEL", CLEAN, "MODEL", CLEAN, 0),
     samples.sample_details: ("MODEL", CLEAN, (0, 1)), samples.sample_images: (CLEAN, (0, 1)),
@@ -116,3 +117,22 @@ def test_sample_ids_cover_metrics_and_images(con):
 
 def test_memory_limits_are_judged_by_duckdb():
     assert catalog.is_memory_limit("512MiB") and not catalog.is_memory_limit("lots")
+
+
+def test_placements_of_a_database_without_the_scope_column_read_as_per_benchmark():
+    with duckdb.connect() as old:  # embeddings and placement_quality as written before `scope`
+        old.execute("CREATE TABLE models(model_id VARCHAR, arch VARCHAR, method VARCHAR, "
+                    "ratio DOUBLE, retrained BOOLEAN)")
+        old.execute("INSERT INTO models VALUES ('m', 'lenet5', 'dense', 0.0, false)")
+        old.execute("CREATE TABLE embeddings(model_id VARCHAR, benchmark_id VARCHAR, x DOUBLE, "
+                    "y DOUBLE, space VARCHAR)")
+        old.execute("INSERT INTO embeddings VALUES ('m', 'clean', 1.0, 2.0, 'geometry')")
+        old.execute("CREATE TABLE placement_quality(space VARCHAR, benchmark_id VARCHAR, "
+                    "n_models INTEGER, n_neighbors INTEGER, trustworthiness DOUBLE, "
+                    "spearman DOUBLE, seconds DOUBLE)")
+        old.execute("INSERT INTO placement_quality VALUES ('geometry', 'clean', 1, 5, 0.9, 0.8, 0)")
+        assert placements.embedding_spaces(old).values.tolist() == [["geometry", "benchmark"]]
+        assert len(placements.embedding_points(old, "geometry", "benchmark", [CLEAN])) == 1
+        assert placements.embedding_points(old, "geometry", "shared", [CLEAN]).empty
+        assert len(placements.placement_quality(old, "geometry", "benchmark", [CLEAN])) == 1
+        assert placements.shared_quality(old, "geometry").empty

@@ -22,6 +22,8 @@ __all__ = [
     "REFERENCE_COLOR",
     "COMPARED_COLOR",
     "class_accuracy",
+    "locked_ranges",
+    "model_panel_title",
     "class_panels",
     "class_distributions",
     "GROUP_COLORS",
@@ -249,7 +251,8 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
                          group_labels: Sequence[str], colors: Sequence[str], title: str,
                          density_frame: pd.DataFrame | None = None,
                          density_angles: np.ndarray | None = None, bins: int = 24,
-                         seed: int = 0) -> dict:
+                         seed: int = 0, ranges: dict[str, list[float]] | None = None,
+                         on_top: str | None = None) -> dict:
     """Parallel coordinates of one class's samples under several models or benchmarks (groups):
     the angle (degrees) to each class direction in ``axes`` (one shared range), then L2, margin
     and probability. One colour per group; lines are translucent and drawn in a shuffled order so
@@ -259,8 +262,11 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
     ``frame`` has a ``group`` column (values in ``groups``) and the metric columns; ``angles``
     (rows, C) is aligned with it. The densities use ``density_frame``/``density_angles`` when
     given (e.g. all samples, when ``frame`` is a sample of them). Dimension labels are unique
-    (what brushing reports ranges by). Returns the figure as a plain dict ({"data", "layout"}):
-    Plotly's validation of a hundred density shapes would cost more than building them.
+    (what brushing reports ranges by). ``ranges``: {label: [low, high]} to draw the axes with
+    (e.g. `locked_ranges`, shared by several panels) instead of the data's own. ``on_top``: the
+    group whose lines are drawn last, above the others where they overlap. Returns the figure as
+    a plain dict ({"data", "layout"}): Plotly's validation of a hundred density shapes would
+    cost more than building them.
     """
     if not len(groups) == len(group_labels) == len(colors):
         raise ValueError("`groups`, `group_labels` and `colors` must have the same length. Got "
@@ -270,9 +276,11 @@ def parallel_coordinates(frame: pd.DataFrame, angles: np.ndarray, axes: Sequence
     axes = np.asarray(axes, dtype=int)
     code = {g: i for i, g in enumerate(groups)}
     order = np.random.default_rng(seed).permutation(len(frame))
+    if on_top is not None:
+        order = order[np.argsort(frame["group"].to_numpy()[order] == on_top, kind="stable")]
     columns = parcoords_columns(frame, angles, axes, class_names)
     density_columns = parcoords_columns(density_frame, density_angles, axes, class_names)
-    ranges = _axis_ranges(density_columns, num_angles=len(axes))
+    ranges = {**_axis_ranges(density_columns, num_angles=len(axes)), **(ranges or {})}
     dimensions = [dict(label=label, values=values[order], range=ranges[label])
                   for label, values in columns.items()]
     codes = frame["group"].map(code).to_numpy(dtype=int)[order]
@@ -319,6 +327,35 @@ def _axis_ranges(columns: dict[str, np.ndarray], *, num_angles: int) -> dict[str
               for label in labels[:num_angles]}
     ranges.update({label: span(columns[label]) for label in labels[num_angles:]})
     return ranges
+
+
+def locked_ranges(previous: dict[str, list[float]] | None,
+                  columns: Sequence[dict[str, np.ndarray]], *, num_angles: int
+                  ) -> dict[str, list[float]]:
+    """Axis ranges shared by several panels (each a `parcoords_columns` dict with the same
+    labels) and kept across redraws: the range of every panel's values together (`_axis_ranges`:
+    the angle axes share one), widened to cover ``previous`` ranges of the same labels, so a
+    range never shrinks while the same axes are shown."""
+    if not columns:
+        return dict(previous or {})
+    joined = {label: np.concatenate([c[label] for c in columns]) for label in columns[0]}
+    ranges = _axis_ranges(joined, num_angles=num_angles)
+    for label, (low, high) in (previous or {}).items():
+        if label in ranges:
+            ranges[label] = [min(low, ranges[label][0]), max(high, ranges[label][1])]
+    return ranges
+
+
+def model_panel_title(name: str, class_name: str, reference: str, compared: str,
+                      class_accuracy: tuple[float, float], accuracy: tuple[float, float]) -> str:
+    """Title of one model's panel of the models × (reference vs compared) view: the model's
+    (numbered) name, its accuracy on ``class_name`` and overall, on both benchmarks."""
+    def pct(value: float) -> str:
+        return "n/a" if not np.isfinite(value) else f"{100 * value:.1f} %"
+
+    return (f"{name} — {class_name}: {pct(class_accuracy[0])} on {reference}, "
+            f"{pct(class_accuracy[1])} on {compared}; overall {pct(accuracy[0])} → "
+            f"{pct(accuracy[1])}")
 
 
 def _density_shapes(columns: dict[str, np.ndarray], group_of_row: np.ndarray,

@@ -18,7 +18,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 __all__ = ["SampleGeometry", "sample_geometry", "decision_regions", "plane_extent",
-           "feature_plane", "loss_planes", "loss_comparison_figure", "class_colors"]
+           "feature_plane", "loss_planes", "loss_comparison_figure", "class_colors",
+           "correlation_sentence"]
 
 GRID = 160                       # decision-region grid points per axis
 ARC_POINTS = 40
@@ -218,3 +219,28 @@ def loss_comparison_figure(table: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="group", height=340, yaxis=dict(range=[0, 1], title="accuracy"),
                       margin=dict(l=10, r=10, t=30, b=10))
     return fig
+
+
+# What a larger value of each target counts (docs/analysis.md: robustness counts the corrupted
+# benchmarks on which the sample is classified correctly, PV the pruned models that classify it
+# correctly), in the words "more … / fewer …" complete.
+_TARGET_COUNTS = {"robustness": "corrupted benchmarks on which the model still classifies it "
+                                "correctly",
+                  "pv": "pruned models that still classify it correctly (pruning vulnerability, "
+                        "PV)"}
+_METRIC_NAMES = {"angle": "angle", "l2": "length (L2 norm)", "margin": "margin"}
+
+
+def correlation_sentence(metric: str, target: str, spearman: float, n_models: int) -> str:
+    """One reading of a median per-sample Spearman ρ between a clean metric and a target.
+
+    The direction words follow the sign: ρ > 0 reads "the larger its <metric>, the more
+    <target counts>", ρ < 0 "… the fewer …", ρ = 0 or NaN says no monotone link.
+    """
+    counted = _TARGET_COUNTS.get(target, target)
+    name = _METRIC_NAMES.get(metric, metric)
+    numbers = f"Spearman ρ = {spearman:+.2f}, median over {int(n_models)} models"
+    if not np.isfinite(spearman) or spearman == 0:
+        return f"{name.capitalize()} and the number of {counted}: no monotone link ({numbers})"
+    more = "more" if spearman > 0 else "fewer"
+    return f"The larger a sample's {name}, the {more} {counted} ({numbers})"

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import escape, glossary, report, state, widgets
+from app import escape, global_panels, glossary, report, state, widgets
 from app.charts import geometry as charts
 from app.components import brushable_parcoords
 from app.compare import (
@@ -49,6 +49,7 @@ MAX_GLOBAL_MODELS = 3  # models side by side in the global view
 _COMPARE_MODELS = "two models, one benchmark"
 _COMPARE_BENCHMARKS = "one model, reference vs compared benchmark"
 _GLOBAL_MODELS = "models on one benchmark"
+_GLOBAL_PANELS = "models × (reference vs compared)"
 _BRUSH_KEY = "geometry_parcoords_brush"
 _GLOBAL_MODELS_KEY = "geometry_global_models"
 _COMPARE_MODE_KEY = "geometry_compare_mode"
@@ -155,9 +156,10 @@ def _local_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
         if len(classes) < len(class_names):
             st.caption(f"Showing {len(classes)} of {len(class_names)} classes: the selected class "
                        "and the classes with the lowest accuracy.")
+        label = global_panels.model_label(models, model_id)
         widgets.sample_selecting_chart(charts.class_panels(
-            frame, class_names, classes, title=f"{model_id} on {benchmark_id}: grey correct, "
-                                               "red misclassified"), key="geometry_local_scatter",
+            frame, class_names, classes, title=f"{label} on {benchmark_id}: grey correct, red "
+                                               "misclassified"), key="geometry_local_scatter",
             data=frame, label="Download these samples", name=f"geometry_{model_id}_{benchmark_id}")
         st.caption("Box- or lasso-select points (or click one) to make them the selected samples "
                    "— see the Samples tab; the Overview uses them too.")
@@ -219,7 +221,8 @@ def _comparison(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: st
     for column, category in zip(st.columns(len(CATEGORIES)), CATEGORIES):
         column.metric(category, f"{counts[category]:,}",
                       help=f"of the {len(paired):,} samples of {name}")
-    label_a, label_b = f"{a[0]} on {a[1]}", f"{b[0]} on {b[1]}"
+    label_a = f"{global_panels.model_label(models, a[0])} on {a[1]}"
+    label_b = f"{global_panels.model_label(models, b[0])} on {b[1]}"
     table = paired.assign(category=np.asarray(CATEGORIES)[codes])
     overlay_col, delta_col = st.columns(2)
     with overlay_col:
@@ -244,19 +247,26 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
                  class_index: int, class_names: list[str], reference: str, compared: str
                  ) -> None:
     name = class_names[class_index]
-    mode = st.radio("Compare", (_GLOBAL_MODELS, _COMPARE_BENCHMARKS), horizontal=True,
-                    key=_GLOBAL_MODE_KEY)
-    if mode == _GLOBAL_MODELS:
+    mode = st.radio("Compare", (_GLOBAL_MODELS, _COMPARE_BENCHMARKS, _GLOBAL_PANELS),
+                    horizontal=True, key=_GLOBAL_MODE_KEY)
+    if mode in (_GLOBAL_MODELS, _GLOBAL_PANELS):
         chosen = _choose_global_models(models, model_id)
         if not chosen:
             st.info(f"Choose up to {MAX_GLOBAL_MODELS} models to compare.")
             return
+    if mode == _GLOBAL_PANELS:
+        global_panels.models_by_benchmarks(
+            db, chosen, class_index, class_names, reference, compared,
+            lambda frame, angles, first: _choose_axes(frame, angles, class_index,
+                                                      len(class_names), first))
+        return
+    if mode == _GLOBAL_MODELS:
         frame, angles = q.class_metrics(db, tuple(chosen), (benchmark_id,), class_index,
                                         len(class_names))
         frame = frame.assign(group=frame["model_id"])
-        groups, labels = list(chosen), list(chosen)
+        groups, labels = list(chosen), [global_panels.model_label(models, m) for m in chosen]
         colors = charts.GROUP_COLORS[:len(chosen)]
-        title = f"{name} on {benchmark_id}: {', '.join(chosen)}"
+        title = f"{name} on {benchmark_id}: {', '.join(labels)}"
         file_stem = f"geometry_class_{class_index}_{benchmark_id}_{len(chosen)}_models"
     else:
         if reference == compared:
@@ -290,7 +300,7 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
     st.caption("Class accuracy: " + ", ".join(f"{accuracy[g]:.1%} {escape.plain(label)}"
                                               for g, label in zip(groups, labels)) + ".")
     columns = charts.parcoords_columns(frame, angles, axes, class_names)
-    brushed = _current_brush(columns)
+    brushed = global_panels.brush(_BRUSH_KEY, columns)
     figure = charts.parallel_coordinates(
         lines.reset_index(drop=True), angles[rows], axes, class_names, groups=groups,
         group_labels=labels, colors=colors, title=title, density_frame=frame,
@@ -305,7 +315,7 @@ def _global_view(db: DbRef, models: pd.DataFrame, model_id: str, benchmark_id: s
                 unsafe_allow_html=True)
     shown = {"data": figure["data"], "layout": {**figure["layout"], "title": {"text": ""}}}
     brushable_parcoords(shown, key=_BRUSH_KEY, on_change=functools.partial(
-        _write_brushed_samples, frame["sample_id"].to_numpy(), columns))
+        global_panels.write_brushed, _BRUSH_KEY, frame["sample_id"].to_numpy(), columns))
     if brushed:
         ids = brushed_sample_ids(frame["sample_id"].to_numpy(), columns, brushed)
         st.caption(f"**{len(ids):,} samples** of {escape.plain(name)} lie inside the ranges "
@@ -341,18 +351,6 @@ def _choose_global_models(models: pd.DataFrame, model_id: str) -> list[str]:
                    on_change=widgets.write_choice, args=(_GLOBAL_MODELS_KEY, "selected_models"),
                    help="The models chosen here become the selected models of every page.")
     return shown
-
-
-def _current_brush(columns: dict[str, np.ndarray]) -> dict:
-    """The ranges brushed on the parallel coordinates, on the axes still shown."""
-    value = st.session_state.get(_BRUSH_KEY) or {}
-    ranges = value.get("ranges") or {} if isinstance(value, dict) else {}
-    return {label: r for label, r in ranges.items() if label in columns and r}
-
-
-def _write_brushed_samples(sample_ids: np.ndarray, columns: dict[str, np.ndarray]) -> None:
-    state.set_value("selected_samples", brushed_sample_ids(sample_ids, columns,
-                                                           _current_brush(columns)))
 
 
 def _choose_axes(frame: pd.DataFrame, angles: np.ndarray, class_index: int, num_classes: int,

@@ -122,12 +122,9 @@ def _robustness_words(db: DbRef) -> None:
     if corr.empty:
         st.caption("This database has no `correlations` table yet (the analysis step makes it).")
         return
-    targets = {"robustness": "corrupted benchmarks a sample survives",
-               "pv": "pruned models that misclassify it (pruning vulnerability)"}
-    lines = []
-    for _, r in corr[corr["target"].isin(list(targets))].iterrows():
-        lines.append(f"{r['metric']} vs {targets[r['target']]}: Spearman ρ = "
-                     f"{r['spearman']:+.2f} (median over {int(r['n_models'])} models)")
+    lines = [charts.correlation_sentence(r["metric"], r["target"], r["spearman"],
+                                         r["n_models"])
+             for _, r in corr[corr["target"].isin(["robustness", "pv"])].iterrows()]
     st.markdown("In this database, per sample and on clean images:\n\n" +
                 "\n".join(f"- {line}" for line in lines))
 

@@ -19,6 +19,7 @@ from app.queries import common
 from app.queries import overview as q
 from app.selection import bar_selection, point_selection
 from core.analysis import SPREAD_STATS, SPREAD_TARGETS
+from core.store import CLEAN
 
 _AVERAGE = "average of all"
 _TABLE_KEY = "overview_table"
@@ -35,8 +36,11 @@ LINKED_CONTROLS = {"severity": Control(_SEVERITY_KEY, "choice"),
                    "placement": Control(_PLACEMENT_KEY, "choice"),
                    "arch": Control(_VULNERABLE_ARCH_KEY, "choice"),
                    "fit": Control(_EFFECTIVE_FIT_KEY, "choice")}
-_PLACEMENT_NAMES = {"geometry": "stress (true distances)", "geometry_umap": "UMAP",
-                    "cka": "CKA"}
+# choice → (embeddings.space, embeddings.scope)
+_PLACEMENTS = {"shared": ("geometry", "shared"), "geometry": ("geometry", "benchmark"),
+               "geometry_umap": ("geometry_umap", "benchmark"), "cka": ("cka", "benchmark")}
+_PLACEMENT_NAMES = {"shared": "shared (all benchmarks)", "geometry": "stress, this benchmark",
+                    "geometry_umap": "UMAP, this benchmark", "cka": "CKA, this benchmark"}
 
 
 def run() -> None:
@@ -136,6 +140,14 @@ def _on_benchmarks_change(options: list[str]) -> None:
     state.set_value("selected_benchmarks", others + list(st.session_state[_BENCHMARKS_KEY]))
 
 
+def _placements(db: DbRef, n_shown: int) -> list[str]:
+    """The placement choices of this database: the shared one, and the per-benchmark ones when
+    one benchmark is shown (they are never overlaid: each benchmark has its own axes)."""
+    held = set(q.embedding_spaces(db))
+    choices = [name for name, key in _PLACEMENTS.items() if key in held]
+    return [c for c in choices if n_shown == 1 or _PLACEMENTS[c][1] == "shared"]
+
+
 def _similarity_view(db: DbRef) -> None:
     st.header("Geometric similarity")
     options = q.embedding_benchmarks(db)
@@ -150,40 +162,71 @@ def _similarity_view(db: DbRef) -> None:
     left, right = st.columns([3, 2])
     left.multiselect("Benchmarks shown (the same as the selected benchmarks)", options,
                      key=_BENCHMARKS_KEY, on_change=_on_benchmarks_change, args=(options,))
-    spaces = [s for s in charts.PLACEMENT_LABELS if s in set(q.embedding_spaces(db))]
-    widgets.drop_unknown_choice(_PLACEMENT_KEY, spaces, label="placement")
-    space = right.radio("Placement", spaces, horizontal=True, key=_PLACEMENT_KEY,
-                        format_func=lambda s: _PLACEMENT_NAMES.get(s, s),
-                        help="Stress: drawn distances match the true distances between the "
-                             "models' standardised geometry as a whole. UMAP: keeps "
-                             "neighbourhoods, distorts distances. CKA: places by the linear CKA "
-                             "of the models' features instead of their geometry.")
     shown = chosen or options[:1]
+    if len(shown) > 1 and not _placements(db, len(shown)):
+        st.caption("This database has no shared placement (its analysis predates it): each "
+                   f"benchmark has its own axes, so only {escape.code(shown[0])} is drawn.")
+        shown = shown[:1]
+    choices = _placements(db, len(shown))
+    widgets.drop_unknown_choice(_PLACEMENT_KEY, choices, label="placement")
+    choice = right.radio("Placement", choices, horizontal=True, key=_PLACEMENT_KEY,
+                         format_func=lambda c: _PLACEMENT_NAMES.get(c, c),
+                         help="Shared: every (model, benchmark) in one plane, so points of "
+                              "different benchmarks compare. One benchmark: stress (drawn "
+                              "distances match the true ones), UMAP (keeps neighbourhoods, "
+                              "distorts distances) or CKA (linear CKA of the features) of that "
+                              "benchmark's models alone.")
+    if len(shown) > 1:
+        st.caption("Several benchmarks are shown in the shared placement only: the per-benchmark "
+                   "placements have axes of their own and are never drawn on one chart.")
     if not chosen:
         st.caption(f"No benchmark selected — showing {escape.code(shown[0])}.")
-    points = q.embedding_points(db, space, tuple(shown))
+    space, scope = _PLACEMENTS.get(choice, ("geometry", "benchmark"))
+    points = q.embedding_points(db, space, scope, tuple(shown))
     if points.empty:
-        st.info(f"No {escape.plain(_PLACEMENT_NAMES.get(space, space))} placement for these "
+        st.info(f"No {escape.plain(_PLACEMENT_NAMES.get(choice, choice))} placement for these "
                 "benchmarks (CKA needs stored features); showing the stress placement.")
-        space = "geometry"
-        points = q.embedding_points(db, space, tuple(shown))
+        choice, (space, scope) = "geometry", _PLACEMENTS["geometry"]
+        points = q.embedding_points(db, space, scope, tuple(shown))
     selected = list(state.selection().selected_models)
+    numbers = charts.model_numbers(selected, points["model_id"])
     edges = q.mst_edges(db, tuple(shown), tuple(selected))
-    fig, note = charts.embedding_figure(points, space=space, mst_edges=edges,
-                                        selected_models=selected)
+    fig, note = charts.embedding_figure(points, space=choice, mst_edges=edges,
+                                        selected_models=selected, numbers=numbers,
+                                        colour_by="benchmark" if scope == "shared" else "method")
     widgets.figure(fig, key=_SIMILARITY_KEY, name="geometric_similarity",
-                   data=points.assign(space=space), on_select=_on_points_select,
+                   data=points.assign(space=space, scope=scope), on_select=_on_points_select,
                    selection_mode=("points", "box", "lasso"),
                    config=charts.plotly_config("geometric_similarity"))
-    st.caption(charts.placement_quality_line(q.placement_quality(db, space, tuple(shown)),
-                                             space=space))
+    overall = q.shared_quality(db, space) if scope == "shared" else None
+    st.caption(charts.placement_quality_line(q.placement_quality(db, space, scope, tuple(shown)),
+                                             space=choice, overall=overall))
     show_feature_dim_note(common.models(db), points["model_id"].unique())
     if note:
         st.caption(note)
-    scope = f"the {len(selected)} selected models" if selected else "all models"
-    st.caption("Box or lasso markers to select their models; a ×n marker is n models with the "
-               "same geometry and selects them all. Grey lines: minimum spanning tree of the "
-               f"true geometry distances over {scope}.")
+    if scope == "shared" and len(shown) > 1:
+        corruption_of = dict(zip(common.benchmarks(db)["benchmark_id"],
+                                 common.benchmarks(db)["corruption"]))
+        similarity = q.benchmark_similarity(db)
+        widgets.reading(charts.tree_overlap_reading(
+            charts.tree_overlap(points), corruption_of,
+            similarity[similarity["measure"] == charts.GEOMETRY_MEASURE]))
+    scope_text = f"the {len(selected)} selected models" if selected else "all models"
+    st.caption("Box or lasso markers to select their models; a ×n marker is n results with the "
+               "same geometry and selects them all. Lines: minimum spanning tree of the true "
+               f"geometry distances of each benchmark over {scope_text}.")
+    _number_key(db, numbers)
+
+
+def _number_key(db: DbRef, numbers: dict[str, int]) -> None:
+    """The models' numbers (drawn beside the markers when few), with their clean accuracy."""
+    evaluations = common.evaluations(db)
+    clean = evaluations[evaluations["corruption"] == CLEAN].groupby("model_id")["accuracy"].mean()
+    with st.expander(f"Model numbers ({len(numbers)} models; the Geometry page uses the same)",
+                     expanded=len(numbers) <= charts.MAX_NUMBERED):
+        st.dataframe(charts.number_key(numbers, clean), hide_index=True, width="stretch",
+                     column_config={"clean accuracy": st.column_config.NumberColumn(
+                         format="%.3f")})
 
 
 # --------------------------------------------------------------------------- insights
@@ -234,6 +277,8 @@ def _redundancy(db: DbRef) -> None:
     # The accuracy measures are chosen here; the geometry distance is drawn beside the choice.
     measures = list(dict.fromkeys(similarity["measure"]))
     accuracy = [m for m in measures if m != charts.GEOMETRY_MEASURE] or measures
+    # The unsaturated measure first (the default): see its caption.
+    accuracy.sort(key=lambda m: m != charts.DEFAULT_REDUNDANCY_MEASURE)
     widgets.drop_unknown_choice(_SIMILARITY_MEASURE_KEY, accuracy,
                                 label="similarity measure")
     measure = st.radio("Accuracy similarity measure", accuracy, horizontal=True,
@@ -243,6 +288,11 @@ def _redundancy(db: DbRef) -> None:
     widgets.figure(charts.redundancy_figure(similarity, measure=measure),
                    key="overview_redundancy", name="benchmark_redundancy",
                    data=similarity[shown], config=charts.plotly_config("benchmark_redundancy"))
+    if measure == charts.DEFAULT_REDUNDANCY_MEASURE:
+        st.caption("Ranked by the rank correlation of the models' accuracy drop within each "
+                   "severity: pooled over severities, every corruption's accuracy falls with "
+                   "severity, so the Pearson measures put most pairs near r = 1 and rank "
+                   "nothing.")
     if measure != charts.GEOMETRY_MEASURE:
         widgets.reading(charts.redundancy_reading(similarity, measure=measure))
         widgets.reading(charts.redundant_by_both_reading(similarity, measure=measure))

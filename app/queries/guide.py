@@ -64,6 +64,7 @@ def loss_comparison(db: DbRef, model_ids: tuple[str, ...]) -> pd.DataFrame:
 @st.cache_data(max_entries=8, show_spinner=False)
 def metric_correlations(db: DbRef) -> pd.DataFrame:
     """Median Spearman correlation over models of each clean metric (angle, l2, margin) with each
-    target (``robustness``: corrupted benchmarks survived; ``pv``: pruned models that fail the
-    sample), and the number of models: columns target, metric, spearman, n_models."""
+    target (``robustness``: corrupted benchmarks survived; ``pv``: pruned models that classify
+    the sample correctly, docs/analysis.md), and the number of models: columns target, metric,
+    spearman, n_models."""
     return db.read(samples.metric_correlations)

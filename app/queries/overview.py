@@ -1,6 +1,7 @@
-"""Queries of the Overview page: cached wrappers of `core.store.results`, which owns their SQL,
-and the computations the page draws from them (minimum spanning trees, ROC curves, spread
-correlations, the per-architecture refit), cached so that a rerun does not redo them.
+"""Queries of the Overview page: cached wrappers of `core.store.results` and
+`core.store.placements`, which own their SQL, and the computations the page draws from them
+(minimum spanning trees, ROC curves, spread correlations, the per-architecture refit), cached so
+that a rerun does not redo them.
 
 Every function takes the database reference first (the cache key) and returns a small, already
 aggregated frame. A table that is missing (an old database, analysis not run yet) gives an empty
@@ -13,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app.db import DbRef
-from core.store import catalog, pies, results
+from core.store import catalog, pies, placements, results
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -49,9 +50,12 @@ def embedding_benchmarks(db: DbRef) -> list[str]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def embedding_points(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """2-D placement of every (model, benchmark) of ``benchmark_ids`` in ``space``."""
-    return db.read(results.embedding_points, space, benchmark_ids)
+def embedding_points(db: DbRef, space: str, scope: str, benchmark_ids: tuple[str, ...]
+                     ) -> pd.DataFrame:
+    """2-D placement (``space``: 'geometry' = stress, 'geometry_umap' = UMAP, 'cka'; ``scope``:
+    'shared' = one plane for every benchmark, 'benchmark' = placed per benchmark) of every
+    (model, benchmark) of ``benchmark_ids``, with model facts."""
+    return db.read(placements.embedding_points, space, scope, benchmark_ids)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -109,9 +113,10 @@ def pie_auc(db: DbRef, arch: str) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def embedding_spaces(db: DbRef) -> list[str]:
-    """The placements (`embeddings.space`) this database holds, sorted."""
-    return list(db.read(results.embedding_spaces)["space"])
+def embedding_spaces(db: DbRef) -> list[tuple[str, str]]:
+    """The placements (space, scope) this database holds, sorted."""
+    frame = db.read(placements.embedding_spaces)
+    return list(zip(frame["space"], frame["scope"]))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -121,9 +126,18 @@ def geometry_distances(db: DbRef, benchmark_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def placement_quality(db: DbRef, space: str, benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """How faithful the placement ``space`` is on each of ``benchmark_ids``."""
-    return db.read(results.placement_quality, space, benchmark_ids)
+def placement_quality(db: DbRef, space: str, scope: str, benchmark_ids: tuple[str, ...]
+                      ) -> pd.DataFrame:
+    """How faithful the placement (``space``, ``scope``) is on each of ``benchmark_ids`` (its
+    points of that benchmark): trustworthiness (fraction) of its ``n_neighbors``-nearest
+    neighbours and Spearman ρ of drawn vs true distances."""
+    return db.read(placements.placement_quality, space, scope, benchmark_ids)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def shared_quality(db: DbRef, space: str) -> pd.DataFrame:
+    """The quality of the shared placement ``space`` over all its points (one row, or none)."""
+    return db.read(placements.shared_quality, space)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -14,7 +14,8 @@ stated per function. Population conventions used throughout:
 
 Modules: ``robustness`` (robustness, pruning vulnerability, correlations), ``vectors`` (the
 standardised geometry vectors), ``placement`` (their distances per benchmark, coincident models,
-placements, minimum spanning trees), ``quality`` (how faithful a placement is), ``cka``,
+placements, minimum spanning trees), ``quality`` (how faithful a placement is), ``shared`` (one
+placement of every (model, benchmark) together), ``cka``,
 ``benchmarks`` (benchmark similarity on accuracy), ``redundancy`` (benchmark similarity on
 geometry), ``dimension`` (angles versus dimension), ``vulnerability`` (disagreement with the
 other pruned models, the geometric score, vulnerable samples, AUC), ``pie`` (Hooker et al.'s PIEs
@@ -43,6 +44,7 @@ from .placement import (
 )
 from .pie import PIE_AUC_COLUMNS, PIE_COLUMNS, hooker_pies, modal_label_sets, pie_auc
 from .quality import placement_quality
+from .shared import place_shared, sampled_spearman, shared_trustworthiness
 from .redundancy import geometry_redundancy
 from .robustness import correlations, model_pv, pruning_vulnerability, robustness
 from .spread import (
@@ -83,6 +85,9 @@ __all__ = [
     "coincident_groups",
     "place_geometry",
     "placement_quality",
+    "place_shared",
+    "sampled_spearman",
+    "shared_trustworthiness",
     "embed_umap",
     "classical_mds",
     "minimum_spanning_tree",

@@ -28,6 +28,11 @@ def benchmark_similarity(accuracy: pd.DataFrame) -> pd.DataFrame:
           mild corruption (brightness) shows up as redundant with clean.
         - ``drop_pearson``: Pearson correlation of the accuracy drop from the model's clean
           accuracy — do the same models suffer? ('clean' is absent: its drop is identically 0.)
+        - ``drop_spearman``: per severity, the Spearman correlation across models of the
+          accuracy drop from clean, averaged over the severities where it is defined (>= 3
+          models, neither side constant). Within one severity the shared fall of every
+          corruption's accuracy with severity cannot make two corruptions look alike, so it
+          ranks pairs that the pooled Pearson measures all put near 1. ('clean' is absent.)
 
         rank 1 = the most similar (most redundant) pair within a measure; NaN similarity
         (constant input, < 3 cells) has no rank.
@@ -54,4 +59,26 @@ def benchmark_similarity(accuracy: pd.DataFrame) -> pd.DataFrame:
             pairs.loc[swap, ["corruption_b", "corruption_a"]].to_numpy())
         pairs["rank"] = pairs["similarity"].rank(ascending=False, method="min").astype("Int64")
         frames.append(pairs.sort_values(["rank", "corruption_a", "corruption_b"]))
+    frames.append(_drop_spearman(-wide.sub(clean_per_cell, axis=0)))
     return pd.concat(frames, ignore_index=True)
+
+
+def _drop_spearman(drop: pd.DataFrame) -> pd.DataFrame:
+    """``drop_spearman`` rows from the (model, severity) × corruption accuracy drops."""
+    per_severity = []
+    for _, table in drop.groupby(level="severity"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_severity.append(table.corr(method="spearman", min_periods=3).to_numpy())
+    names = drop.columns.to_numpy()
+    i, j = np.triu_indices(len(names), k=1)
+    if per_severity:
+        stacked = np.stack(per_severity)[:, i, j]
+        defined = np.isfinite(stacked)
+        mean = np.divide(np.where(defined, stacked, 0.0).sum(axis=0), defined.sum(axis=0),
+                         out=np.full(len(i), np.nan), where=defined.any(axis=0))
+    else:
+        mean = np.full(len(i), np.nan)
+    pairs = pd.DataFrame({"corruption_a": names[i], "corruption_b": names[j],
+                          "similarity": mean, "measure": "drop_spearman"})
+    pairs["rank"] = pairs["similarity"].rank(ascending=False, method="min").astype("Int64")
+    return pairs.sort_values(["rank", "corruption_a", "corruption_b"])

@@ -13,6 +13,8 @@ Modules:
 - ``catalog``, ``results``, ``samples``: the app's reads, ``(con, …) → DataFrame`` — what a
   database holds; evaluation results and analysis tables; the per-sample tables.
 - ``pies``: the PIE tables as the app's vulnerable-sample finder reads them.
+- ``placements``: the app's reads of the stored placements (per benchmark or shared) and their
+  quality, for the similarity view.
 - ``frames``: how a read answers when a table is missing (an empty frame with the schema's
   columns), the models' display order (dense first) and the clean benchmark (``CLEAN``).
 
@@ -21,7 +23,7 @@ Every public name below is importable from ``core.store`` directly.
 
 from __future__ import annotations
 
-from . import analysis, catalog, pies, results, samples
+from . import analysis, catalog, pies, placements, results, samples
 from .files import (
     ForeignDatabase,
     NotADuckDBFile,
@@ -86,6 +88,7 @@ __all__ = [
     "analysis",
     "catalog",
     "pies",
+    "placements",
     "results",
     "samples",
     "CLEAN",

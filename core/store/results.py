@@ -14,9 +14,9 @@ import pandas as pd
 from .frames import CLEAN, dense_first, read_frame
 
 __all__ = ["accuracy_bars", "subset_accuracy_bars", "class_accuracy_bars",
-           "embedding_benchmarks", "embedding_points", "embedding_spaces", "correlations",
+           "embedding_benchmarks", "correlations",
            "benchmark_similarity", "dimension_angles", "vulnerability_archs",
-           "vulnerable_samples", "vulnerability_auc", "geometry_distances", "placement_quality",
+           "vulnerable_samples", "vulnerability_auc", "geometry_distances",
            "effective_robustness", "geometry_spread"]
 
 # Clean always; corrupted benchmarks of the chosen severity, or of every severity when it is NULL.
@@ -81,25 +81,6 @@ def embedding_benchmarks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         tables=("embeddings", "benchmarks"))
 
 
-def embedding_points(con: duckdb.DuckDBPyConnection, space: str,
-                     benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """2-D placement of every (model, benchmark) of ``benchmark_ids`` in ``space``
-    ('geometry' = stress placement, 'geometry_umap' = UMAP of the true geometry distances,
-    'cka' = placement from CKA), with model facts."""
-    return read_frame(con, """
-        SELECT e.model_id, e.benchmark_id, e.x, e.y, m.arch, m.method, m.ratio, m.retrained
-        FROM embeddings e JOIN models m USING (model_id)
-        WHERE e.space = ? AND e.benchmark_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY e.benchmark_id, e.model_id""", [space, list(benchmark_ids)],
-        tables=("embeddings", "models"))
-
-
-def embedding_spaces(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The placements (column space) this database holds, sorted."""
-    return read_frame(con, "SELECT DISTINCT space FROM embeddings ORDER BY 1",
-                      tables=("embeddings",))
-
-
 def correlations(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Per-model correlation of robustness / PV with clean angle, l2 and margin, in the models'
     display order."""
@@ -155,18 +136,6 @@ def geometry_distances(con: duckdb.DuckDBPyConnection, benchmark_id: str) -> pd.
         SELECT benchmark_id, model_a, model_b, distance FROM geometry_distances
         WHERE benchmark_id = ? ORDER BY model_a, model_b""", [benchmark_id],
         tables=("geometry_distances",))
-
-
-def placement_quality(con: duckdb.DuckDBPyConnection, space: str,
-                      benchmark_ids: tuple[str, ...]) -> pd.DataFrame:
-    """How faithful the placement ``space`` is on each of ``benchmark_ids``: trustworthiness
-    (fraction) of its ``n_neighbors``-nearest neighbours and Spearman ρ of drawn vs true
-    distances."""
-    return read_frame(con, """
-        SELECT benchmark_id, n_models, n_neighbors, trustworthiness, spearman
-        FROM placement_quality
-        WHERE space = ? AND benchmark_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY benchmark_id""", [space, list(benchmark_ids)], tables=("placement_quality",))
 
 
 def effective_robustness(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -73,12 +73,12 @@ CREATE TABLE IF NOT EXISTS pruning_vulnerability(arch VARCHAR, method VARCHAR, r
 CREATE TABLE IF NOT EXISTS correlations(model_id VARCHAR, target VARCHAR, metric VARCHAR,
     pearson DOUBLE, spearman DOUBLE, n INTEGER);
 CREATE TABLE IF NOT EXISTS embeddings(model_id VARCHAR, benchmark_id VARCHAR, x DOUBLE, y DOUBLE,
-    space VARCHAR);
+    space VARCHAR, scope VARCHAR);
 CREATE TABLE IF NOT EXISTS geometry_distances(benchmark_id VARCHAR, model_a VARCHAR,
     model_b VARCHAR, distance DOUBLE);
 CREATE TABLE IF NOT EXISTS placement_quality(space VARCHAR, benchmark_id VARCHAR,
     n_models INTEGER, n_neighbors INTEGER, trustworthiness DOUBLE, spearman DOUBLE,
-    seconds DOUBLE);
+    seconds DOUBLE, scope VARCHAR);
 CREATE TABLE IF NOT EXISTS cka(benchmark_id VARCHAR, model_a VARCHAR, model_b VARCHAR, cka DOUBLE);
 CREATE TABLE IF NOT EXISTS benchmark_similarity(corruption_a VARCHAR, corruption_b VARCHAR,
     similarity DOUBLE, measure VARCHAR, rank INTEGER);
@@ -114,7 +114,10 @@ CREATE TABLE IF NOT EXISTS effective_robustness(model_id VARCHAR, clean_accuracy
 
 # Columns added after version 1 was released: a version-1 database that lacks them gets them when
 # a writer opens it (readers never need them). {table: [(column, type)]}.
-_ADDED_COLUMNS = {"models": [("latency_ratio", "DOUBLE"), ("fingerprint", "VARCHAR")]}
+_ADDED_COLUMNS = {"models": [("latency_ratio", "DOUBLE"), ("fingerprint", "VARCHAR")],
+                  # 'benchmark' (placed per benchmark) or 'shared' (one placement of all rows)
+                  "embeddings": [("scope", "VARCHAR")],
+                  "placement_quality": [("scope", "VARCHAR")]}
 
 # The fingerprint of the inputs each analysis table was computed from; created by the first
 # analysis run, so a store that never ran one has no such table.

@@ -8,7 +8,8 @@
   curves of the vulnerable-sample finder), `pies` (the finder against Hooker et al.'s PIEs of a
   seed population: PIE counts, AUC table and reading), `effective` (effective robustness, with
   its reading);
-- `readings`: the sentence under each insight that reads its numbers.
+- `readings`: the sentence under each insight that reads its numbers;
+- `numbering`: model numbers, benchmark colours and the tree-overlap reading of the shared view.
 
 Selection events of these figures are parsed in `app.selection`; the ROC curves themselves are
 computed by `core.analysis.roc`.
@@ -38,9 +39,24 @@ from app.charts.overview.pies import (
     pie_reading,
     population_label,
 )
-from app.charts.overview.redundancy import GEOMETRY_MEASURE, redundancy_figure, redundant_by_both
+from app.charts.overview.redundancy import (
+    DEFAULT_REDUNDANCY_MEASURE,
+    GEOMETRY_MEASURE,
+    redundancy_figure,
+    redundant_by_both,
+)
 from app.charts.overview.spread import SPREAD_LABELS, spread_figure
 from app.charts.overview.vulnerable import roc_figure, top_flagged
+from app.charts.overview.numbering import (
+    MAX_NUMBERED,
+    benchmark_colours,
+    method_symbol,
+    model_numbers,
+    number_key,
+    numbered,
+    tree_overlap,
+    tree_overlap_reading,
+)
 from app.charts.overview.readings import (
     correlation_reading,
     dimension_reading,
@@ -100,6 +116,14 @@ __all__ = [
     "coincident_markers",
     "marker_models",
     "placement_quality_line",
+    "MAX_NUMBERED",
+    "benchmark_colours",
+    "method_symbol",
+    "model_numbers",
+    "number_key",
+    "numbered",
+    "tree_overlap",
+    "tree_overlap_reading",
     "strength",
     "correlation_models",
     "correlation_figure",
@@ -107,6 +131,7 @@ __all__ = [
     "redundancy_figure",
     "redundancy_reading",
     "GEOMETRY_MEASURE",
+    "DEFAULT_REDUNDANCY_MEASURE",
     "redundant_by_both",
     "redundant_by_both_reading",
     "dimension_figure",

@@ -24,7 +24,8 @@ TARGET_LABELS = {"robustness": "robustness (correct on k corrupted sets)",
                  "pie": "disagrees with the other pruned models",
                  "low_pv": "low PV (correct at ≤ half the ratios)"}
 MEASURE_LABELS = {"accuracy_pearson": "Pearson r of accuracy",
-                  "drop_pearson": "Pearson r of the accuracy drop from clean"}
+                  "drop_pearson": "Pearson r of the accuracy drop from clean",
+                  "drop_spearman": "Spearman ρ of the accuracy drop, per severity"}
 
 
 def plotly_config(filename: str) -> dict:

@@ -46,13 +46,15 @@ def redundancy_reading(similarity: pd.DataFrame, *, measure: str) -> str:
         ["rank", "similarity"], ascending=[True, False])
     if rows.empty:
         return ""
-    pairs = [f"{a} ~ {b} (r = {_r(s)})" for a, b, s in
+    symbol = "ρ" if measure.endswith("spearman") else "r"
+    pairs = [f"{a} ~ {b} ({symbol} = {_r(s)})" for a, b, s in
              rows[["corruption_a", "corruption_b", "similarity"]].head(2).itertuples(index=False)]
     last = rows.iloc[-1]
     high = int((rows["similarity"] >= 0.9).sum())
     return (f"Most redundant: {' and '.join(pairs)}; least alike: {last.corruption_a} ~ "
-            f"{last.corruption_b} (r = {_r(last.similarity)}). {high} of {len(rows)} pairs have "
-            "r ≥ 0.9 — one benchmark of such a pair adds little beyond the other.")
+            f"{last.corruption_b} ({symbol} = {_r(last.similarity)}). {high} of {len(rows)} "
+            f"pairs have {symbol} ≥ 0.9 — one benchmark of such a pair adds little beyond the "
+            "other.")
 
 
 def redundant_by_both_reading(similarity: pd.DataFrame, *, measure: str,

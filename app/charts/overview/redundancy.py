@@ -9,15 +9,21 @@ import plotly.graph_objects as go
 
 from app.charts.overview._shared import MEASURE_LABELS, METHOD_COLOURS
 
-__all__ = ["GEOMETRY_MEASURE", "REDUNDANT_TOP_K", "redundant_by_both", "redundancy_figure"]
+__all__ = ["GEOMETRY_MEASURE", "DEFAULT_REDUNDANCY_MEASURE", "REDUNDANT_TOP_K",
+           "redundant_by_both", "redundancy_figure"]
 
 GEOMETRY_MEASURE = "geometry_distance"
+# The accuracy measure the redundancy tab shows first: the only one not saturated near 1.
+DEFAULT_REDUNDANCY_MEASURE = "drop_spearman"
 _GEOMETRY_LABEL = "normalised geometry distance"
 # A pair is redundant by both measures when it is among the k most redundant pairs of each
 # ranking, k = this or a quarter of the pairs ranked by both, whichever is smaller (so that with
 # few pairs "top k" does not take in most of them).
 REDUNDANT_TOP_K = 10
 _BOTH_COLOUR = METHOD_COLOURS["snip"]
+# The bars of each panel have their own colour, so the legend's three swatches differ.
+_ACCURACY_COLOUR = METHOD_COLOURS["magnitude"]
+_GEOMETRY_COLOUR = METHOD_COLOURS["taylor2"]
 
 
 def _ranked(similarity: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -72,13 +78,21 @@ def redundant_by_both(similarity: pd.DataFrame, *, measure: str,
     return chosen[columns].reset_index(drop=True), k
 
 
-def _ranked_bars(rows: pd.DataFrame, *, label: str, highlighted: set, axis: int) -> dict:
+def _legend_swatch(name: str, colour: str) -> dict:
+    """A bar trace with no data: one legend entry of one colour (the data traces colour their
+    bars one by one, and a legend would show the first bar's colour)."""
+    return dict(type="bar", x=[None], y=[None], name=name, marker=dict(color=colour),
+                hoverinfo="skip", showlegend=True)
+
+
+def _ranked_bars(rows: pd.DataFrame, *, label: str, highlighted: set, axis: int,
+                 colour: str) -> dict:
     labels = [f"{a} ~ {b}" for a, b in _pair_keys(rows)]
     suffix = "" if axis == 1 else str(axis)
     return dict(
         type="bar", x=rows["similarity"].tolist(), y=labels, orientation="h", name=label,
-        xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-        marker=dict(color=[_BOTH_COLOUR if p in highlighted else METHOD_COLOURS["magnitude"]
+        xaxis=f"x{suffix}", yaxis=f"y{suffix}", showlegend=False,
+        marker=dict(color=[_BOTH_COLOUR if p in highlighted else colour
                            for p in _pair_keys(rows)]),
         customdata=rows["rank"].tolist(), text=[f"{s:.2f}" for s in rows["similarity"]],
         textposition="inside",
@@ -96,18 +110,23 @@ def redundancy_figure(similarity: pd.DataFrame, *, measure: str, top: int = 15,
     both = (set(_pair_keys(redundant_by_both(similarity, measure=measure, top_k=top_k)[0]))
             if with_geometry else set())
     label = MEASURE_LABELS.get(measure, measure)
-    data = [_ranked_bars(rows, label=label, highlighted=both, axis=1)]
+    data = [_ranked_bars(rows, label=label, highlighted=both, axis=1, colour=_ACCURACY_COLOUR),
+            _legend_swatch(label, _ACCURACY_COLOUR)]
     n_rows = len(rows) + (len(geometry) if with_geometry else 0)
     # With geometry the panels are stacked (accuracy on top), each as tall as its bars.
     split = len(geometry) / n_rows if with_geometry and n_rows else 0.0
     gap = 0.12 if with_geometry else 0.0
     layout = dict(
-        xaxis=dict(anchor="y", title=dict(text=f"{label} across models × severities (unitless)"),
+        xaxis=dict(anchor="y", title=dict(text=f"{label}, across models (unitless)"
+                                          if measure == DEFAULT_REDUNDANCY_MEASURE else
+                                          f"{label} across models × severities (unitless)"),
                    range=[min(0.0, float(rows["similarity"].min())) if len(rows) else 0, 1]),
         yaxis=dict(domain=[min(split + gap / 2, 1.0), 1], anchor="x",
                    title=dict(text="corruption pair"), autorange="reversed", automargin=True))
     if with_geometry:
-        data.append(_ranked_bars(geometry, label=_GEOMETRY_LABEL, highlighted=both, axis=2))
+        data.append(_ranked_bars(geometry, label=_GEOMETRY_LABEL, highlighted=both, axis=2,
+                                 colour=_GEOMETRY_COLOUR))
+        data.append(_legend_swatch(_GEOMETRY_LABEL, _GEOMETRY_COLOUR))
         layout.update(
             xaxis2=dict(anchor="y2", range=[0, max(1.0, float(geometry["similarity"].max()))],
                         title=dict(text=f"{_GEOMETRY_LABEL} across models × severities "
@@ -115,8 +134,7 @@ def redundancy_figure(similarity: pd.DataFrame, *, measure: str, top: int = 15,
             yaxis2=dict(domain=[0, max(split - gap / 2, 0.0)], anchor="x2",
                         title=dict(text="corruption pair"), autorange="reversed",
                         automargin=True))
-        data.append(dict(type="bar", x=[None], y=[None], name="redundant by both",
-                         marker=dict(color=_BOTH_COLOUR), hoverinfo="skip"))
+        data.append(_legend_swatch("redundant by both", _BOTH_COLOUR))
     title = f"Most redundant corruption pairs (top {len(rows)}, rank 1 = most similar)"
     if with_geometry:
         title = ("Most redundant corruption pairs by accuracy (top, rank 1 = most similar) and by "

@@ -4,12 +4,18 @@ one marker and the minimum spanning tree of the true distances drawn on the plac
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.charts.overview.numbering import (
+    MAX_NUMBERED,
+    benchmark_colours,
+    method_symbol,
+    numbered,
+)
 from app.charts.overview._shared import (
     DIMMED_OPACITY,
     HIGHLIGHT_LINE,
@@ -36,6 +42,8 @@ MEMBER_SEPARATOR = "\n"
 _LISTED_MEMBERS = 12
 # (panel title, axis name, axis unit) per `embeddings.space`.
 PLACEMENT_LABELS = {
+    "shared": ("shared stress placement of every benchmark's true geometry distances",
+               "shared placement", "standardised distance units"),
     "geometry": ("stress placement of the true geometry distances", "stress placement",
                  "standardised distance units"),
     "geometry_umap": ("UMAP of the true geometry distances", "UMAP", "arbitrary units"),
@@ -59,27 +67,34 @@ def sample_points(points: pd.DataFrame, max_points: int, *, keep: np.ndarray | N
     return points.iloc[np.sort(np.r_[kept, extra])]
 
 
-def coincident_markers(points: pd.DataFrame) -> pd.DataFrame:
+def coincident_markers(points: pd.DataFrame, *, across_benchmarks: bool = False
+                       ) -> pd.DataFrame:
     """One row per drawn marker: the models of a benchmark placed at exactly the same (x, y)
     share one (the placement gives coincident models the very same point, see
-    docs/definitions.md).
+    docs/definitions.md); with ``across_benchmarks`` (the shared placement) so do results of
+    different benchmarks at one point.
 
     Args:
         points: (model_id, benchmark_id, x, y, arch, method, ratio, retrained).
 
     Returns:
-        The columns of ``points`` for the marker's first model (smallest id), plus ``members``
-        (tuple of the sorted model ids at that point) and ``n_models`` (their count), sorted by
-        (benchmark_id, model_id).
+        The columns of ``points`` for the marker's first result (smallest (benchmark, model)),
+        plus ``members`` (tuple of the sorted distinct model ids at that point), ``benchmarks``
+        (tuple of its distinct benchmark ids, in order) and ``n_models`` (the number of results
+        at the point), sorted by (benchmark_id, model_id).
     """
     ordered = points.sort_values(["benchmark_id", "model_id"], kind="stable",
                                  ignore_index=True)
-    group = ordered.groupby(["benchmark_id", "x", "y"], sort=False, dropna=False).ngroup()
-    members = ordered.groupby(group)["model_id"].agg(tuple)
+    keys = ["x", "y"] if across_benchmarks else ["benchmark_id", "x", "y"]
+    group = ordered.groupby(keys, sort=False, dropna=False).ngroup()
+    grouped = ordered.groupby(group)
+    members = grouped["model_id"].agg(lambda ids: tuple(sorted(set(ids))))
+    benchmarks = grouped["benchmark_id"].agg(lambda ids: tuple(dict.fromkeys(ids)))
     is_first = ~group.duplicated()
     first = ordered[is_first].copy()
     first["members"] = members.loc[group[is_first]].to_numpy()
-    first["n_models"] = first["members"].map(len)
+    first["benchmarks"] = benchmarks.loc[group[is_first]].to_numpy()
+    first["n_models"] = grouped.size().loc[group[is_first]].to_numpy()
     return first.reset_index(drop=True)
 
 
@@ -131,12 +146,14 @@ def _summary(values: pd.Series, fmt) -> str:
     return f"{fmt(values.median())} (median; {fmt(values.min())}–{fmt(values.max())})"
 
 
-def placement_quality_line(quality: pd.DataFrame, *, space: str) -> str:
+def placement_quality_line(quality: pd.DataFrame, *, space: str,
+                           overall: pd.DataFrame | None = None) -> str:
     """One line on how faithful the shown placement is, from ``placement_quality`` rows.
 
     Args:
         quality: (benchmark_id, n_neighbors, trustworthiness, spearman) of the shown benchmarks
-            in ``space``.
+            in ``space`` (for the shared placement: each benchmark's points alone).
+        overall: the shared placement's row over all its points (n_models = points), if any.
 
     Returns:
         "Distances kept: ρ = 0.93; 5-nearest neighbours kept: 91 %", with the median and range
@@ -151,7 +168,17 @@ def placement_quality_line(quality: pd.DataFrame, *, space: str) -> str:
     neighbours = (f"{int(k.iat[0])}-nearest" if k.nunique() == 1 else
                   f"{int(k.min())}–{int(k.max())}-nearest" if len(k) else "nearest")
     scope = ("" if len(quality) == 1 else f" over {len(quality)} benchmarks")
-    return (f"How faithful the {name} is{scope}: distances kept: ρ = "
+    if overall is not None and len(overall):
+        row = overall.iloc[0]
+        scope = " within each shown benchmark" if len(quality) > 1 else " within this benchmark"
+        lead = (f"How faithful the {name} is: over all its {int(row['n_models']):,} points, "
+                f"distances kept: ρ = {_rho(row['spearman'])} (sampled pairs), "
+                f"{int(row['n_neighbors'])}-nearest neighbours kept: "
+                f"{_share(row['trustworthiness'])}; ")
+    else:
+        lead = f"How faithful the {name} is{scope}: "
+        scope = ""
+    return (f"{lead}distances kept{scope}: ρ = "
             f"{_summary(quality['spearman'], _rho)}; {neighbours} neighbours kept: "
             f"{_summary(quality['trustworthiness'], _share)} (ρ: Spearman of drawn vs true "
             "distances; neighbours: trustworthiness).")
@@ -164,30 +191,131 @@ def _symbols(markers: pd.DataFrame, archs: Sequence[str]) -> list[str]:
 
 
 def _keys(markers: pd.DataFrame) -> list[list[str]]:
-    """customdata of each marker: (member ids joined, benchmark_id)."""
-    return [[MEMBER_SEPARATOR.join(m), b] for m, b in zip(markers["members"],
-                                                          markers["benchmark_id"])]
+    """customdata of each marker: (member ids joined, benchmark ids joined)."""
+    return [[MEMBER_SEPARATOR.join(m), MEMBER_SEPARATOR.join(b)]
+            for m, b in zip(markers["members"], markers["benchmarks"])]
 
 
-def _group_text(markers: pd.DataFrame, facts: pd.DataFrame, selected: set[str]) -> list[str]:
+def _group_text(markers: pd.DataFrame, facts: pd.DataFrame, selected: set[str],
+                numbers: Mapping[str, int]) -> list[str]:
     texts = []
-    for members, benchmark in zip(markers["members"], markers["benchmark_id"]):
-        lines = [f"{'● ' if m in selected else ''}{m} ({facts.at[m, 'method']}, "
-                 f"{100 * facts.at[m, 'ratio']:.0f}%)" for m in members[:_LISTED_MEMBERS]]
+    for members, benchmarks, n in zip(markers["members"], markers["benchmarks"],
+                                      markers["n_models"]):
+        lines = [f"{'● ' if m in selected else ''}{numbered(m, numbers)} "
+                 f"({facts.at[m, 'method']}, {100 * facts.at[m, 'ratio']:.0f}%)"
+                 for m in members[:_LISTED_MEMBERS]]
         if len(members) > _LISTED_MEMBERS:
             lines.append(f"… and {len(members) - _LISTED_MEMBERS} more")
-        texts.append(f"<b>{len(members)} coincident models</b> on {benchmark}<br>"
-                     + "<br>".join(lines))
+        where = ", ".join(benchmarks[:_LISTED_MEMBERS]) + (" …" if len(benchmarks) >
+                                                           _LISTED_MEMBERS else "")
+        what = "models" if len(benchmarks) == 1 else "results (model, benchmark)"
+        texts.append(f"<b>{n} coincident {what}</b> on {where}<br>" + "<br>".join(lines))
     return texts
+
+
+def _tree_traces(segments: pd.DataFrame, kind: str, colours: Mapping[str, str] | None
+                 ) -> list[dict]:
+    """One line trace per benchmark's tree: in its benchmark's colour (``colours``), else grey
+    with a dash per benchmark."""
+    data = []
+    for b, (benchmark, edges) in enumerate(segments.groupby("benchmark_id", sort=True)):
+        xs = np.column_stack([edges["x0"], edges["x1"], np.full(len(edges), np.nan)])
+        ys = np.column_stack([edges["y0"], edges["y1"], np.full(len(edges), np.nan)])
+        line = (dict(color=colours[benchmark], width=1.5) if colours else
+                dict(color="#a0a0a0", width=1, dash=MST_DASHES[b % len(MST_DASHES)]))
+        data.append(dict(
+            type=kind, x=nullable(xs.ravel().astype(float)), y=nullable(ys.ravel().astype(float)),
+            mode="lines", name=f"MST · {benchmark}", hoverinfo="skip", line=line,
+            legendgroup=f"benchmark {benchmark}" if colours else None, showlegend=not colours))
+    return data
+
+
+def _single_text(part: pd.DataFrame, numbers: Mapping[str, int]) -> list[str]:
+    return [f"<b>{numbered(m, numbers)}</b><br>benchmark {b}<br>{a} · {method} · ratio "
+            f"{100 * r:.0f}% · {'retrained' if t else 'not retrained'}"
+            for m, b, a, method, r, t in part[["model_id", "benchmark_id", "arch", "method",
+                                               "ratio", "retrained"]].itertuples(index=False)]
+
+
+def _number_labels(part: pd.DataFrame, numbers: Mapping[str, int], show: bool) -> dict:
+    if not show:
+        return dict(mode="markers")
+    return dict(mode="markers+text", text=[str(numbers.get(m, "")) for m in part["model_id"]],
+                textposition="top right", textfont=dict(size=10, color="#222222"))
+
+
+def _by_method(drawn, single, dim, kind, archs, numbers, show_numbers) -> list[dict]:
+    data = []
+    for method in sorted(set(drawn.loc[single, "method"]), key=method_rank):
+        is_part = single & (drawn["method"] == method).to_numpy()
+        part = drawn[is_part]
+        data.append(dict(
+            type=kind, x=part["x"].tolist(), y=part["y"].tolist(), name=method,
+            legendgroup=method,
+            marker=dict(color=method_colour(method), symbol=_symbols(part, archs),
+                        size=(6 + 14 * part["ratio"].to_numpy(dtype=float)).tolist(),
+                        opacity=dim[is_part].tolist(),
+                        line=dict(width=1, color=method_colour(method))),
+            customdata=_keys(part), hovertext=_single_text(part, numbers),
+            hovertemplate="%{hovertext}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+            **_number_labels(part, numbers, show_numbers)))
+    for i, arch in enumerate(archs):
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers",
+                         name=f"{arch} (open = not retrained)", hoverinfo="skip",
+                         marker=dict(symbol=ARCH_SYMBOLS[i % len(ARCH_SYMBOLS)], color="#555555",
+                                     size=9)))
+    return data
+
+
+def _by_benchmark(drawn, single, dim, kind, colours, numbers, show_numbers) -> list[dict]:
+    """Colour = benchmark, symbol = method, size = ratio, black outline = retrained; legend:
+    one entry per benchmark (its markers and its tree), then one grey symbol per method."""
+    data = []
+    for benchmark, colour in colours.items():
+        is_part = single & (drawn["benchmark_id"] == benchmark).to_numpy()
+        part = drawn[is_part]
+        retrained = part["retrained"].to_numpy(dtype=bool)
+        data.append(dict(
+            type=kind, x=part["x"].tolist(), y=part["y"].tolist(), name=benchmark,
+            legendgroup=f"benchmark {benchmark}",
+            marker=dict(color=colour, symbol=[method_symbol(m) for m in part["method"]],
+                        size=(7 + 14 * part["ratio"].to_numpy(dtype=float)).tolist(),
+                        opacity=dim[is_part].tolist(),
+                        line=dict(width=np.where(retrained, 2.0, 0.0).tolist(),
+                                  color=HIGHLIGHT_LINE)),
+            customdata=_keys(part), hovertext=_single_text(part, numbers),
+            hovertemplate="%{hovertext}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+            **_number_labels(part, numbers, show_numbers)))
+    for method in sorted(set(drawn["method"]), key=method_rank):
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers",
+                         name=f"{method}", legendgroup="methods", hoverinfo="skip",
+                         legendgrouptitle=dict(text="symbol = method"),
+                         marker=dict(symbol=method_symbol(method), color="#777777", size=9)))
+    data.append(dict(type="scatter", x=[None], y=[None], mode="markers", hoverinfo="skip",
+                     name="retrained (black outline)", legendgroup="methods",
+                     marker=dict(symbol="circle", color="#777777", size=9,
+                                 line=dict(width=2, color=HIGHLIGHT_LINE))))
+    return data
 
 
 def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
                      mst_edges: pd.DataFrame | None = None, selected_models: Iterable[str] = (),
-                     max_points: int = MAX_SCATTER_POINTS) -> tuple[go.Figure, str | None]:
-    """Scatter of (model, benchmark) placements: colour = method, symbol = arch (open = not
-    retrained), size = pruning ratio; models placed at the same point are one white marker
-    labelled "×n" (size growing with n) whose tooltip lists them; grey lines = the minimum
-    spanning tree of the true geometry distances, one per benchmark.
+                     max_points: int = MAX_SCATTER_POINTS, colour_by: str = "method",
+                     numbers: Mapping[str, int] | None = None
+                     ) -> tuple[go.Figure, str | None]:
+    """Scatter of (model, benchmark) placements with the minimum spanning tree of the true
+    geometry distances of each benchmark drawn on it.
+
+    Encodings, by ``colour_by``:
+
+    - ``"method"`` (one benchmark's own placement): colour = method, symbol = arch (open = not
+      retrained), size = pruning ratio; grey trees, a dash per benchmark.
+    - ``"benchmark"`` (the shared placement): colour = benchmark, symbol = method, size =
+      pruning ratio, black outline = retrained; each tree in its benchmark's colour.
+      Coincident results of different benchmarks share one marker.
+
+    Models placed at the same point are one white marker labelled "×n" (size growing with n)
+    whose tooltip lists them.
 
     Args:
         points: (model_id, benchmark_id, x, y, arch, method, ratio, retrained) in ``space``.
@@ -197,14 +325,21 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
         selected_models: markers holding one are ringed black (trace `SELECTED_NAME`); the rest
             is dimmed.
         max_points: cap on markers; above it markers are sampled (selected ones kept).
+        numbers: {model_id: number} (`model_numbers`): in the tooltips, and beside each marker
+            when at most `MAX_NUMBERED` models are numbered.
 
     Returns (figure, note): note says how many markers were drawn when some were left out.
-    Every marker's ``customdata`` is (its model ids joined by `MEMBER_SEPARATOR`, benchmark_id):
-    `marker_models` turns selected markers back into model ids.
+    Every marker's ``customdata`` is (its model ids joined by `MEMBER_SEPARATOR`, its benchmark
+    ids joined the same way): `marker_models` turns selected markers back into model ids.
     """
+    if colour_by not in ("method", "benchmark"):
+        raise ValueError(f"`colour_by` must be 'method' or 'benchmark'. Got {colour_by!r} "
+                         "instead.")
+    numbers = dict(numbers or {})
+    by_benchmark = colour_by == "benchmark"
     selected = set(selected_models)
     title, axis, unit = PLACEMENT_LABELS.get(space, (space, space, "arbitrary units"))
-    markers = coincident_markers(points)
+    markers = coincident_markers(points, across_benchmarks=by_benchmark)
     facts = points.drop_duplicates("model_id").set_index("model_id")[["method", "ratio"]]
     holds_selected = np.fromiter((bool(selected.intersection(m)) for m in markers["members"]),
                                  dtype=bool, count=len(markers))
@@ -214,34 +349,17 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
     chosen_mask = holds_selected[drawn.index.to_numpy()] if len(drawn) else np.zeros(0, bool)
     drawn = drawn.reset_index(drop=True)
     kind = "scattergl" if len(drawn) > WEBGL_THRESHOLD else "scatter"
-    archs = sorted(set(points["arch"]))
-    data: list[dict] = []
+    colours = benchmark_colours(sorted(set(points["benchmark_id"]))) if by_benchmark else None
     segments = mst_segments(points, mst_edges if mst_edges is not None else pd.DataFrame())
-    for b, (benchmark, edges) in enumerate(segments.groupby("benchmark_id", sort=True)):
-        xs = np.column_stack([edges["x0"], edges["x1"], np.full(len(edges), np.nan)])
-        ys = np.column_stack([edges["y0"], edges["y1"], np.full(len(edges), np.nan)])
-        data.append(dict(
-            type=kind, x=nullable(xs.ravel().astype(float)), y=nullable(ys.ravel().astype(float)),
-            mode="lines", name=f"MST · {benchmark}", hoverinfo="skip",
-            line=dict(color="#a0a0a0", width=1, dash=MST_DASHES[b % len(MST_DASHES)])))
+    data: list[dict] = _tree_traces(segments, kind, colours)
     dim = np.where(chosen_mask | (not selected), 0.9, DIMMED_OPACITY)
     single = (drawn["n_models"] == 1).to_numpy()
-    for method in sorted(set(drawn.loc[single, "method"]), key=method_rank):
-        is_part = single & (drawn["method"] == method).to_numpy()
-        part = drawn[is_part]
-        data.append(dict(
-            type=kind, x=part["x"].tolist(), y=part["y"].tolist(), mode="markers",
-            name=method, legendgroup=method,
-            marker=dict(color=method_colour(method), symbol=_symbols(part, archs),
-                        size=(6 + 14 * part["ratio"].to_numpy(dtype=float)).tolist(),
-                        opacity=dim[is_part].tolist(),
-                        line=dict(width=1, color=method_colour(method))),
-            customdata=_keys(part),
-            text=[f"<b>{m}</b><br>benchmark {b}<br>{a} · ratio {100 * r:.0f}% · "
-                  f"{'retrained' if t else 'not retrained'}"
-                  for m, b, a, r, t in part[["model_id", "benchmark_id", "arch", "ratio",
-                                             "retrained"]].itertuples(index=False)],
-            hovertemplate="%{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>"))
+    show_numbers = 0 < len(numbers) <= MAX_NUMBERED
+    if by_benchmark:
+        data += _by_benchmark(drawn, single, dim, kind, colours, numbers, show_numbers)
+    else:
+        data += _by_method(drawn, single, dim, kind, sorted(set(points["arch"])), numbers,
+                           show_numbers)
     if (~single).any():
         groups = drawn[~single]
         counts = groups["n_models"].to_numpy(dtype=float)
@@ -252,7 +370,7 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
                         opacity=dim[~single].tolist(), line=dict(width=2, color="#444444")),
             text=[f"×{n}" for n in groups["n_models"]], textposition="middle center",
             textfont=dict(size=10, color="#222222"), customdata=_keys(groups),
-            hovertext=_group_text(groups, facts, selected),
+            hovertext=_group_text(groups, facts, selected, numbers),
             hovertemplate="%{hovertext}<br>(%{x:.2f}, %{y:.2f})<extra></extra>"))
     chosen = drawn[chosen_mask]
     if len(chosen):
@@ -265,20 +383,20 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
                                       14 + 14 * chosen["ratio"].to_numpy(dtype=float)).tolist(),
                         line=dict(width=2, color=HIGHLIGHT_LINE)),
             customdata=_keys(chosen)))
-    for i, arch in enumerate(archs):
-        data.append(dict(type="scatter", x=[None], y=[None], mode="markers",
-                         name=f"{arch} (open = not retrained)", hoverinfo="skip",
-                         marker=dict(symbol=ARCH_SYMBOLS[i % len(ARCH_SYMBOLS)], color="#555555",
-                                     size=9)))
+    encoding = ("colour = benchmark (its tree in its colour), symbol = method, size = pruning "
+                "ratio, black outline = retrained" if by_benchmark else
+                "size = pruning ratio, grey lines = minimum spanning tree of the true distances")
     layout: dict[str, Any] = dict(
-        title=dict(text=f"Geometric similarity: {title} — size = pruning ratio, grey lines = "
-                        "minimum spanning tree of the true distances", x=0, xanchor="left"),
+        title=dict(text=f"Geometric similarity: {title} — {encoding}", x=0, xanchor="left",
+                   font=dict(size=14)),
         xaxis=dict(title=dict(text=f"{axis} 1 ({unit})"), zeroline=False),
         yaxis=dict(title=dict(text=f"{axis} 2 ({unit})"), zeroline=False),
-        height=560, showlegend=True, legend=dict(title=dict(text="method / structure")),
+        height=600, showlegend=True,
+        legend=dict(title=dict(text="benchmark / method" if by_benchmark else
+                               "method / structure"), groupclick="togglegroup"),
         dragmode="lasso", hovermode="closest", plot_bgcolor="white",
         margin=dict(l=60, r=20, t=60, b=60))
-    if space == "geometry":
-        # Stress placement: one unit on x is one unit on y, so drawn distances read true.
+    if space in ("geometry", "shared"):
+        # Stress placements: one unit on x is one unit on y, so drawn distances read true.
         layout["yaxis"]["scaleanchor"] = "x"
     return go.Figure(dict(data=data, layout=layout), _validate=False), note
