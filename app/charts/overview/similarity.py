@@ -17,6 +17,8 @@ from app.charts.overview._shared import (
     method_rank,
     nullable,
 )
+from app.charts.selectable import SELECT_BY_CLICK
+from app.charts.trace_types import WEBGL_THRESHOLD, scatter_type
 
 __all__ = ["SELECTED_NAME", "COINCIDENT_NAME", "WEBGL_THRESHOLD", "MAX_SCATTER_POINTS",
            "PLACEMENT_LABELS", "MEMBER_SEPARATOR", "sample_points", "coincident_markers",
@@ -26,8 +28,7 @@ SELECTED_NAME = "selected models"
 COINCIDENT_NAME = "coincident models (×count)"
 ARCH_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "pentagon", "star")
 MST_DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
-# Above this many markers a scatter is drawn with WebGL; above the cap it is sampled.
-WEBGL_THRESHOLD = 1_500
+# Above this many markers a scatter is sampled.
 MAX_SCATTER_POINTS = 20_000
 # Joins the model ids of one marker in its customdata (a newline cannot be part of a model id
 # that names a file).
@@ -213,7 +214,7 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
             "always shown)" if len(drawn) < len(markers) else None)
     chosen_mask = holds_selected[drawn.index.to_numpy()] if len(drawn) else np.zeros(0, bool)
     drawn = drawn.reset_index(drop=True)
-    kind = "scattergl" if len(drawn) > WEBGL_THRESHOLD else "scatter"
+    kind = scatter_type(len(drawn))
     archs = sorted(set(points["arch"]))
     data: list[dict] = []
     segments = mst_segments(points, mst_edges if mst_edges is not None else pd.DataFrame())
@@ -276,7 +277,7 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
         xaxis=dict(title=dict(text=f"{axis} 1 ({unit})"), zeroline=False),
         yaxis=dict(title=dict(text=f"{axis} 2 ({unit})"), zeroline=False),
         height=560, showlegend=True, legend=dict(title=dict(text="method / structure")),
-        dragmode="lasso", hovermode="closest", plot_bgcolor="white",
+        **SELECT_BY_CLICK, hovermode="closest", plot_bgcolor="white",
         margin=dict(l=60, r=20, t=60, b=60))
     if space == "geometry":
         # Stress placement: one unit on x is one unit on y, so drawn distances read true.

@@ -28,6 +28,7 @@ from app.charts.overview._shared import (
     nullable,
 )
 from app.charts.labels import column_label
+from app.charts.selectable import SELECT_BY_CLICK
 from app.selection import bar_keys
 from core.corruption_names import CATEGORY, CORRUPTIONS
 
@@ -244,7 +245,7 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
         margin=dict(l=70, r=120, t=top_px, b=bottom_px),
         legend=dict(orientation="h", x=0, xanchor="left", y=-56 / plot_h, yanchor="top",
                     title=dict(text="method ")),
-        shapes=shapes, annotations=annotations, hovermode="closest", dragmode="select",
+        shapes=shapes, annotations=annotations, hovermode="closest", **SELECT_BY_CLICK,
         plot_bgcolor="white")
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
