@@ -123,9 +123,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log, timeout: float) -> None
 # --------------------------------------------------------------------------- Streamlit DOM
 
 def sidebar_count(page, key: str) -> int | None:
-    """N of the sidebar's "**key**: N chosen" selection summary, None when absent."""
+    """N of the sidebar's "**key** (N): a, b, …" selection summary, None when absent."""
     text = page.locator("[data-testid=stSidebar]").inner_text()
-    match = re.search(rf"{re.escape(key)}: (\d+) chosen", text)
+    match = re.search(rf"{re.escape(key)} \((\d+)\):", text)
     return int(match.group(1)) if match else None
 
 
@@ -145,7 +145,7 @@ def eventually(check: Callable[[], T], *, timeout: float = STEP_MS / 1000) -> T:
 def wait_for_sidebar_count(page, key: str, expected: int) -> None:
     def check():
         shown = sidebar_count(page, key)
-        assert shown == expected, f"the sidebar shows {key}: {shown} chosen, expected {expected}"
+        assert shown == expected, f"the sidebar shows {key} ({shown}), expected {expected}"
     eventually(check)
 
 
