@@ -143,13 +143,17 @@ def spread_reading(correlations: pd.DataFrame, *, stat: str, target: str) -> str
     measure = "corrupted accuracy" if target == "corrupted_accuracy" else "accuracy drop"
     numbers = (f"Pearson r = {_r(pooled.pearson)}, Spearman ρ = {_r(pooled.spearman)} over "
                f"{int(pooled.n)} models")
-    if abs(pooled.pearson) < 0.3:
+    # The words follow the weaker of r and ρ: a strong r with a weak ρ is a few models pulling
+    # the line, not a link across the population.
+    weaker = (min(abs(pooled.pearson), abs(pooled.spearman)) if np.isfinite(pooled.spearman)
+              else abs(pooled.pearson))
+    if weaker < 0.3:
         verdict = (f"{phrase[0].upper()}{phrase[1:]} does not clearly go with robustness here "
                    f"({stat} vs {measure}: {numbers}).")
     else:
         goes = "goes with" if sign * pooled.pearson > 0 else "goes against"
         verdict = (f"{phrase[0].upper()}{phrase[1:]} {goes} robustness here ({stat} vs "
-                   f"{measure}: {numbers}, {strength(pooled.pearson)}).")
+                   f"{measure}: {numbers}, {strength(weaker)}).")
     within, between = r.get("within"), r.get("between")
     if within is None or not np.isfinite(within.pearson):
         return verdict + " Too few models per method to test it within methods."
@@ -159,7 +163,7 @@ def spread_reading(correlations: pd.DataFrame, *, stat: str, target: str) -> str
     if abs(within.pearson) >= 0.3 and np.sign(within.pearson) == np.sign(pooled.pearson):
         scope = (f" It holds within methods too (r = {_r(within.pearson)} on values centred per "
                  f"method{between_text}).")
-    elif abs(pooled.pearson) >= 0.3:
+    elif weaker >= 0.3:
         scope = (f" Within methods it does not hold (r = {_r(within.pearson)} on values centred "
                  f"per method{between_text}): the link comes from differences between methods.")
     else:
