@@ -505,3 +505,21 @@ def test_top_flagged_orders_by_score_then_id():
 def test_plotly_config_downloads_png():
     config = charts.plotly_config("table")
     assert config["toImageButtonOptions"] == {"format": "png", "filename": "table", "scale": 2}
+
+
+def test_table_tooltips_name_the_evaluation_subset_and_its_size():
+    assert charts.evaluated_images(500) == "evaluation subset (500 images)"
+    assert charts.evaluated_images(10_000) == "evaluation subset (10,000 images)"
+    assert charts.evaluated_images(None) == charts.evaluated_images(float("nan")) == \
+        "evaluation subset"
+    bars = _bars()
+    subset = bars.assign(subset_accuracy=bars["accuracy"] - 0.1)[
+        ["arch", "method", "retrained", "ratio", "corruption", "subset_accuracy"]]
+    fig = charts.evaluation_table_figure(charts.with_subset(bars, subset), title="t",
+                                         n_images=500)
+    templates = [t.hovertemplate for t in fig.data if t.type == "bar" and t.hovertemplate]
+    assert templates and all("evaluation subset (500 images): %{customdata[1]:.1f}%" in t
+                             for t in templates)
+    assert not any("whole test set" in (t.hovertemplate or "") + (t.name or "")
+                   for t in fig.data)
+    assert any(t.name == "Δ vs evaluation subset (500 images)" for t in fig.data)

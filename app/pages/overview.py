@@ -76,27 +76,31 @@ def _evaluation_table(db: DbRef) -> None:
                 "needs at least one pruned model.")
         return
     samples = [int(s) for s in state.get_list("selected_samples")]
+    n_images = (common.dataset_info(db).get("n_eval") if db.has_table("dataset_info")
+                else None)
+    measured_on = charts.evaluated_images(n_images)
     if _class_accuracy_toggle(db):
         class_index = state.get("selected_class")
         name = common.dataset_info(db)["class_names"][class_index]
         bars = charts.with_subset(bars, q.class_accuracy_bars(db, severity, class_index))
         st.caption(f"Bars show accuracy on **class {name}**; the narrow green (gain) or red "
-                   "(loss) bar spans the difference from the whole test set.")
+                   f"(loss) bar spans the difference from the {measured_on}.")
     elif samples:
         subset = q.subset_accuracy_bars(db, severity, tuple(sorted(set(samples))))
         if subset.empty:
             st.info(f"None of the {len(samples)} selected samples is in this database; showing "
-                    "whole-test-set accuracy.")
+                    f"accuracy on the {measured_on}.")
         else:
             bars = charts.with_subset(bars, subset)
             st.caption(f"Bars show accuracy on the **{len(samples)} selected samples**; the "
-                       "narrow green (gain) or red (loss) bar spans the difference from the whole "
-                       "test set.")
+                       "narrow green (gain) or red (loss) bar spans the difference from the "
+                       f"{measured_on}.")
     scope = "averaged over severities" if severity is None else f"severity {severity}"
     fig = charts.evaluation_table_figure(
         bars, selected_models=state.get_list("selected_models"),
         selected_benchmarks=state.get_list("selected_benchmarks"),
-        title=f"Accuracy vs pruning ratio on clean and corrupted data ({scope})")
+        title=f"Accuracy vs pruning ratio on clean and corrupted data ({scope})",
+        n_images=n_images)
     widgets.figure(fig, key=_TABLE_KEY, name="accuracy_table",
                    data=charts.table_csv_frame(bars), on_select=partial(_on_table_select, bars),
                    selection_mode=("points", "box"), config=charts.plotly_config("accuracy_table"))
@@ -115,7 +119,8 @@ def _class_accuracy_toggle(db: DbRef) -> bool:
     return st.toggle(f"Accuracy on the selected class ({names[class_index]})",
                      key="overview_class_accuracy",
                      help="Show each bar's accuracy on the samples of the class chosen on the "
-                          "Geometry page, instead of the selected samples or the whole test set.")
+                          "Geometry page, instead of the selected samples or the evaluation "
+                          "subset.")
 
 
 # --------------------------------------------------------------------------- similarity view

@@ -58,6 +58,7 @@ from app.charts.overview.similarity import (
 from app.charts.overview.table import (
     TABLE_BLOCK,
     bar_highlight,
+    evaluated_images,
     evaluation_table_figure,
     row_label,
     split_dense,
@@ -75,6 +76,7 @@ __all__ = [
     "SELECTED_NAME",
     "WEBGL_THRESHOLD",
     "TABLE_BLOCK",
+    "evaluated_images",
     "MAX_SCATTER_POINTS",
     "plotly_config",
     "method_colour",
