@@ -523,3 +523,25 @@ def test_table_tooltips_name_the_evaluation_subset_and_its_size():
     assert not any("whole test set" in (t.hovertemplate or "") + (t.name or "")
                    for t in fig.data)
     assert any(t.name == "Δ vs evaluation subset (500 images)" for t in fig.data)
+
+
+def test_saturate_note_on_grey_images_states_what_the_corruption_does():
+    import torch
+
+    from core.corruptions.digital import saturate
+    from core.corruptions.parameters import CIFAR_PARAMETERS
+
+    # The claim the note makes, checked on the corruption itself: a grey image is unchanged
+    # at severities 1–3 and changed at 4–5.
+    grey = torch.rand(4, 1, 8, 8)
+    params = CIFAR_PARAMETERS["saturate"]
+    for severity, p in enumerate(params, start=1):
+        changed = (saturate(grey, p, None) - grey).abs().max().item() > 1e-5
+        assert changed == (severity >= 4), severity
+    pairs = pd.DataFrame({"corruption_a": ["saturate", "fog"], "corruption_b": ["clean", "snow"],
+                          "similarity": [0.99, 0.9], "measure": "accuracy_pearson",
+                          "rank": [1, 2]})
+    note = charts.saturate_note(pairs, channels=1)
+    assert "unchanged at severities 1–3" in note and "artefact" in note
+    assert charts.saturate_note(pairs, channels=3) == ""
+    assert charts.saturate_note(pairs[pairs.corruption_a == "fog"], channels=1) == ""

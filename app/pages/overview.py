@@ -258,6 +258,8 @@ def _redundancy(db: DbRef) -> None:
                    data=similarity[shown], config=charts.plotly_config("benchmark_redundancy"))
     if measure != charts.GEOMETRY_MEASURE:
         widgets.reading(charts.redundancy_reading(similarity, measure=measure))
+        channels = common.dataset_info(db)["channels"] if db.has_table("dataset_info") else 0
+        widgets.reading(charts.saturate_note(similarity, channels=channels))
         widgets.reading(charts.redundant_by_both_reading(similarity, measure=measure))
 
 

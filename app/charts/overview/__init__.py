@@ -39,6 +39,7 @@ from app.charts.overview.readings import (
     redundancy_reading,
     redundant_by_both_reading,
     roc_reading,
+    saturate_note,
     spread_reading,
     strength,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "SPREAD_LABELS",
     "spread_figure",
     "spread_reading",
+    "saturate_note",
     "roc_figure",
     "roc_reading",
     "top_flagged",

@@ -11,7 +11,8 @@ import pandas as pd
 from app.charts.overview._shared import geometric_auc, ordered
 from app.charts.overview.insights import GEOMETRY_MEASURE, REDUNDANT_TOP_K, redundant_by_both
 
-__all__ = ["strength", "correlation_reading", "redundancy_reading", "redundant_by_both_reading",
+__all__ = ["strength", "correlation_reading", "redundancy_reading", "saturate_note",
+           "redundant_by_both_reading",
            "dimension_reading", "spread_reading", "roc_reading"]
 
 
@@ -53,6 +54,18 @@ def redundancy_reading(similarity: pd.DataFrame, *, measure: str) -> str:
     return (f"Most redundant: {' and '.join(pairs)}; least alike: {last.corruption_a} ~ "
             f"{last.corruption_b} (r = {_r(last.similarity)}). {high} of {len(rows)} pairs have "
             "r ≥ 0.9 — one benchmark of such a pair adds little beyond the other.")
+
+
+def saturate_note(similarity: pd.DataFrame, *, channels: int) -> str:
+    """On grey images (``channels`` = 1) saturate only scales a saturation that is 0, so its
+    severities 1–3 leave the images unchanged (docs/corruptions.md): a pair of saturate with
+    clean, or with another corruption close to clean, is an artefact. Empty otherwise."""
+    names = set(similarity["corruption_a"]) | set(similarity["corruption_b"])
+    if channels != 1 or "saturate" not in names:
+        return ""
+    return ("Note: these images are grey, and saturate only changes colour saturation — it "
+            "leaves them unchanged at severities 1–3 (4–5 add a shift). Its similarity to clean "
+            "and to mild corruptions is an artefact of that, not a finding.")
 
 
 def redundant_by_both_reading(similarity: pd.DataFrame, *, measure: str,
