@@ -545,3 +545,13 @@ def test_saturate_note_on_grey_images_states_what_the_corruption_does():
     assert "unchanged at severities 1–3" in note and "artefact" in note
     assert charts.saturate_note(pairs, channels=3) == ""
     assert charts.saturate_note(pairs[pairs.corruption_a == "fog"], channels=1) == ""
+
+
+def test_the_geometry_tree_is_drawn_on_geometry_placements_only():
+    points = _points(9)
+    edges = _trees(_distances(points))
+    for space in ("geometry", "geometry_umap", "cka"):
+        fig, _ = charts.embedding_figure(points, space=space, mst_edges=edges)
+        tree = [t for t in fig.data if t.name.startswith("MST")]
+        assert bool(tree) == (space != "cka"), space
+        assert ("minimum spanning tree" in fig.layout.title.text) == (space != "cka"), space

@@ -194,9 +194,10 @@ def _similarity_view(db: DbRef) -> None:
     if note:
         st.caption(note)
     scope = f"the {len(selected)} selected models" if selected else "all models"
-    st.caption("Box or lasso markers to select their models; a ×n marker is n models with the "
-               "same geometry and selects them all. Grey lines: minimum spanning tree of the "
-               f"true geometry distances over {scope}.")
+    tree = (f" Grey lines: minimum spanning tree of the true geometry distances over {scope}."
+            if space in charts.GEOMETRY_SPACES else "")
+    st.caption("Click, box or lasso markers to select their models; a ×n marker is n models "
+               f"with the same geometry and selects them all.{tree}")
 
 
 # --------------------------------------------------------------------------- insights

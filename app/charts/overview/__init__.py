@@ -45,6 +45,7 @@ from app.charts.overview.readings import (
 )
 from app.charts.overview.similarity import (
     COINCIDENT_NAME,
+    GEOMETRY_SPACES,
     MAX_SCATTER_POINTS,
     PLACEMENT_LABELS,
     SELECTED_NAME,
@@ -76,6 +77,7 @@ __all__ = [
     "TARGET_LABELS",
     "SELECTED_NAME",
     "WEBGL_THRESHOLD",
+    "GEOMETRY_SPACES",
     "TABLE_BLOCK",
     "evaluated_images",
     "MAX_SCATTER_POINTS",

@@ -35,6 +35,8 @@ MAX_SCATTER_POINTS = 20_000
 MEMBER_SEPARATOR = "\n"
 # Tooltips list at most this many members of a coincident group.
 _LISTED_MEMBERS = 12
+# Placements of the true geometry distances (the minimum spanning tree is drawn on these).
+GEOMETRY_SPACES = ("geometry", "geometry_umap")
 # (panel title, axis name, axis unit) per `embeddings.space`.
 PLACEMENT_LABELS = {
     "geometry": ("stress placement of the true geometry distances", "stress placement",
@@ -194,7 +196,8 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
         points: (model_id, benchmark_id, x, y, arch, method, ratio, retrained) in ``space``.
         space: an `embeddings.space` of `PLACEMENT_LABELS` (titles and axis units).
         mst_edges: (benchmark_id, model_a, model_b, distance), e.g. ``geometry_mst`` per
-            benchmark; edges are drawn between the placed points of their models.
+            benchmark; edges are drawn between the placed points of their models, on the
+            placements of the geometry distances only (`GEOMETRY_SPACES`, not CKA).
         selected_models: markers holding one are ringed black (trace `SELECTED_NAME`); the rest
             is dimmed.
         max_points: cap on markers; above it markers are sampled (selected ones kept).
@@ -217,7 +220,10 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
     kind = scatter_type(len(drawn))
     archs = sorted(set(points["arch"]))
     data: list[dict] = []
-    segments = mst_segments(points, mst_edges if mst_edges is not None else pd.DataFrame())
+    # The tree is that of the geometry distances: drawn only on placements of those distances
+    # (on the CKA placement its edges would join points placed by another measure).
+    tree = mst_edges if mst_edges is not None and space in GEOMETRY_SPACES else pd.DataFrame()
+    segments = mst_segments(points, tree)
     for b, (benchmark, edges) in enumerate(segments.groupby("benchmark_id", sort=True)):
         xs = np.column_stack([edges["x0"], edges["x1"], np.full(len(edges), np.nan)])
         ys = np.column_stack([edges["y0"], edges["y1"], np.full(len(edges), np.nan)])
@@ -272,8 +278,9 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
                          marker=dict(symbol=ARCH_SYMBOLS[i % len(ARCH_SYMBOLS)], color="#555555",
                                      size=9)))
     layout: dict[str, Any] = dict(
-        title=dict(text=f"Geometric similarity: {title} — size = pruning ratio, grey lines = "
-                        "minimum spanning tree of the true distances", x=0, xanchor="left"),
+        title=dict(text=f"Geometric similarity: {title} — size = pruning ratio"
+                        + (", grey lines = minimum spanning tree of the true distances"
+                           if len(segments) else ""), x=0, xanchor="left"),
         xaxis=dict(title=dict(text=f"{axis} 1 ({unit})"), zeroline=False),
         yaxis=dict(title=dict(text=f"{axis} 2 ({unit})"), zeroline=False),
         height=560, showlegend=True, legend=dict(title=dict(text="method / structure")),
