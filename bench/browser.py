@@ -92,20 +92,25 @@ def _noop() -> None:
 
 
 def _bar_box(page, index: int) -> dict:
-    """The bounding box of a bar at least 12 px tall (Plotly ignores smaller drags)."""
+    """The bounding box of a bar at least 12 px tall (Plotly ignores smaller drags) that lies
+    inside the viewport, as the page is scrolled now."""
     table = plot_with_title(page, "Accuracy vs pruning ratio")
-    table.scroll_into_view_if_needed()
     boxes = [b for b in table.locator(".barlayer .point path").evaluate_all(
         "paths => paths.map(p => { const r = p.getBoundingClientRect(); "
-        "return {x: r.x, y: r.y, width: r.width, height: r.height}; })") if b["height"] >= 12]
+        "return {x: r.x, y: r.y, width: r.width, height: r.height}; })")
+        if b["height"] >= 12 and 80 < b["y"] and b["y"] + b["height"] < VIEWPORT["height"] - 10]
+    if not boxes:
+        raise AssertionError("no bar of the evaluation table is tall enough and in view")
     return boxes[index % len(boxes)]
 
 
 def _box_select_bar(page, index: int) -> Callable[[], None]:
-    box = _bar_box(page, index)
+    # Hovering the chart shows its modebar and may scroll the page: choose the tool first, then
+    # read the bar's position.
     table = plot_with_title(page, "Accuracy vs pruning ratio")
     table.hover()
     table.locator(".modebar-btn[data-attr=dragmode][data-val=select]").click()
+    box = _bar_box(page, index)
 
     def drag():
         page.mouse.move(box["x"] - 6, box["y"] - 2)
