@@ -56,8 +56,8 @@ _AREA_JS = """(gd, subplot) => {
 }"""
 
 
-# Installed before any page script (``context.add_init_script``): timestamps of the traffic and DOM changes that "settled"
-# waits out, and a count of requests in flight.
+# Installed before any page script (``context.add_init_script``): timestamps of the traffic and
+# DOM changes that "settled" waits out, and a count of requests in flight.
 PROBE_JS = """(() => {
   const probe = window.__settle = {last: performance.now(), inflight: 0};
   const touch = () => { probe.last = performance.now(); };

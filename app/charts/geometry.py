@@ -1,7 +1,7 @@
 """Pure Plotly figure builders of the Geometry page (data in, figure out; no Streamlit).
 
-Per-sample scatters are SVG or WebGL by their point count (`scatter_type`) and carry the sample id as the first element of
-each point's ``customdata``, so a box/lasso selection maps back to samples.
+Per-sample scatters are SVG or WebGL by their point count (`scatter_type`) and carry the sample
+id as the first element of each point's ``customdata``, so a selection maps back to samples.
 """
 
 from __future__ import annotations

@@ -104,8 +104,8 @@ def _evaluation_table(db: DbRef) -> None:
     widgets.figure(fig, key=_TABLE_KEY, name="accuracy_table",
                    data=charts.table_csv_frame(bars), on_select=partial(_on_table_select, bars),
                    selection_mode=("points", "box"), config=charts.plotly_config("accuracy_table"))
-    st.caption("Click or box-select bars to select their models and benchmarks (shift adds); "
-               "double-click empty space to clear. Dashed line: the dense model of the row's "
+    st.caption("Click a bar, or drag with the toolbar's box select, to select their models and "
+               "benchmarks; the sidebar's button clears. Dashed line: the dense model of the row's "
                "architecture.")
 
 

@@ -64,8 +64,8 @@ def saturate_note(similarity: pd.DataFrame, *, channels: int) -> str:
     if channels != 1 or "saturate" not in names:
         return ""
     return ("Note: these images are grey, and saturate only changes colour saturation — it "
-            "leaves them unchanged at severities 1–3 (4–5 add a shift). Its similarity to clean "
-            "and to mild corruptions is an artefact of that, not a finding.")
+            "leaves them unchanged at severities 1–3 (4–5 add a shift). Its similarity to "
+            "clean and to mild corruptions is an artefact of that, not a finding.")
 
 
 def redundant_by_both_reading(similarity: pd.DataFrame, *, measure: str,

@@ -203,7 +203,8 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
             marker=dict(color=method_colour(method), opacity=opacity[part].tolist(),
                         line=dict(color=HIGHLIGHT_LINE, width=outline[part].tolist())),
             customdata=customdata[part],
-            hovertemplate=_row_template(row_label(arch, method, retrained), subset, measured_on)))
+            hovertemplate=_row_template(row_label(arch, method, retrained), subset,
+                                        measured_on)))
         legend_shown.add(method)
         if subset:
             data.append(dict(
@@ -212,7 +213,8 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
                 name=f"Δ vs {measured_on}", legendgroup="delta", showlegend=False,
                 marker=dict(color=np.where(delta[part] >= 0, GAIN_COLOUR, LOSS_COLOUR).tolist()),
                 customdata=customdata[part],
-                hovertemplate=_row_template(row_label(arch, method, retrained), subset, measured_on)))
+                hovertemplate=_row_template(row_label(arch, method, retrained), subset,
+                                            measured_on)))
         levels = np.array([dense_acc.get((arch, c), np.nan) for c in columns], dtype=float)
         if np.isfinite(levels).any():
             starts_x = np.arange(n_cols) * TABLE_BLOCK
