@@ -8,8 +8,10 @@ the project's hosting protections, which Streamlit's own settings cannot express
   origin on any port, and for any other origin looks up the machine's external address with a
   blocking HTTP request on every attempt (freezing the server for seconds without a network);
   here a foreign origin is refused before Streamlit sees it.
-- **Framing**: every HTTP response says ``Content-Security-Policy: frame-ancestors 'none'`` and
-  ``X-Frame-Options: DENY``, so no other site can frame the app.
+- **Framing**: every HTTP response says ``Content-Security-Policy: frame-ancestors 'self'`` and
+  ``X-Frame-Options: SAMEORIGIN``, so no other site can frame the app. Not ``'none'``: the
+  app's own custom component (the brushable parallel coordinates of the Geometry page) is a
+  page of this server in an iframe of the app, and ``'none'`` blocks it too.
 
 ``server.allowedHosts`` (.streamlit/config.toml) refuses a Host header that is not the server's
 own name (DNS rebinding); Streamlit enforces it.
@@ -22,8 +24,8 @@ from urllib.parse import urlsplit
 import streamlit as st
 from starlette.middleware import Middleware
 
-FRAMING_HEADERS = [(b"content-security-policy", b"frame-ancestors 'none'"),
-                   (b"x-frame-options", b"DENY")]
+FRAMING_HEADERS = [(b"content-security-policy", b"frame-ancestors 'self'"),
+                   (b"x-frame-options", b"SAMEORIGIN")]
 
 
 def _origin_key(origin: str) -> tuple[str, str, int | None] | None:
