@@ -85,8 +85,9 @@ def publish(page: str, *, url_path: str, title: str) -> None:
     url = view_url(params, url_path=url_path)
     with st.sidebar:
         st.subheader("Share")
-        st.caption("Link to this view (the copy button is at its right):")
-        st.code(url, language=None, wrap_lines=True)
+        with st.expander("Link to this view"):
+            st.caption("The copy button is at the link's top right.")
+            st.code(url, language=None, wrap_lines=True)
         for what in left_out:
             st.caption(f"The link leaves out {what}.")
         report.download_button(title=title, file_stem=f"report_{page}", link=url,

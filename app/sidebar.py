@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import streamlit as st
 
@@ -29,14 +30,34 @@ def render() -> None:
                 stage, message = escape.plain(row.stage), escape.plain(row.message)
                 st.progress(row.done / row.total, text=f"Building — {stage}: {message}")
         st.subheader("Selection")
-        # After the frame's reconciliation: every id counted here is one this database holds.
+        class_names = (q.dataset_info(db)["class_names"] if db.has_table("dataset_info")
+                       else [])
+        # After the frame's reconciliation: every id listed here is one this database holds.
         for key, value in state.selection().values().items():
             if value not in (None, []):
-                shown = f"{len(value)} chosen" if isinstance(value, list) else escape.plain(value)
-                st.caption(f"**{key.replace('_', ' ')}**: {shown}")
+                st.caption(selection_line(key, value, class_names=class_names))
         if st.button("Clear all selections", use_container_width=True):
             for key in state.LIST_KEYS:
                 state.set_value(key, [])
             for key in state.SCALAR_KEYS:
                 state.set_value(key, None)
             st.rerun()
+
+
+# Names listed per selection before "and N more".
+LISTED = 5
+
+
+def selection_line(key: str, value, *, class_names: Sequence[str] = ()) -> str:
+    """The sidebar's line for one selection key: a list as its count and its first `LISTED`
+    values then "and N more", the class by its name (its index in brackets), any other value
+    as is. Ids and names come from a link or the database, so they are quoted through
+    `app.escape` (ids as code spans, the class name as plain text)."""
+    label = key.replace("_", " ")
+    if isinstance(value, list):
+        shown = ", ".join(escape.code(v) for v in value[:LISTED])
+        more = f" and {len(value) - LISTED} more" if len(value) > LISTED else ""
+        return f"**{label}** ({len(value)}): {shown}{more}"
+    if key == "selected_class" and isinstance(value, int) and 0 <= value < len(class_names):
+        return f"**{label}**: {escape.plain(class_names[value])} ({value})"
+    return f"**{label}**: {escape.code(value)}"

@@ -56,6 +56,69 @@ _AREA_JS = """(gd, subplot) => {
 }"""
 
 
+# Installed before any page script (``context.add_init_script``): timestamps of the traffic and
+# DOM changes that "settled" waits out, and a count of requests in flight.
+PROBE_JS = """(() => {
+  const probe = window.__settle = {last: performance.now(), inflight: 0};
+  const touch = () => { probe.last = performance.now(); };
+  const Socket = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new Socket(...args);
+    ws.addEventListener('message', touch);
+    const send = ws.send.bind(ws);
+    ws.send = data => { touch(); return send(data); };
+    return ws;
+  };
+  window.WebSocket.prototype = Socket.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  const fetch = window.fetch;
+  window.fetch = (...args) => {
+    probe.inflight++; touch();
+    return fetch(...args).finally(() => { probe.inflight--; touch(); });
+  };
+  new MutationObserver(touch).observe(document, {subtree: true, childList: true,
+                                                 attributes: true, characterData: true});
+})()"""
+
+# Settled: no running indicator, nothing in flight, quiet for `quiet` ms. Returns the time of
+# the last event (ms, performance.now()).
+SETTLED_JS = """quiet => {
+  const probe = window.__settle, status = document.querySelector('[data-testid=stStatusWidget]');
+  const running = !!status && /running/i.test(status.innerText || '');
+  const idle = !running && probe.inflight === 0 && performance.now() - probe.last >= quiet;
+  return idle ? probe.last : null;
+}"""
+
+
+
+# Installed before any page script: counts the canvases that get a WebGL context in this frame
+# (a browser keeps about 16 per page and drops the oldest beyond that).
+WEBGL_COUNT_JS = """(() => {
+  const seen = window.__webgl = {contexts: 0};
+  const get = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+    const context = get.call(this, type, ...rest);
+    if (context && /webgl/i.test(String(type)) && !this.__webglCounted) {
+      this.__webglCounted = true;
+      seen.contexts++;
+    }
+    return context;
+  };
+})()"""
+
+
+def webgl_contexts(page) -> int:
+    """WebGL contexts created so far in ``page`` and its frames (components are iframes)."""
+    return sum(frame.evaluate("() => (window.__webgl || {contexts: 0}).contexts")
+               for frame in page.frames)
+
+
+def settle(page, *, quiet_ms: int = 1000, timeout_ms: int = STEP_MS) -> None:
+    """Wait until Streamlit's running indicator is gone, no request is in flight and nothing
+    (websocket message, fetch, DOM change) happened for ``quiet_ms`` (needs `PROBE_JS`)."""
+    page.wait_for_function(SETTLED_JS, arg=quiet_ms, timeout=timeout_ms, polling=100)
+
+
 def chromium_or_reason() -> str | None:
     """None when the system Chromium exists, else why the browser test cannot run."""
     if CHROMIUM.exists():
@@ -124,9 +187,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log, timeout: float) -> None
 # --------------------------------------------------------------------------- Streamlit DOM
 
 def sidebar_count(page, key: str) -> int | None:
-    """N of the sidebar's "**key**: N chosen" selection summary, None when absent."""
+    """N of the sidebar's "**key** (N): a, b, …" selection summary, None when absent."""
     text = page.locator("[data-testid=stSidebar]").inner_text()
-    match = re.search(rf"{re.escape(key)}: (\d+) chosen", text)
+    match = re.search(rf"{re.escape(key)} \((\d+)\):", text)
     return int(match.group(1)) if match else None
 
 
@@ -146,7 +209,7 @@ def eventually(check: Callable[[], T], *, timeout: float = STEP_MS / 1000) -> T:
 def wait_for_sidebar_count(page, key: str, expected: int) -> None:
     def check():
         shown = sidebar_count(page, key)
-        assert shown == expected, f"the sidebar shows {key}: {shown} chosen, expected {expected}"
+        assert shown == expected, f"the sidebar shows {key} ({shown}), expected {expected}"
     eventually(check)
 
 

@@ -40,7 +40,8 @@ def _no_exception(page) -> None:
 
 
 def _link(page) -> str:
-    return page.locator("[data-testid=stSidebar] [data-testid=stCode] pre").inner_text().strip()
+    # The link sits in a collapsed expander: its text is read without opening it.
+    return page.locator("[data-testid=stSidebar] [data-testid=stCode] pre").text_content().strip()
 
 
 def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(browser, app_url):

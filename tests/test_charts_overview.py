@@ -550,3 +550,53 @@ def test_pie_auc_table_and_reading():
         "magnitude 90 %: geometric score 0.85.")
     assert charts.pie_reading(auc.iloc[:0]) == ""
     assert charts.pie_auc_table(auc.iloc[:0]).empty
+
+
+def test_table_tooltips_name_the_evaluation_subset_and_its_size():
+    assert charts.evaluated_images(500) == "evaluation subset (500 images)"
+    assert charts.evaluated_images(10_000) == "evaluation subset (10,000 images)"
+    assert charts.evaluated_images(None) == charts.evaluated_images(float("nan")) == \
+        "evaluation subset"
+    bars = _bars()
+    subset = bars.assign(subset_accuracy=bars["accuracy"] - 0.1)[
+        ["arch", "method", "retrained", "ratio", "corruption", "subset_accuracy"]]
+    fig = charts.evaluation_table_figure(charts.with_subset(bars, subset), title="t",
+                                         n_images=500)
+    templates = [t.hovertemplate for t in fig.data if t.type == "bar" and t.hovertemplate]
+    assert templates and all("evaluation subset (500 images): %{customdata[1]:.1f}%" in t
+                             for t in templates)
+    assert not any("whole test set" in (t.hovertemplate or "") + (t.name or "")
+                   for t in fig.data)
+    assert any(t.name == "Δ vs evaluation subset (500 images)" for t in fig.data)
+
+
+def test_saturate_note_on_grey_images_states_what_the_corruption_does():
+    import torch
+
+    from core.corruptions.digital import saturate
+    from core.corruptions.parameters import CIFAR_PARAMETERS
+
+    # The claim the note makes, checked on the corruption itself: a grey image is unchanged
+    # at severities 1–3 and changed at 4–5.
+    grey = torch.rand(4, 1, 8, 8)
+    params = CIFAR_PARAMETERS["saturate"]
+    for severity, p in enumerate(params, start=1):
+        changed = (saturate(grey, p, None) - grey).abs().max().item() > 1e-5
+        assert changed == (severity >= 4), severity
+    pairs = pd.DataFrame({"corruption_a": ["saturate", "fog"], "corruption_b": ["clean", "snow"],
+                          "similarity": [0.99, 0.9], "measure": "accuracy_pearson",
+                          "rank": [1, 2]})
+    note = charts.saturate_note(pairs, channels=1)
+    assert "unchanged at severities 1–3" in note and "artefact" in note
+    assert charts.saturate_note(pairs, channels=3) == ""
+    assert charts.saturate_note(pairs[pairs.corruption_a == "fog"], channels=1) == ""
+
+
+def test_the_geometry_tree_is_drawn_on_geometry_placements_only():
+    points = _points(9)
+    edges = _trees(_distances(points))
+    for space in ("geometry", "geometry_umap", "cka"):
+        fig, _ = charts.embedding_figure(points, space=space, mst_edges=edges)
+        tree = [t for t in fig.data if t.name.startswith("MST")]
+        assert bool(tree) == (space != "cka"), space
+        assert ("minimum spanning tree" in fig.layout.title.text) == (space != "cka"), space

@@ -6,6 +6,7 @@ import math
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from app.charts import guide as charts
@@ -178,3 +179,27 @@ def test_chosen_sample_draws_its_metrics_as_stored(run_page, tiny_db):
     assert drawn == pytest.approx(abs(margin), rel=1e-3, abs=1e-4)
     assert np.allclose([ray["x"][1], ray["y"][1]], feature, rtol=1e-5)
     assert any(name.startswith("chosen: wrong") for name in traces if name)
+
+
+def test_the_angle_arc_is_no_class_colour_and_sits_on_a_white_casing():
+    from plotly.colors import hex_to_rgb
+
+    rng = np.random.default_rng(0)
+    points = pd.DataFrame({"sample_id": np.arange(300), "x": rng.normal(size=300),
+                           "y": rng.normal(size=300), "label": np.arange(300) % 3,
+                           "pred": np.arange(300) % 3, "correct": True})
+    chosen = charts.sample_geometry([2.0, 1.0], WEIGHT, BIAS, 0)
+    fig = charts.feature_plane(points, WEIGHT, BIAS, ["a", "b", "c"], chosen=chosen)
+    names = [t.name for t in fig.data]
+    arc = names.index("angle to the class direction")
+    colour = np.array(hex_to_rgb(fig.data[arc].line.color))
+    for n in (3, 10, 24):  # the D3 palette up to 10 classes, Light24 beyond
+        for class_colour in charts.class_colors(n):
+            assert np.linalg.norm(colour - np.array(hex_to_rgb(class_colour))) > 100, class_colour
+    # Drawn after every class point, right above a wider white line along the same path.
+    casing = fig.data[arc - 1]
+    assert arc > max(i for i, t in enumerate(fig.data) if t.type == "scatter" and
+                     t.customdata is not None)
+    assert casing.line.color == "white" and casing.line.width > fig.data[arc].line.width
+    np.testing.assert_array_equal(casing.x, fig.data[arc].x)
+    np.testing.assert_array_equal(casing.y, fig.data[arc].y)

@@ -514,6 +514,13 @@ def test_effective_robustness_per_arch_draws_one_fit_per_architecture():
     reading = effective_robustness_reading(per_arch)
     assert reading.splitlines()[0].startswith("**lenet5** — fit over 4 models: logit(corrupted)")
     assert "**resnet_small** — fit over 3 models" in reading
+    # In Markdown a line right after a bullet continues that bullet: each architecture's
+    # heading stands between blank lines, so it is a paragraph of its own.
+    lines = reading.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("**"):
+            assert (i == 0 or lines[i - 1] == "") and lines[i + 1] == "", lines[i - 1:i + 2]
+    assert sum(line.startswith("**") for line in lines) == 2
 
 
 def test_effective_robustness_reading_ranks_families_in_points():

@@ -109,3 +109,24 @@ def test_spread_figure_colours_by_method_and_states_the_correlations():
     assert "within methods: r = 0.00" in fig.layout.title.text
     assert "degrees" in fig.layout.xaxis.title.text
     assert "fraction" in fig.layout.yaxis.title.text
+
+
+def _pooled(pearson: float, spearman: float) -> pd.DataFrame:
+    return pd.DataFrame({"stat": "angle_spread", "target": "corrupted_accuracy",
+                         "scope": ["pooled"], "pearson": [pearson], "spearman": [spearman],
+                         "n": [20]})
+
+
+@pytest.mark.parametrize("pearson, spearman, expected", [
+    (-0.62, 0.17, "does not clearly go with robustness"),  # a few models pull r: ρ is weak
+    (-0.62, -0.55, "goes with robustness here"),
+    (-0.62, -0.40, "goes with robustness here"),
+    (0.10, 0.80, "does not clearly go with robustness")])
+def test_spread_reading_words_follow_the_weaker_of_r_and_rho(pearson, spearman, expected):
+    text = charts.spread_reading(_pooled(pearson, spearman), stat="angle_spread",
+                                 target="corrupted_accuracy")
+    assert expected in text
+    weaker = min(abs(pearson), abs(spearman))
+    if weaker >= 0.3:
+        assert f", {charts.strength(weaker)})." in text.split(" Too few")[0]
+    assert "strong" not in text or weaker >= 0.5

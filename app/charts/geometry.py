@@ -1,7 +1,7 @@
 """Pure Plotly figure builders of the Geometry page (data in, figure out; no Streamlit).
 
-Per-sample scatters are WebGL (``go.Scattergl``) and carry the sample id as the first element of
-each point's ``customdata``, so a box/lasso selection maps back to samples.
+Per-sample scatters are SVG or WebGL by their point count (`scatter_type`) and carry the sample
+id as the first element of each point's ``customdata``, so a selection maps back to samples.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.charts.labels import upright_axis_titles
+from app.charts.selectable import SELECT_BY_CLICK
+from app.charts.trace_types import scatter_type
 from app.compare import CATEGORIES
 
 __all__ = [
@@ -121,6 +123,7 @@ def class_panels(frame: pd.DataFrame, class_names: Sequence[str], classes: Seque
     layout, axes = _subplot_grid(titles, columns=columns, x_title="angle to true class (°)",
                                  y_title="L2 norm of features", shared=True)
     by_class = frame.groupby("label", sort=False)
+    kind = scatter_type(int(frame["label"].isin(classes).sum()))
     traces = []
     for position, (c, (xaxis, yaxis)) in enumerate(zip(classes, axes)):
         members = by_class.get_group(c) if counts[c] else frame.iloc[:0]
@@ -128,7 +131,7 @@ def class_panels(frame: pd.DataFrame, class_names: Sequence[str], classes: Seque
                                      (False, "incorrect", INCORRECT_COLOR)):
             part = members[members["correct"] == correct]
             traces.append(dict(
-                type="scattergl", x=part["angle"].to_numpy(), y=part["l2"].to_numpy(),
+                type=kind, x=part["angle"].to_numpy(), y=part["l2"].to_numpy(),
                 xaxis=xaxis, yaxis=yaxis, mode="markers", name=name, legendgroup=name,
                 showlegend=position == 0, marker=dict(color=color, size=5, opacity=0.7),
                 customdata=np.column_stack([part["sample_id"], part["pred"], part["margin"],
@@ -136,7 +139,7 @@ def class_panels(frame: pd.DataFrame, class_names: Sequence[str], classes: Seque
                 hovertemplate=("sample %{customdata[0]}<br>angle %{x:.1f}°<br>L2 %{y:.3f}"
                                "<br>predicted %{customdata[1]}<br>margin %{customdata[2]:.3f}"
                                "<br>prob %{customdata[3]:.3f}<extra>" + name + "</extra>")))
-    layout.update(title={"text": title}, dragmode="lasso",
+    layout.update(title={"text": title}, **SELECT_BY_CLICK,
                   legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
     layout["legend"]["y"] = 1 + 45 / layout["height"]
     return go.Figure(data=traces, layout=layout)
@@ -199,6 +202,7 @@ def comparison_scatter(paired: pd.DataFrame, codes: np.ndarray, counts: pd.Serie
     `transition_codes`, ``counts`` `count_transitions`."""
     titles = {"angle": "Δ angle to true class (°)", "l2": "Δ L2 norm", "margin": "Δ margin"}
     layout, panels = _scatter_matrix_layout(titles)
+    kind = scatter_type(len(paired) * len(panels))
     traces = []
     for code in _CATEGORY_DRAW_ORDER:
         category = CATEGORIES[code]
@@ -206,7 +210,7 @@ def comparison_scatter(paired: pd.DataFrame, codes: np.ndarray, counts: pd.Serie
         customdata = np.column_stack([part["sample_id"], part["label"]])
         for position, ((x, y), (xaxis, yaxis)) in enumerate(zip(_MATRIX_PAIRS, panels)):
             traces.append(dict(
-                type="scattergl", x=part[f"d_{x}"].to_numpy(), y=part[f"d_{y}"].to_numpy(),
+                type=kind, x=part[f"d_{x}"].to_numpy(), y=part[f"d_{y}"].to_numpy(),
                 xaxis=xaxis, yaxis=yaxis, mode="markers", name=f"{category} ({counts[category]})",
                 legendgroup=category, showlegend=position == 0,
                 marker=dict(color=CATEGORY_COLORS[category], size=5,
@@ -217,7 +221,7 @@ def comparison_scatter(paired: pd.DataFrame, codes: np.ndarray, counts: pd.Serie
                                f"<extra>{category}</extra>")))
     layout.update(title={"text": f"Change B − A per sample<br><sub>A = {label_a}, "
                                  f"B = {label_b}</sub>"},
-                  dragmode="lasso", legend=dict(x=0.57, y=1.0, xanchor="left", yanchor="top"))
+                  **SELECT_BY_CLICK, legend=dict(x=0.57, y=1.0, xanchor="left", yanchor="top"))
     return go.Figure(data=traces, layout=layout)
 
 
@@ -229,12 +233,13 @@ def overlaid_scatter_matrix(paired: pd.DataFrame, *, label_a: str, label_b: str)
               "margin": "margin"}
     layout, panels = _scatter_matrix_layout(titles)
     customdata = np.column_stack([paired["sample_id"], paired["label"]])
+    kind = scatter_type(2 * len(paired) * len(panels))
     traces = []
     for side, label, color in (("a", label_a, MODEL_A_COLOR), ("b", label_b, MODEL_B_COLOR)):
         name = f"{side.upper()}: {label}"
         for position, ((x, y), (xaxis, yaxis)) in enumerate(zip(_MATRIX_PAIRS, panels)):
             traces.append(dict(
-                type="scattergl", x=paired[f"{x}_{side}"].to_numpy(),
+                type=kind, x=paired[f"{x}_{side}"].to_numpy(),
                 y=paired[f"{y}_{side}"].to_numpy(), xaxis=xaxis, yaxis=yaxis, mode="markers",
                 name=name, legendgroup=side, showlegend=position == 0,
                 marker=dict(color=color, size=5, opacity=0.55), customdata=customdata,
@@ -242,7 +247,7 @@ def overlaid_scatter_matrix(paired: pd.DataFrame, *, label_a: str, label_b: str)
                                f"{titles[x]} %{{x:.3f}}<br>{titles[y]} %{{y:.3f}}"
                                f"<extra>{side.upper()}</extra>")))
     layout.update(title={"text": f"A and B overlaid<br><sub>A = {label_a}, B = {label_b}</sub>"},
-                  dragmode="lasso", legend=dict(x=0.57, y=1.0, xanchor="left", yanchor="top"))
+                  **SELECT_BY_CLICK, legend=dict(x=0.57, y=1.0, xanchor="left", yanchor="top"))
     return go.Figure(data=traces, layout=layout)
 
 

@@ -25,6 +25,10 @@ GRID = 160                       # decision-region grid points per axis
 ARC_POINTS = 40
 
 
+# The angle arc's colour: navy, far from every class colour of `class_colors` (D3, Light24).
+ARC_COLOR = "#000080"
+
+
 def class_colors(n: int) -> list[str]:
     """One colour per class (cycled beyond the palette's 10)."""
     palette = qualitative.D3 if n <= 10 else qualitative.Light24
@@ -139,8 +143,11 @@ def _geometry_traces(g: SampleGeometry, weight, extent, class_names) -> list[go.
     return [
         go.Scatter(x=[0, g.feature[0]], y=[0, g.feature[1]], mode="lines", name="length ‖X‖",
                    line=dict(color="black", width=3), hoverinfo="name"),
+        # A white casing under the arc keeps it visible over the densest points.
         go.Scatter(x=radius * np.cos(arc), y=radius * np.sin(arc), mode="lines",
-                   name="angle to the class direction", line=dict(color="#d62728", width=3),
+                   line=dict(color="white", width=7), hoverinfo="skip", showlegend=False),
+        go.Scatter(x=radius * np.cos(arc), y=radius * np.sin(arc), mode="lines",
+                   name="angle to the class direction", line=dict(color=ARC_COLOR, width=3),
                    hoverinfo="name"),
         go.Scatter(x=boundary[:, 0], y=boundary[:, 1], mode="lines",
                    name=f"boundary {class_names[g.pred]} | {class_names[g.rival]}",

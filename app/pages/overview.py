@@ -83,33 +83,37 @@ def _evaluation_table(db: DbRef) -> None:
         st.info("No pruned models are evaluated yet — the table compares pruning ratios, so it "
                 "needs at least one pruned model.")
         return
-    samples = [int(s) for s in list(state.selection().selected_samples)]
+    samples = [int(s) for s in state.selection().selected_samples]
+    n_images = (common.dataset_info(db).get("n_eval") if db.has_table("dataset_info")
+                else None)
+    measured_on = charts.evaluated_images(n_images)
     if _class_accuracy_toggle(db):
         class_index = state.selection().selected_class
         name = common.dataset_info(db)["class_names"][class_index]
         bars = charts.with_subset(bars, q.class_accuracy_bars(db, severity, class_index))
         st.caption(f"Bars show accuracy on **class {escape.plain(name)}**; the narrow green "
-                   "(gain) or red (loss) bar spans the difference from the whole test set.")
+                   f"(gain) or red (loss) bar spans the difference from the {measured_on}.")
     elif samples:
         subset = q.subset_accuracy_bars(db, severity, tuple(sorted(set(samples))))
         if subset.empty:
             st.info(f"None of the {len(samples)} selected samples is in this database; showing "
-                    "whole-test-set accuracy.")
+                    f"accuracy on the {measured_on}.")
         else:
             bars = charts.with_subset(bars, subset)
             st.caption(f"Bars show accuracy on the **{len(samples)} selected samples**; the "
-                       "narrow green (gain) or red (loss) bar spans the difference from the whole "
-                       "test set.")
+                       "narrow green (gain) or red (loss) bar spans the difference from the "
+                       f"{measured_on}.")
     scope = "averaged over severities" if severity is None else f"severity {severity}"
     fig = charts.evaluation_table_figure(
         bars, selected_models=list(state.selection().selected_models),
         selected_benchmarks=list(state.selection().selected_benchmarks),
-        title=f"Accuracy vs pruning ratio on clean and corrupted data ({scope})")
+        title=f"Accuracy vs pruning ratio on clean and corrupted data ({scope})",
+        n_images=n_images)
     widgets.figure(fig, key=_TABLE_KEY, name="accuracy_table",
                    data=charts.table_csv_frame(bars), on_select=partial(_on_table_select, bars),
                    selection_mode=("points", "box"), config=charts.plotly_config("accuracy_table"))
-    st.caption("Click or box-select bars to select their models and benchmarks (shift adds); "
-               "double-click empty space to clear. Dashed line: the dense model of the row's "
+    st.caption("Click a bar, or drag with the toolbar's box select, to select their models and "
+               "benchmarks; the sidebar's button clears. Dashed line: the dense model of the row's "
                "architecture.")
 
 
@@ -123,7 +127,8 @@ def _class_accuracy_toggle(db: DbRef) -> bool:
     return st.toggle(f"Accuracy on the selected class ({names[class_index]})",
                      key="overview_class_accuracy",
                      help="Show each bar's accuracy on the samples of the class chosen on the "
-                          "Geometry page, instead of the selected samples or the whole test set.")
+                          "Geometry page, instead of the selected samples or the evaluation "
+                          "subset.")
 
 
 # --------------------------------------------------------------------------- similarity view
@@ -212,9 +217,10 @@ def _similarity_view(db: DbRef) -> None:
             charts.tree_overlap(points), corruption_of,
             similarity[similarity["measure"] == charts.GEOMETRY_MEASURE]))
     scope_text = f"the {len(selected)} selected models" if selected else "all models"
-    st.caption("Box or lasso markers to select their models; a ×n marker is n results with the "
-               "same geometry and selects them all. Lines: minimum spanning tree of the true "
-               f"geometry distances of each benchmark over {scope_text}.")
+    tree = (" Lines: minimum spanning tree of the true geometry distances of each benchmark over "
+            f"{scope_text}." if space in charts.GEOMETRY_SPACES else "")
+    st.caption("Click, box or lasso markers to select their models; a ×n marker is n results "
+               f"with the same geometry and selects them all.{tree}")
     _number_key(db, numbers)
 
 
@@ -295,6 +301,8 @@ def _redundancy(db: DbRef) -> None:
                    "nothing.")
     if measure != charts.GEOMETRY_MEASURE:
         widgets.reading(charts.redundancy_reading(similarity, measure=measure))
+        channels = common.dataset_info(db)["channels"] if db.has_table("dataset_info") else 0
+        widgets.reading(charts.saturate_note(similarity, channels=channels))
         widgets.reading(charts.redundant_by_both_reading(similarity, measure=measure))
 
 

@@ -148,6 +148,8 @@ def effective_robustness_reading(effective: pd.DataFrame) -> str:
         return "\n".join([equation[0].upper() + equation[1:], *_family_lines(rows)])
     lines = []
     for group, part in rows.groupby("group", sort=False):
-        lines.append(f"**{group}** — {_fit_equation(part.iloc[0])}")
+        # Blank lines around the heading: Markdown would otherwise continue the previous
+        # group's last bullet with it (and read the bullets after it as its text).
+        lines += ["", f"**{group}** — {_fit_equation(part.iloc[0])}", ""]
         lines += _family_lines(part)
-    return "\n".join(lines)
+    return "\n".join(lines[1:])

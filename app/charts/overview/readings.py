@@ -11,7 +11,8 @@ import pandas as pd
 from app.charts.overview._shared import geometric_auc, ordered
 from app.charts.overview.redundancy import GEOMETRY_MEASURE, REDUNDANT_TOP_K, redundant_by_both
 
-__all__ = ["strength", "correlation_reading", "redundancy_reading", "redundant_by_both_reading",
+__all__ = ["strength", "correlation_reading", "redundancy_reading", "saturate_note",
+           "redundant_by_both_reading",
            "dimension_reading", "spread_reading", "roc_reading"]
 
 
@@ -55,6 +56,18 @@ def redundancy_reading(similarity: pd.DataFrame, *, measure: str) -> str:
             f"{last.corruption_b} ({symbol} = {_r(last.similarity)}). {high} of {len(rows)} "
             f"pairs have {symbol} ≥ 0.9 — one benchmark of such a pair adds little beyond the "
             "other.")
+
+
+def saturate_note(similarity: pd.DataFrame, *, channels: int) -> str:
+    """On grey images (``channels`` = 1) saturate only scales a saturation that is 0, so its
+    severities 1–3 leave the images unchanged (docs/corruptions.md): a pair of saturate with
+    clean, or with another corruption close to clean, is an artefact. Empty otherwise."""
+    names = set(similarity["corruption_a"]) | set(similarity["corruption_b"])
+    if channels != 1 or "saturate" not in names:
+        return ""
+    return ("Note: these images are grey, and saturate only changes colour saturation — it "
+            "leaves them unchanged at severities 1–3 (4–5 add a shift). Its similarity to "
+            "clean and to mild corruptions is an artefact of that, not a finding.")
 
 
 def redundant_by_both_reading(similarity: pd.DataFrame, *, measure: str,
@@ -145,13 +158,17 @@ def spread_reading(correlations: pd.DataFrame, *, stat: str, target: str) -> str
     measure = "corrupted accuracy" if target == "corrupted_accuracy" else "accuracy drop"
     numbers = (f"Pearson r = {_r(pooled.pearson)}, Spearman ρ = {_r(pooled.spearman)} over "
                f"{int(pooled.n)} models")
-    if abs(pooled.pearson) < 0.3:
+    # The words follow the weaker of r and ρ: a strong r with a weak ρ is a few models pulling
+    # the line, not a link across the population.
+    weaker = (min(abs(pooled.pearson), abs(pooled.spearman)) if np.isfinite(pooled.spearman)
+              else abs(pooled.pearson))
+    if weaker < 0.3:
         verdict = (f"{phrase[0].upper()}{phrase[1:]} does not clearly go with robustness here "
                    f"({stat} vs {measure}: {numbers}).")
     else:
         goes = "goes with" if sign * pooled.pearson > 0 else "goes against"
         verdict = (f"{phrase[0].upper()}{phrase[1:]} {goes} robustness here ({stat} vs "
-                   f"{measure}: {numbers}, {strength(pooled.pearson)}).")
+                   f"{measure}: {numbers}, {strength(weaker)}).")
     within, between = r.get("within"), r.get("between")
     if within is None or not np.isfinite(within.pearson):
         return verdict + " Too few models per method to test it within methods."
@@ -161,7 +178,7 @@ def spread_reading(correlations: pd.DataFrame, *, stat: str, target: str) -> str
     if abs(within.pearson) >= 0.3 and np.sign(within.pearson) == np.sign(pooled.pearson):
         scope = (f" It holds within methods too (r = {_r(within.pearson)} on values centred per "
                  f"method{between_text}).")
-    elif abs(pooled.pearson) >= 0.3:
+    elif weaker >= 0.3:
         scope = (f" Within methods it does not hold (r = {_r(within.pearson)} on values centred "
                  f"per method{between_text}): the link comes from differences between methods.")
     else:

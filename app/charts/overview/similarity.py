@@ -23,6 +23,8 @@ from app.charts.overview._shared import (
     method_rank,
     nullable,
 )
+from app.charts.selectable import SELECT_BY_CLICK
+from app.charts.trace_types import WEBGL_THRESHOLD, scatter_type
 
 __all__ = ["SELECTED_NAME", "COINCIDENT_NAME", "WEBGL_THRESHOLD", "MAX_SCATTER_POINTS",
            "PLACEMENT_LABELS", "MEMBER_SEPARATOR", "sample_points", "coincident_markers",
@@ -32,14 +34,15 @@ SELECTED_NAME = "selected models"
 COINCIDENT_NAME = "coincident models (×count)"
 ARCH_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "pentagon", "star")
 MST_DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
-# Above this many markers a scatter is drawn with WebGL; above the cap it is sampled.
-WEBGL_THRESHOLD = 1_500
+# Above this many markers a scatter is sampled.
 MAX_SCATTER_POINTS = 20_000
 # Joins the model ids of one marker in its customdata (a newline cannot be part of a model id
 # that names a file).
 MEMBER_SEPARATOR = "\n"
 # Tooltips list at most this many members of a coincident group.
 _LISTED_MEMBERS = 12
+# Placements of the true geometry distances (the minimum spanning tree is drawn on these).
+GEOMETRY_SPACES = ("geometry", "geometry_umap")
 # (panel title, axis name, axis unit) per `embeddings.space`.
 PLACEMENT_LABELS = {
     "shared": ("shared stress placement of every benchmark's true geometry distances",
@@ -321,7 +324,8 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
         points: (model_id, benchmark_id, x, y, arch, method, ratio, retrained) in ``space``.
         space: an `embeddings.space` of `PLACEMENT_LABELS` (titles and axis units).
         mst_edges: (benchmark_id, model_a, model_b, distance), e.g. ``geometry_mst`` per
-            benchmark; edges are drawn between the placed points of their models.
+            benchmark; edges are drawn between the placed points of their models, on the
+            placements of the geometry distances only (`GEOMETRY_SPACES`, not CKA).
         selected_models: markers holding one are ringed black (trace `SELECTED_NAME`); the rest
             is dimmed.
         max_points: cap on markers; above it markers are sampled (selected ones kept).
@@ -348,9 +352,12 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
             "always shown)" if len(drawn) < len(markers) else None)
     chosen_mask = holds_selected[drawn.index.to_numpy()] if len(drawn) else np.zeros(0, bool)
     drawn = drawn.reset_index(drop=True)
-    kind = "scattergl" if len(drawn) > WEBGL_THRESHOLD else "scatter"
+    kind = scatter_type(len(drawn))
     colours = benchmark_colours(sorted(set(points["benchmark_id"]))) if by_benchmark else None
-    segments = mst_segments(points, mst_edges if mst_edges is not None else pd.DataFrame())
+    # The tree is that of the geometry distances: drawn only on placements of those distances
+    # (on the CKA placement its edges would join points placed by another measure).
+    tree = mst_edges if mst_edges is not None and space in GEOMETRY_SPACES else pd.DataFrame()
+    segments = mst_segments(points, tree)
     data: list[dict] = _tree_traces(segments, kind, colours)
     dim = np.where(chosen_mask | (not selected), 0.9, DIMMED_OPACITY)
     single = (drawn["n_models"] == 1).to_numpy()
@@ -383,9 +390,11 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
                                       14 + 14 * chosen["ratio"].to_numpy(dtype=float)).tolist(),
                         line=dict(width=2, color=HIGHLIGHT_LINE)),
             customdata=_keys(chosen)))
-    encoding = ("colour = benchmark (its tree in its colour), symbol = method, size = pruning "
-                "ratio, black outline = retrained" if by_benchmark else
-                "size = pruning ratio, grey lines = minimum spanning tree of the true distances")
+    drawn_tree = len(segments) > 0
+    encoding = (f"colour = benchmark{' (its tree in its colour)' if drawn_tree else ''}, "
+                "symbol = method, size = pruning ratio, black outline = retrained" if by_benchmark
+                else "size = pruning ratio" + (", grey lines = minimum spanning tree of the true "
+                                               "distances" if drawn_tree else ""))
     layout: dict[str, Any] = dict(
         title=dict(text=f"Geometric similarity: {title} — {encoding}", x=0, xanchor="left",
                    font=dict(size=14)),
@@ -394,7 +403,7 @@ def embedding_figure(points: pd.DataFrame, *, space: str = "geometry",
         height=600, showlegend=True,
         legend=dict(title=dict(text="benchmark / method" if by_benchmark else
                                "method / structure"), groupclick="togglegroup"),
-        dragmode="lasso", hovermode="closest", plot_bgcolor="white",
+        **SELECT_BY_CLICK, hovermode="closest", plot_bgcolor="white",
         margin=dict(l=60, r=20, t=60, b=60))
     if space in ("geometry", "shared"):
         # Stress placements: one unit on x is one unit on y, so drawn distances read true.

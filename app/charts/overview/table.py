@@ -28,11 +28,12 @@ from app.charts.overview._shared import (
     nullable,
 )
 from app.charts.labels import column_label
+from app.charts.selectable import SELECT_BY_CLICK
 from app.selection import bar_keys
 from core.corruption_names import CATEGORY, CORRUPTIONS
 
 __all__ = ["TABLE_BLOCK", "row_label", "split_dense", "with_subset", "bar_highlight",
-           "evaluation_table_figure", "table_csv_frame"]
+           "evaluation_table_figure", "evaluated_images", "table_csv_frame"]
 
 # Width of one column block on the table's shared x axis: ratios 0–100 % plus a gap.
 TABLE_BLOCK = 115
@@ -60,7 +61,7 @@ def split_dense(bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def with_subset(bars: pd.DataFrame, subset: pd.DataFrame) -> pd.DataFrame:
     """Attach ``subset_accuracy`` (NaN where the subset has no result) and ``delta`` = subset −
-    whole-test-set accuracy (fractions) to the bars."""
+    evaluation-subset accuracy (fractions) to the bars."""
     keys = ["arch", "method", "retrained", "ratio", "corruption"]
     merged = bars.merge(subset[[*keys, "subset_accuracy"]], on=keys, how="left")
     merged["delta"] = merged["subset_accuracy"] - merged["accuracy"]
@@ -89,11 +90,19 @@ def bar_highlight(bars: pd.DataFrame, selected_models: Iterable[str],
     return model_hit & bench_hit
 
 
-def _row_template(row: str, subset: bool) -> str:
+def evaluated_images(n_images: int | None) -> str:
+    """What the table's accuracy is measured on: "evaluation subset (N images)"; without N when
+    ``n_images`` is unknown (None, NaN or not positive)."""
+    if n_images is None or not np.isfinite(n_images) or n_images <= 0:
+        return "evaluation subset"
+    return f"evaluation subset ({int(n_images):,} images)"
+
+
+def _row_template(row: str, subset: bool, whole: str) -> str:
     """Hover text of a row's bars: the row lives in the template, per-bar values in customdata
-    (see `evaluation_table_figure`)."""
+    (see `evaluation_table_figure`); ``whole`` names what the accuracy is measured on."""
     lines = [f"<b>{row}</b>", "%{customdata[6]} · ratio %{customdata[8]:.0f}%",
-             "whole test set: %{customdata[1]:.1f}%"]
+             f"{whole}: %{{customdata[1]:.1f}}%"]
     if subset:
         lines.append("selected samples: %{customdata[2]:.1f}% (Δ %{customdata[3]:+.1f} pp)")
     lines += ["dense model: %{customdata[7]:.1f}%",
@@ -102,7 +111,8 @@ def _row_template(row: str, subset: bool) -> str:
 
 
 def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str] = (),
-                            selected_benchmarks: Iterable[str] = (), title: str) -> go.Figure:
+                            selected_benchmarks: Iterable[str] = (), title: str,
+                            n_images: int | None = None) -> go.Figure:
     """The evaluation table as one figure of small multiples.
 
     Args:
@@ -110,9 +120,11 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
             benchmark_ids), accuracy a fraction — as from ``queries.overview.accuracy_bars``,
             optionally with ``subset_accuracy`` / ``delta`` from `with_subset`: then the bars show
             the subset accuracy and a narrow green (gain) or red (loss) bar spans the difference
-            from the whole-test-set accuracy. Dense rows become dashed reference lines.
+            from the evaluation-subset accuracy. Dense rows become dashed reference lines.
         selected_models, selected_benchmarks: highlighted bars get a black outline, the others
             are dimmed (see `bar_highlight`).
+        n_images: the size of the evaluation subset the accuracies are measured on (tooltips
+            name it), None when unknown.
 
     Returns one figure: a facet row per (arch, method, retrained), each with its own y axis
     (accuracy, %, all matched) over one shared x axis on which every column (clean, then the
@@ -125,6 +137,7 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
         raise ValueError("`bars` must hold at least one pruned (non-dense) model. Got only "
                          "dense models instead.")
     subset = "subset_accuracy" in pruned.columns
+    measured_on = evaluated_images(n_images)
     groups = list(zip(pruned["arch"], pruned["method"], pruned["retrained"].astype(bool)))
     rows = sorted(set(groups), key=lambda r: (r[0], method_rank(r[1]), r[2]))
     columns = sorted(set(bars["corruption"]), key=_corruption_rank)
@@ -190,16 +203,18 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
             marker=dict(color=method_colour(method), opacity=opacity[part].tolist(),
                         line=dict(color=HIGHLIGHT_LINE, width=outline[part].tolist())),
             customdata=customdata[part],
-            hovertemplate=_row_template(row_label(arch, method, retrained), subset)))
+            hovertemplate=_row_template(row_label(arch, method, retrained), subset,
+                                        measured_on)))
         legend_shown.add(method)
         if subset:
             data.append(dict(
                 type="bar", x=x[part].tolist(), y=nullable(delta[part]),
                 base=whole[part].tolist(), xaxis=xref, yaxis=yref, width=3,
-                name="Δ vs whole test set", legendgroup="delta", showlegend=False,
+                name=f"Δ vs {measured_on}", legendgroup="delta", showlegend=False,
                 marker=dict(color=np.where(delta[part] >= 0, GAIN_COLOUR, LOSS_COLOUR).tolist()),
                 customdata=customdata[part],
-                hovertemplate=_row_template(row_label(arch, method, retrained), subset)))
+                hovertemplate=_row_template(row_label(arch, method, retrained), subset,
+                                            measured_on)))
         levels = np.array([dense_acc.get((arch, c), np.nan) for c in columns], dtype=float)
         if np.isfinite(levels).any():
             starts_x = np.arange(n_cols) * TABLE_BLOCK
@@ -244,7 +259,7 @@ def evaluation_table_figure(bars: pd.DataFrame, *, selected_models: Iterable[str
         margin=dict(l=70, r=120, t=top_px, b=bottom_px),
         legend=dict(orientation="h", x=0, xanchor="left", y=-56 / plot_h, yanchor="top",
                     title=dict(text="method ")),
-        shapes=shapes, annotations=annotations, hovermode="closest", dragmode="select",
+        shapes=shapes, annotations=annotations, hovermode="closest", **SELECT_BY_CLICK,
         plot_bgcolor="white")
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
