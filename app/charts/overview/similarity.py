@@ -41,8 +41,9 @@ MAX_SCATTER_POINTS = 20_000
 MEMBER_SEPARATOR = "\n"
 # Tooltips list at most this many members of a coincident group.
 _LISTED_MEMBERS = 12
-# Placements of the true geometry distances (the minimum spanning tree is drawn on these).
-GEOMETRY_SPACES = ("geometry", "geometry_umap")
+# Placements of the true geometry distances (the minimum spanning tree is drawn on these), by
+# the Overview's placement choice: the shared one and the per-benchmark ones, not CKA.
+GEOMETRY_SPACES = ("shared", "geometry", "geometry_umap")
 # (panel title, axis name, axis unit) per `embeddings.space`.
 PLACEMENT_LABELS = {
     "shared": ("shared stress placement of every benchmark's true geometry distances",
