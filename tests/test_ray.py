@@ -155,7 +155,7 @@ def test_ray_build_on_two_nodes_gives_the_local_tables(tiny_db, cluster, tmp_pat
     result = subprocess.run(build_command(db, tmp_path / "cache", cluster.address), env=ENV,
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:] + cluster.logs()
-    assert "(ray executor)" in result.stdout
+    assert "(ray executor, networks on cpu)" in result.stdout
     assert_same_tables(tiny_db, db)
 
 
